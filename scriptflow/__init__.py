@@ -1,0 +1,12 @@
+"""scriptflow: Make where the dependencies are Python code.
+
+The public API used in ``sflow.py``. Importing it is cheap on purpose: tasks
+often re-import ``sflow.py`` (and so scriptflow) in child processes.
+"""
+from .config import init
+from .errors import TaskError, TaskFailed, TaskNotStarted, UpstreamFailed
+from .task import Task, bag
+
+__version__ = "0.3.0"
+
+__all__ = ["Task", "bag", "init", "TaskError", "TaskFailed", "UpstreamFailed", "TaskNotStarted", "__version__"]

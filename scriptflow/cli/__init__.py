@@ -1,0 +1,53 @@
+"""The ``scriptflow`` command: a click group with one small module per command.
+
+Commands are thin shells over library calls and import their heavy parts
+lazily, so ``scriptflow --help`` and read-only commands start fast.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Optional, Sequence
+
+import click
+
+from .. import __version__
+from .flows import list_command
+from .run import run_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="scriptflow")
+def cli() -> None:
+    """scriptflow: Make where the dependencies are Python code.
+
+    Write flows as `def flow_NAME():` (or `async def`) in sflow.py, creating
+    tasks with declared inputs and outputs; `scriptflow run NAME` runs them in
+    parallel, skips what is up to date and records everything in
+    .scriptflow/ledger.db (an SQLite file you can query).
+    """
+
+
+cli.add_command(run_command)
+cli.add_command(list_command)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Entry point: one-line errors and meaningful exit codes, never a traceback for user mistakes."""
+    from ..errors import ScriptflowError
+
+    try:
+        code = cli.main(args=list(argv) if argv is not None else None, prog_name="scriptflow",
+                        standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("scriptflow: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ScriptflowError as exc:
+        click.echo(f"scriptflow: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("scriptflow: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

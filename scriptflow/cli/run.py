@@ -1,0 +1,45 @@
+"""``scriptflow run FLOW``: run a flow."""
+from __future__ import annotations
+
+import click
+
+from .options import directory_option, file_option
+
+
+@click.command("run")
+@click.argument("flow")
+@click.argument("args", nargs=-1)
+@click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N",
+              help="Run up to N local tasks at once (executors.local.maxsize; default: CPU count).")
+@click.option("-f", "--force", "force", multiple=True, metavar="GLOB",
+              help="Rerun tasks whose uid matches GLOB (fnmatch, e.g. 'solve-*') even if up to date. Repeatable.")
+@click.option("-F", "--force-all", is_flag=True, help="Rerun every task.")
+@click.option("-k", "--keep-going", is_flag=True,
+              help="After a failure, keep running every task that does not depend on it.")
+@click.option("--name", metavar="NAME", help="Name this run (names may be reused; the latest wins).")
+@click.option("--classic/--live", "classic", default=None,
+              help="Plain line-per-event output, or the live display (default: live on a terminal).")
+@click.option("--no-wait", is_flag=True, help="Fail at once if another run holds this project.")
+@file_option
+@directory_option
+def run_command(flow: str, args: tuple[str, ...], jobs: int | None, force: tuple[str, ...], force_all: bool,
+                keep_going: bool, name: str | None, classic: bool | None, no_wait: bool,
+                file: str | None, directory: str | None) -> int:
+    """Run FLOW (the function flow_FLOW in sflow.py).
+
+    ARGS are passed to the flow function: plain words as positional
+    arguments, key=value as keyword arguments (all strings); put `--` before
+    arguments that start with a dash.
+
+    Tasks whose command, inputs and outputs match a previous successful run
+    are skipped ("cached"); see `scriptflow --help` and the README for the
+    rules. Exit code: 0 when every task succeeded or was cached, 1 when a
+    task or the flow failed, 2 for usage errors, 3 when the project is busy
+    (--no-wait), 130/143 when interrupted.
+    """
+    from ..runner import RunRequest, execute
+
+    request = RunRequest(flow=flow, args=args, file=file, directory=directory, jobs=jobs, force=force,
+                         force_all=force_all, keep_going=keep_going, name=name, classic=classic,
+                         wait_for_lock=not no_wait)
+    return execute(request).exit_code

@@ -1,0 +1,109 @@
+"""Skip or run: compare a ready task with what the ledger remembers.
+
+Kept apart from the engine (as doit keeps its up-to-date checks apart from
+its runner) so that a run, ``--dry-run`` and ``scriptflow why`` share one
+set of rules. Reads only; the engine records the decision.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from .fingerprint import FileHash
+from .spec import TaskSpec
+
+SUCCESS = ("succeeded", "cached")
+#: Task statuses after which the task's outputs were removed or are untrusted.
+ATTEMPTED_FAILURE = ("failed", "interrupted", "lost")
+TERMINAL = SUCCESS + ATTEMPTED_FAILURE + ("upstream-failed", "not-started")
+
+
+@dataclass
+class Decision:
+    run: bool
+    reason: str
+    detail: dict[str, Any] = field(default_factory=dict)
+    compared_task_id: Optional[int] = None
+    #: For a cached task: (path, sha256, size, producer attempt id) of each output.
+    cached_outputs: list[tuple[str, str, int, Optional[int]]] = field(default_factory=list)
+
+
+def _previous(conn: sqlite3.Connection, uid: str, run_id: int, statuses: tuple[str, ...]) -> Optional[sqlite3.Row]:
+    marks = ",".join("?" * len(statuses))
+    return conn.execute(
+        f"SELECT * FROM tasks WHERE uid = ? AND status IN ({marks}) AND run_id != ? ORDER BY id DESC LIMIT 1",
+        (uid, *statuses, run_id),
+    ).fetchone()
+
+
+def _files(conn: sqlite3.Connection, task_id: int, role: str) -> dict[str, sqlite3.Row]:
+    rows = conn.execute("SELECT * FROM files WHERE task_id = ? AND role = ?", (task_id, role)).fetchall()
+    return {row["path"]: row for row in rows}
+
+
+def _definition_change(spec: TaskSpec, old: sqlite3.Row, old_outputs: list[str]) -> Optional[Decision]:
+    old_command = json.loads(old["command"])
+    if old_command != spec.command or bool(old["shell"]) != spec.shell:
+        return Decision(True, "command-changed", {"old": old_command, "new": spec.command,
+                                                  "old_shell": bool(old["shell"]), "new_shell": spec.shell})
+    changes = {
+        "cwd": (old["cwd"], spec.cwd_rel),
+        "env": (json.loads(old["env"]), spec.env),
+        "version": (old["version"], spec.version),
+        "outputs": (sorted(old_outputs), sorted(spec.outputs)),
+    }
+    for what, (before, after) in changes.items():
+        if before != after:
+            return Decision(True, "definition-changed", {"what": what, "old": before, "new": after})
+    return None
+
+
+def decide(
+    conn: sqlite3.Connection,
+    spec: TaskSpec,
+    run_id: int,
+    fingerprint: str,
+    inputs: dict[str, Optional[FileHash]],
+    output_hash: Callable[[str], Optional[FileHash]],
+    forced: bool,
+) -> Decision:
+    """The decision for one task whose inputs are ready, with the evidence for it."""
+    if forced:
+        return Decision(True, "forced")
+    latest = _previous(conn, spec.uid, run_id, SUCCESS + ATTEMPTED_FAILURE)
+    if latest is None:
+        return Decision(True, "never-run")
+    if latest["status"] in ATTEMPTED_FAILURE:
+        return Decision(True, "previous-failed", {"status": latest["status"], "run_id": latest["run_id"]},
+                        compared_task_id=latest["id"])
+    ok = latest
+    old_outputs = _files(conn, ok["id"], "output")
+    if ok["fingerprint"] != fingerprint:
+        change = _definition_change(spec, ok, list(old_outputs))
+        if change is None:
+            old_inputs = {p: row["sha256"] for p, row in _files(conn, ok["id"], "input").items()}
+            new_inputs = {p: (h.sha256 if h else None) for p, h in inputs.items()}
+            for path in sorted(set(old_inputs) | set(new_inputs)):
+                if old_inputs.get(path) != new_inputs.get(path):
+                    change = Decision(True, f"input-changed:{path}",
+                                      {"path": path, "old": old_inputs.get(path), "new": new_inputs.get(path)})
+                    break
+        if change is None:
+            change = Decision(True, "definition-changed", {"what": "fingerprint"})
+        change.compared_task_id = ok["id"]
+        return change
+    cached: list[tuple[str, str, int, Optional[int]]] = []
+    for path in spec.outputs:
+        old = old_outputs.get(path)
+        now = output_hash(path)
+        if now is None:
+            return Decision(True, f"output-missing:{path}", {"path": path, "old": old["sha256"] if old else None},
+                            compared_task_id=ok["id"])
+        if old is None or old["sha256"] != now.sha256:
+            return Decision(True, f"output-modified:{path}",
+                            {"path": path, "old": old["sha256"] if old else None, "new": now.sha256},
+                            compared_task_id=ok["id"])
+        cached.append((path, now.sha256, now.size, old["producer_attempt_id"]))
+    return Decision(False, "cached", compared_task_id=ok["id"], cached_outputs=cached)

@@ -1,0 +1,469 @@
+"""The engine: dependencies, skip or run, retries, outcomes.
+
+Everything is driven by events, never by polling: ``submit`` (flow thread)
+registers a task; when its last dependency finishes the task is decided in a
+small "prepare" pool (hashing inputs can take time); an attempt goes to its
+executor, whose future's callback records the outcome, retries or resolves
+the task, and releases dependants. The engine is the only writer of the
+ledger, through ``LedgerWriter``.
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import os
+import re
+import shutil
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from .decide import Decision, decide
+from .errors import TaskDefinitionError, TaskFailed, TaskNotStarted, UpstreamFailed
+from .executors.base import Attempt, Executor, Outcome, Started, create_executor
+from .fingerprint import FileHash, FileHasher, StatEntry, canonical_json, task_fingerprint
+from .ledger import LedgerWriter, ThreadLocalReader, utc_now
+from .project import Project
+from .spec import TaskSpec, build_spec
+from .task import Task
+
+log = logging.getLogger("scriptflow.engine")
+
+_current: Optional["Engine"] = None
+_current_lock = threading.Lock()
+
+#: Final task statuses that let dependants run.
+OK = ("succeeded", "cached")
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def current_engine() -> Optional["Engine"]:
+    return _current
+
+
+@dataclass(eq=False)
+class TaskRecord:
+    """The engine's bookkeeping for one started task."""
+
+    task: Task
+    spec: TaskSpec
+    id: int
+    deps: list["TaskRecord"] = field(default_factory=list)
+    dependants: list["TaskRecord"] = field(default_factory=list)
+    waiting_on: int = 0
+    status: str = "waiting"
+    attempts: int = 0
+    reason: Optional[str] = None
+    error: Optional[str] = None
+    exit_code: Optional[int] = None
+    stderr_path: Optional[str] = None
+
+    @property
+    def done(self) -> bool:
+        return self.status not in ("waiting", "deciding", "running")
+
+
+class Listener:
+    """What the console hears from the engine (all no-ops here)."""
+
+    def task_submitted(self, record: TaskRecord) -> None: ...
+    def attempt_started(self, record: TaskRecord, attempt: Attempt) -> None: ...
+    def attempt_failed(self, record: TaskRecord, attempt: Attempt, outcome: Outcome, will_retry: bool) -> None: ...
+    def task_finished(self, record: TaskRecord) -> None: ...
+
+
+@dataclass
+class RunOptions:
+    run_id: int
+    config: dict[str, Any]
+    force_globs: list[str] = field(default_factory=list)
+    force_all: bool = False
+    keep_going: bool = False
+    grace_seconds: float = 10.0
+
+
+class Engine:
+    """Runs the tasks of one run; see the module docstring for the flow of events."""
+
+    def __init__(self, project: Project, writer: LedgerWriter, options: RunOptions,
+                 listener: Optional[Listener] = None) -> None:
+        self.project = project
+        self.writer = writer
+        self.options = options
+        self.run_id = options.run_id
+        self.listener = listener or Listener()
+        self.reader = ThreadLocalReader(project.ledger_path)
+        self.hasher = FileHasher(self._stat_lookup, self._stat_store)
+        self.default_executor = options.config.get("executor") or "local"
+        self._executors: dict[str, Executor] = {}
+        self._prepare = ThreadPoolExecutor(4, thread_name_prefix="sf-prepare")
+        self._lock = threading.RLock()
+        self._by_uid: dict[str, TaskRecord] = {}
+        self._producer: dict[str, TaskRecord] = {}
+        self._open = 0
+        self._idle = threading.Condition(self._lock)
+        self.stopping = False
+        self.interrupted = False
+        self.failed = False
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def __enter__(self) -> "Engine":
+        global _current
+        with _current_lock:
+            _current = self
+        self.executor(self.default_executor)  # configuration errors show before any task starts
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        global _current
+        with _current_lock:
+            if _current is self:
+                _current = None
+        self._prepare.shutdown(wait=True)
+        for executor in self._executors.values():
+            executor.shutdown()
+        self.reader.close()
+
+    def executor(self, name: str) -> Executor:
+        with self._lock:
+            if name not in self._executors:
+                settings = (self.options.config.get("executors") or {}).get(name) or {}
+                self._executors[name] = create_executor(name, settings, self.project.state_dir)
+            return self._executors[name]
+
+    @property
+    def records(self) -> list[TaskRecord]:
+        with self._lock:
+            return list(self._by_uid.values())
+
+    def wait_idle(self, timeout: Optional[float] = None) -> bool:
+        """Block until every started task has finished."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._open == 0, timeout)
+
+    def interrupt(self) -> None:
+        """Ctrl-C / SIGTERM: start nothing new, stop what runs (terminate, then kill)."""
+        with self._lock:
+            self.stopping = True
+            self.interrupted = True
+            executors = list(self._executors.values())
+        self.writer.execute("INSERT INTO events (run_id, at, kind) VALUES (?, ?, 'interrupt')", (self.run_id, utc_now()))
+        for executor in executors:
+            threading.Thread(target=executor.cancel_all, args=(self.options.grace_seconds,),
+                             name=f"sf-cancel-{executor.name}", daemon=True).start()
+
+    def kill_now(self) -> None:
+        for executor in list(self._executors.values()):
+            executor.kill_now()
+
+    # -- submission (flow thread) --------------------------------------------------
+
+    def submit(self, task: Task) -> None:
+        spec = build_spec(task, self.project, self.default_executor)
+        self.executor(spec.executor)
+        with self._lock:
+            if spec.uid in self._by_uid:
+                raise TaskDefinitionError(f"two tasks are named {spec.uid!r}: task uids must be unique in a run")
+            for path in spec.outputs:
+                other = self._producer.get(path)
+                if other is not None:
+                    raise TaskDefinitionError(f"tasks {other.spec.uid!r} and {spec.uid!r} both declare output {path}")
+            record = TaskRecord(task=task, spec=spec, id=self.writer.new_id("tasks"))
+            task._record = record
+            deps: list[TaskRecord] = []
+            for item in task.get_inputs():
+                dep = item._record if isinstance(item, Task) else None
+                if dep is not None and dep not in deps:
+                    deps.append(dep)
+            for path in spec.inputs:
+                dep = self._producer.get(path)
+                if dep is not None and dep not in deps:
+                    deps.append(dep)
+            record.deps = deps
+            self._by_uid[spec.uid] = record
+            for path in spec.outputs:
+                self._producer[path] = record
+            self._open += 1
+            self._record_task(record)
+            pending = [d for d in deps if not d.done]
+            record.waiting_on = len(pending)
+            for dep in pending:
+                dep.dependants.append(record)
+            blocked = next((d for d in deps if d.done and d.status not in OK), None)
+        self.listener.task_submitted(record)
+        if blocked is not None:
+            self._block(record, blocked)
+        elif record.waiting_on == 0:
+            self._ready(record)
+
+    # -- deciding (prepare pool) -----------------------------------------------------
+
+    def _ready(self, record: TaskRecord) -> None:
+        with self._lock:
+            if record.done:
+                return
+            record.status = "deciding"
+        self._prepare.submit(self._guard, self._decide, record)
+
+    def _guard(self, fn: Callable[..., None], record: TaskRecord, *args: Any) -> None:
+        """A bug in engine code must fail the task loudly, never hang the run."""
+        try:
+            fn(record, *args)
+        except BaseException as exc:  # noqa: BLE001 - reported on the task
+            log.exception("internal error handling task %s", record.spec.uid)
+            if not record.done:
+                self._finish(record, "failed", error=f"internal error: {exc!r}")
+
+    def _decide(self, record: TaskRecord) -> None:
+        spec = record.spec
+        if self.stopping:
+            self._finish(record, "not-started", reason="run-stopping")
+            return
+        inputs: dict[str, Optional[FileHash]] = {p: self.hasher.hash(spec.input_abs[p]) for p in spec.inputs}
+        self._record_files(record, "input", [(p, h) for p, h in inputs.items()])
+        missing = [p for p, h in inputs.items() if h is None]
+        if missing:
+            self._finish(record, "failed", reason=f"input-missing:{missing[0]}",
+                         error=f"input file {missing[0]} does not exist and no task of this run produces it")
+            return
+        fingerprint = task_fingerprint(spec.definition(), [(p, h.sha256) for p, h in inputs.items()])
+        forced = self.options.force_all or any(fnmatch.fnmatchcase(spec.uid, g) for g in self.options.force_globs)
+        decision = decide(self.reader.conn(), spec, self.run_id, fingerprint, inputs,
+                          lambda rel: self.hasher.hash(spec.output_abs[rel]), forced)
+        self.writer.execute(
+            "UPDATE tasks SET fingerprint = ?, reason = ?, reason_detail = ?, compared_task_id = ?, decided_at = ? "
+            "WHERE id = ?",
+            (fingerprint, decision.reason, canonical_json(decision.detail), decision.compared_task_id,
+             utc_now(), record.id),
+        )
+        record.reason = decision.reason
+        if not decision.run:
+            self._record_cached_outputs(record, decision)
+            self._finish(record, "cached")
+            return
+        self._launch(record)
+
+    # -- attempts ------------------------------------------------------------------------
+
+    def _launch(self, record: TaskRecord) -> None:
+        spec = record.spec
+        with self._lock:
+            if self.stopping:
+                stop = True
+            else:
+                stop = False
+                record.status = "running"
+                record.attempts += 1
+        if stop:
+            self._finish(record, "not-started", reason="run-stopping")
+            return
+        self._remove_outputs(spec)
+        number = record.attempts
+        attempt_id = self.writer.new_id("attempts")
+        logs = self.project.logs_dir(self.run_id)
+        stem = f"{_UNSAFE_NAME.sub('_', spec.uid)}.{number}"
+        attempt = Attempt(
+            run_id=self.run_id, attempt_id=attempt_id, task_uid=spec.uid, number=number,
+            command=spec.command, shell=spec.shell, cwd=spec.cwd, env=spec.env,
+            stdout_path=logs / f"{stem}.out", stderr_path=logs / f"{stem}.err",
+            resources=spec.resources,
+        )
+        attempt.on_started = lambda started: self._attempt_started(record, attempt, started)
+        record.stderr_path = self.project.relative(attempt.stderr_path)
+        self.writer.execute(
+            "INSERT INTO attempts (id, task_id, run_id, number, status, executor, resources, queued_at, "
+            "stdout_path, stderr_path) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+            (attempt_id, record.id, self.run_id, number, spec.executor, canonical_json(spec.resources),
+             utc_now(), self.project.relative(attempt.stdout_path), record.stderr_path),
+        )
+        self.writer.execute("UPDATE tasks SET status = 'running' WHERE id = ?", (record.id,))
+        try:
+            future = self.executor(spec.executor).submit(attempt)
+        except Exception as exc:  # noqa: BLE001 - an executor that cannot take work fails the attempt
+            future = Future()
+            future.set_result(Outcome(exit_code=None, error=f"submission failed: {exc}"))
+        future.add_done_callback(lambda fut: self._guard(self._attempt_done, record, attempt, fut))
+
+    def _attempt_started(self, record: TaskRecord, attempt: Attempt, started: Started) -> None:
+        self.writer.execute(
+            "UPDATE attempts SET status = 'running', started_at = ?, host = ?, pid = ?, job_id = ?, "
+            "job_script = ?, queue = ? WHERE id = ?",
+            (started.started_at, started.host, started.pid, started.job_id, started.job_script,
+             started.queue, attempt.attempt_id),
+        )
+        self.listener.attempt_started(record, attempt)
+
+    def _attempt_done(self, record: TaskRecord, attempt: Attempt, future: "Future[Outcome]") -> None:
+        spec = record.spec
+        try:
+            outcome = future.result()
+        except Exception as exc:  # noqa: BLE001 - executor bug: fail the attempt, keep the run
+            outcome = Outcome(exit_code=None, error=f"executor error: {exc!r}")
+        record.exit_code = outcome.exit_code
+        if outcome.interrupted or (self.interrupted and outcome.exit_code != 0):
+            self._remove_outputs(spec)
+            never_ran = outcome.started_at is None
+            self._end_attempt(attempt, "interrupted", outcome, outcome.error or "interrupted")
+            self._finish(record, "not-started" if never_ran else "interrupted",
+                         reason="run-stopping" if never_ran else None, error="interrupted")
+            return
+        error = outcome.error
+        if outcome.exit_code == 0:
+            missing = [p for p in spec.outputs if not os.path.exists(spec.output_abs[p])]
+            if missing:
+                error = f"exit code 0 but declared output {missing[0]} was not written"
+        if error is None:
+            hashes = [(p, self.hasher.hash(spec.output_abs[p])) for p in spec.outputs]
+            self._end_attempt(attempt, "succeeded", outcome, None)
+            self._record_files(record, "output", hashes, producer_attempt_id=attempt.attempt_id)
+            self._finish(record, "succeeded")
+            return
+        self._remove_outputs(spec)
+        with self._lock:
+            will_retry = record.attempts <= spec.retry and not self.stopping
+        self._end_attempt(attempt, "failed", outcome, error)
+        record.error = error
+        self.listener.attempt_failed(record, attempt, outcome, will_retry)
+        if will_retry:
+            self.writer.execute(
+                "INSERT INTO events (run_id, at, kind, task_uid, detail) VALUES (?, ?, 'retry', ?, ?)",
+                (self.run_id, utc_now(), spec.uid, canonical_json({"after_attempt": attempt.number, "error": error})),
+            )
+            self._launch(record)
+            return
+        self._finish(record, "failed", error=error)
+
+    def _end_attempt(self, attempt: Attempt, status: str, outcome: Outcome, error: Optional[str]) -> None:
+        self.writer.execute(
+            "UPDATE attempts SET status = ?, started_at = coalesce(started_at, ?), ended_at = ?, exit_code = ?, "
+            "error = ? WHERE id = ?",
+            (status, outcome.started_at, outcome.ended_at or utc_now(), outcome.exit_code, error, attempt.attempt_id),
+        )
+
+    # -- finishing -------------------------------------------------------------------------
+
+    def _block(self, record: TaskRecord, cause: TaskRecord) -> None:
+        if cause.status in ("interrupted", "not-started"):
+            self._finish(record, "not-started", reason="run-stopping")
+        else:
+            self._finish(record, "upstream-failed", reason=f"upstream-failed:{cause.spec.uid}",
+                         error=f"not run because {cause.spec.uid} {cause.status}")
+
+    def _finish(self, record: TaskRecord, status: str, reason: Optional[str] = None,
+                error: Optional[str] = None) -> None:
+        with self._lock:
+            if record.done:
+                return
+            record.status = status
+            if reason is not None:
+                record.reason = reason
+            if error is not None:
+                record.error = error
+            if status == "failed":
+                self.failed = True
+                if not self.options.keep_going:
+                    self.stopping = True
+            ready: list[TaskRecord] = []
+            blocked: list[TaskRecord] = []
+            for dependant in record.dependants:
+                if dependant.done:
+                    continue
+                if status not in OK:
+                    blocked.append(dependant)
+                else:
+                    dependant.waiting_on -= 1
+                    if dependant.waiting_on == 0:
+                        ready.append(dependant)
+        if reason is not None:
+            self.writer.execute("UPDATE tasks SET reason = ?, reason_detail = coalesce(reason_detail, ?) WHERE id = ?",
+                                (reason, canonical_json({"error": error} if error else {}), record.id))
+        self.writer.execute("UPDATE tasks SET status = ?, ended_at = ? WHERE id = ?", (status, utc_now(), record.id))
+        self.listener.task_finished(record)
+        self._resolve(record)
+        for dependant in blocked:
+            self._block(dependant, record)
+        for dependant in ready:
+            self._ready(dependant)
+        with self._idle:
+            self._open -= 1
+            if self._open == 0:
+                self._idle.notify_all()
+
+    @staticmethod
+    def _resolve(record: TaskRecord) -> None:
+        task, status, uid = record.task, record.status, record.spec.uid
+        if status in OK:
+            task.set_result(task)
+        elif status == "upstream-failed":
+            task.set_exception(UpstreamFailed(uid, status, record.error or ""))
+        elif status in ("not-started", "interrupted"):
+            task.set_exception(TaskNotStarted(uid, status, record.error or ""))
+        else:
+            task.set_exception(TaskFailed(uid, status, record.error or ""))
+
+    # -- ledger and files ----------------------------------------------------------------
+
+    def _record_task(self, record: TaskRecord) -> None:
+        spec = record.spec
+        self.writer.execute(
+            "INSERT INTO tasks (id, run_id, uid, command, shell, cwd, env, version, executor, resources, "
+            "max_retries, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting')",
+            (record.id, self.run_id, spec.uid, canonical_json(spec.command), int(spec.shell), spec.cwd_rel,
+             canonical_json(spec.env), spec.version, spec.executor, canonical_json(spec.resources), spec.retry),
+        )
+
+    def _record_files(self, record: TaskRecord, role: str, hashes: list[tuple[str, Optional[FileHash]]],
+                      producer_attempt_id: Optional[int] = None) -> None:
+        now = utc_now()
+        for path, h in hashes:
+            self.writer.execute(
+                "INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (record.id, self.run_id, role, path, h.sha256 if h else None, h.size if h else None,
+                 producer_attempt_id, now),
+            )
+
+    def _record_cached_outputs(self, record: TaskRecord, decision: Decision) -> None:
+        now = utc_now()
+        for path, sha, size, producer in decision.cached_outputs:
+            self.writer.execute(
+                "INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at) "
+                "VALUES (?, ?, 'output', ?, ?, ?, ?, ?)",
+                (record.id, self.run_id, path, sha, size, producer, now),
+            )
+
+    def _remove_outputs(self, spec: TaskSpec) -> None:
+        """A failed or restarted task must never look done: its declared outputs go."""
+        for rel in spec.outputs:
+            path = spec.output_abs[rel]
+            try:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    if self._removable_dir(path):
+                        shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                log.warning("could not remove output %s of %s: %s", rel, spec.uid, exc)
+
+    def _removable_dir(self, path: str) -> bool:
+        root = str(self.project.dir)
+        inside = os.path.commonpath([root, path]) == root
+        return inside and path not in (root, str(self.project.state_dir))
+
+    def _stat_lookup(self, path: str) -> Optional[StatEntry]:
+        row = self.reader.conn().execute(
+            "SELECT path, size, mtime_ns, inode, sha256, hashed_at_ns FROM stat_cache WHERE path = ?", (path,)
+        ).fetchone()
+        return StatEntry(*row) if row else None
+
+    def _stat_store(self, entry: StatEntry) -> None:
+        self.writer.execute(
+            "INSERT OR REPLACE INTO stat_cache (path, size, mtime_ns, inode, sha256, hashed_at_ns) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (entry.path, entry.size, entry.mtime_ns, entry.inode, entry.sha256, entry.hashed_at_ns),
+        )

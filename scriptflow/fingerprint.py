@@ -1,0 +1,141 @@
+"""File hashes with a stat cache, and task fingerprints.
+
+Hashes are plain sha256 of the file's bytes, so anyone can check them with
+``sha256sum``. The stat cache maps (size, mtime_ns, inode) to the hash so a
+run where nothing changed reads no file contents. An entry hashed within the
+filesystem's timestamp granularity of the file's last change is "racy" (a
+later write could keep the same mtime) and is hashed again next time, as git
+does with its index.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat as stat_module
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping, Optional
+
+CHUNK = 1 << 20
+#: Timestamp granularity assumed for sub-second filesystems (Linux ticks are <= 10 ms).
+FINE_GRANULARITY_NS = 50_000_000
+#: For filesystems that store whole seconds (FAT stores 2 s).
+COARSE_GRANULARITY_NS = 2_000_000_000
+
+
+@dataclass(frozen=True)
+class StatEntry:
+    """A row of the ledger's ``stat_cache`` table."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int
+    sha256: str
+    hashed_at_ns: int
+
+    def matches(self, st: os.stat_result) -> bool:
+        return (self.size, self.mtime_ns, self.inode) == (st.st_size, st.st_mtime_ns, st.st_ino)
+
+    @property
+    def racy(self) -> bool:
+        granularity = COARSE_GRANULARITY_NS if self.mtime_ns % 1_000_000_000 == 0 else FINE_GRANULARITY_NS
+        return self.hashed_at_ns - self.mtime_ns < granularity
+
+
+@dataclass(frozen=True)
+class FileHash:
+    sha256: str
+    size: int
+
+
+def sha256_of(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(CHUNK)
+            if not block:
+                return h.hexdigest()
+            h.update(block)
+
+
+class FileHasher:
+    """Hashes files, trusting the stat cache for files that did not change.
+
+    ``lookup`` reads a cached entry (from the ledger); ``store`` hands a new
+    entry to the ledger writer. Entries made during this run are kept in
+    memory because the writer commits them asynchronously.
+    """
+
+    def __init__(
+        self,
+        lookup: Callable[[str], Optional[StatEntry]] = lambda path: None,
+        store: Callable[[StatEntry], None] = lambda entry: None,
+    ) -> None:
+        self._lookup = lookup
+        self._store = store
+        self._memo: dict[str, StatEntry] = {}
+        self._lock = threading.Lock()
+        self.files_hashed = 0
+        self.files_from_stat_cache = 0
+
+    def hash(self, path: str) -> Optional[FileHash]:
+        """Hash of the file (or directory tree) at absolute ``path``; None if it does not exist."""
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if stat_module.S_ISDIR(st.st_mode):
+            return self._hash_directory(path)
+        with self._lock:
+            entry = self._memo.get(path)
+        trusted = entry is not None  # hashed by this run: racy or not, it is what we just read
+        if entry is None:
+            entry = self._lookup(path)
+        if entry is not None and entry.matches(st) and (trusted or not entry.racy):
+            with self._lock:
+                self.files_from_stat_cache += 1
+                self._memo[path] = entry
+            return FileHash(entry.sha256, entry.size)
+        for _ in range(5):
+            hashed_at = time.time_ns()
+            digest = sha256_of(path)
+            after = os.stat(path)
+            if (after.st_size, after.st_mtime_ns, after.st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino):
+                break
+            st = after  # changed while we read it: read again
+        entry = StatEntry(path, st.st_size, st.st_mtime_ns, st.st_ino, digest, hashed_at)
+        with self._lock:
+            self.files_hashed += 1
+            self._memo[path] = entry
+        self._store(entry)
+        return FileHash(digest, st.st_size)
+
+    def _hash_directory(self, path: str) -> FileHash:
+        """A directory output: sha256 over its sorted (relative path, file hash) pairs."""
+        h = hashlib.sha256()
+        total = 0
+        for root, dirs, files in os.walk(path):
+            dirs.sort()
+            for name in sorted(files):
+                full = os.path.join(root, name)
+                fh = self.hash(full)
+                if fh is None:
+                    continue
+                rel = os.path.relpath(full, path).replace(os.sep, "/")
+                h.update(f"{rel}\0{fh.sha256}\n".encode())
+                total += fh.size
+        return FileHash("dir:" + h.hexdigest(), total)
+
+
+def canonical_json(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def task_fingerprint(definition: Mapping[str, object], inputs: Iterable[tuple[str, Optional[str]]]) -> str:
+    """sha256 of everything that defines a task's result (see DESIGN.md, Skip and rerun)."""
+    doc = dict(definition)
+    doc["inputs"] = sorted([p, h] for p, h in inputs)
+    return hashlib.sha256(canonical_json(doc).encode()).hexdigest()

@@ -1,0 +1,138 @@
+"""Finding and importing sflow.py, and calling a flow, plain or async.
+
+Errors in user code are reported as one line naming the user's file and
+line, never as a scriptflow traceback.
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import inspect
+import os
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Optional, Sequence
+
+from .errors import FlowCodeError, FlowFileError, ScriptflowError, TaskError
+
+DEFAULT_NAME = "sflow.py"
+PREFIX = "flow_"
+
+
+@dataclass(frozen=True)
+class Flow:
+    name: str
+    function: Callable[..., Any]
+
+    @property
+    def summary(self) -> str:
+        doc = inspect.getdoc(self.function) or ""
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.function)
+
+
+def locate(file: Optional[str], directory: Optional[str]) -> Path:
+    """The flow file: ``--file`` (relative to ``-C``), or sflow.py in ``-C`` or the current folder."""
+    base = Path(directory) if directory else Path.cwd()
+    if directory and not base.is_dir():
+        raise FlowFileError(f"no such directory: {directory}")
+    path = (base / file) if file else base / DEFAULT_NAME
+    path = Path(os.path.abspath(path))
+    if not path.is_file():
+        hint = "" if file else " (create one with flow_NAME functions, or use --file / -C)"
+        raise FlowFileError(f"no flow file {path}{hint}")
+    return path
+
+
+def user_location(tb: Any, path: Path) -> str:
+    """'sflow.py:12' for the innermost frame in the user's flow file, else the innermost frame."""
+    frames = traceback.extract_tb(tb)
+    mine = [f for f in frames if os.path.abspath(f.filename) == str(path)]
+    frame = (mine or frames or [None])[-1]
+    if frame is None:
+        return path.name
+    name = path.name if os.path.abspath(frame.filename) == str(path) else frame.filename
+    return f"{name}:{frame.lineno}"
+
+
+def load(path: Path) -> ModuleType:
+    """Import the flow file as a module named after it (``sflow``), its folder first on sys.path."""
+    module_name = path.stem
+    folder = str(path.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise FlowFileError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        sys.modules.pop(module_name, None)
+        where = f"{Path(exc.filename or path).name}:{exc.lineno}"
+        raise FlowFileError(f"{where}: syntax error: {exc.msg}") from None
+    except ScriptflowError as exc:
+        sys.modules.pop(module_name, None)
+        raise type(exc)(f"{user_location(exc.__traceback__, path)}: {exc}") from None
+    except BaseException as exc:  # noqa: BLE001 - any error in user code is reported, not raised
+        sys.modules.pop(module_name, None)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        where = user_location(exc.__traceback__, path)
+        raise FlowFileError(f"{where}: error while importing {path.name}: {type(exc).__name__}: {exc}") from None
+    return module
+
+
+def flows(module: ModuleType) -> dict[str, Flow]:
+    found = {}
+    for attr, value in vars(module).items():
+        if attr.startswith(PREFIX) and callable(value) and len(attr) > len(PREFIX):
+            found[attr[len(PREFIX):]] = Flow(attr[len(PREFIX):], value)
+    return dict(sorted(found.items()))
+
+
+def find_flow(module: ModuleType, name: str, path: Path) -> Flow:
+    available = flows(module)
+    if name.startswith(PREFIX) and name[len(PREFIX):] in available:
+        name = name[len(PREFIX):]
+    if name not in available:
+        names = ", ".join(available) or "none"
+        raise FlowFileError(f"no flow named {name!r} in {path.name} (available: {names})")
+    return available[name]
+
+
+def parse_flow_args(args: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """``a b key=value`` -> positional ['a', 'b'] and keywords {'key': 'value'} (all strings)."""
+    positional, keywords = [], {}
+    for arg in args:
+        key, eq, value = arg.partition("=")
+        if eq and key.isidentifier():
+            keywords[key] = value
+        else:
+            positional.append(arg)
+    return positional, keywords
+
+
+def call_flow(flow: Flow, args: Sequence[str], path: Path) -> Any:
+    """Run the flow function to its end (async flows get their own event loop)."""
+    positional, keywords = parse_flow_args(args)
+    try:
+        inspect.signature(flow.function).bind(*positional, **keywords)
+    except TypeError as exc:
+        raise FlowFileError(f"flow {flow.name}: bad arguments {list(args)}: {exc}") from None
+    try:
+        if flow.is_async:
+            return asyncio.run(flow.function(*positional, **keywords))
+        return flow.function(*positional, **keywords)
+    except (TaskError, ScriptflowError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - user code
+        where = user_location(exc.__traceback__, path)
+        raise FlowCodeError(f"{where}: flow {flow.name} raised {type(exc).__name__}: {exc}") from None

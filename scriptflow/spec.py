@@ -1,0 +1,96 @@
+"""TaskSpec: a started task's frozen definition, with paths resolved.
+
+The flow's ``Task`` is user-facing and loose (relative paths, tasks among
+inputs); the engine works on this normalised copy, whose ``definition()`` is
+what the fingerprint hashes besides the input hashes.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+from .project import Project
+from .task import Task
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    uid: str
+    command: Union[list[str], str]
+    shell: bool
+    cwd: str                       # absolute
+    cwd_rel: str                   # project-relative ('.' for the project)
+    env: dict[str, str]
+    version: Optional[str]
+    executor: str
+    resources: dict[str, Any]
+    retry: int
+    quiet: bool
+    outputs: tuple[str, ...]       # project-relative, in declared order
+    inputs: tuple[str, ...]        # project-relative, declared files and dependency outputs
+    output_abs: dict[str, str] = field(default_factory=dict)
+    input_abs: dict[str, str] = field(default_factory=dict)
+
+    def definition(self) -> dict[str, Any]:
+        """Everything that defines the result except input hashes (DESIGN.md, Skip and rerun)."""
+        return {
+            "command": self.command,
+            "shell": self.shell,
+            "cwd": self.cwd_rel,
+            "env": self.env,
+            "outputs": sorted(self.outputs),
+            "version": self.version,
+        }
+
+
+def build_spec(task: Task, project: Project, default_executor: str) -> TaskSpec:
+    """Resolve a task's paths against its working directory and the project."""
+    cwd = project.absolute(task.cwd) if task.cwd is not None else project.dir
+    outputs: list[str] = []
+    output_abs: dict[str, str] = {}
+    for path in task.get_outputs():
+        absolute = project.absolute(path, cwd)
+        rel = project.relative(absolute)
+        if rel not in output_abs:
+            outputs.append(rel)
+            output_abs[rel] = str(absolute)
+    inputs: list[str] = []
+    input_abs: dict[str, str] = {}
+
+    def add_input(path: str, base: os.PathLike | str) -> None:
+        absolute = project.absolute(path, base)
+        rel = project.relative(absolute)
+        if rel not in input_abs:
+            inputs.append(rel)
+            input_abs[rel] = str(absolute)
+
+    for item in task.get_inputs():
+        if isinstance(item, Task):
+            dep_spec = item._record.spec  # started before this task (Task.start)
+            for rel in dep_spec.outputs:
+                add_input(dep_spec.output_abs[rel], cwd)
+        else:
+            add_input(item, cwd)
+    if task.shell:
+        command = task.cmd if isinstance(task.cmd, str) else shlex.join(task.cmd)
+    else:
+        command = task.argv
+    return TaskSpec(
+        uid=task.name,
+        command=command,
+        shell=task.shell,
+        cwd=str(cwd),
+        cwd_rel=project.relative(cwd),
+        env={str(k): str(v) for k, v in task.env.items()},
+        version=task.version,
+        executor=task.executor or default_executor,
+        resources=dict(task.resources),
+        retry=task.retry,
+        quiet=task.quiet,
+        outputs=tuple(outputs),
+        inputs=tuple(inputs),
+        output_abs=output_abs,
+        input_abs=input_abs,
+    )
