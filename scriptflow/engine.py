@@ -22,7 +22,7 @@ from typing import Any, Callable, Optional
 
 from .decide import Decision, decide
 from .errors import TaskDefinitionError, TaskFailed, TaskNotStarted, UpstreamFailed
-from .executors.base import Attempt, Executor, Outcome, Started, create_executor
+from .executors.base import Attempt, Executor, Outcome, RecordedJob, Started, create_executor
 from .fingerprint import FileHash, FileHasher, StatEntry, canonical_json, task_fingerprint
 from .ledger import LedgerWriter, ThreadLocalReader, utc_now
 from .project import Project
@@ -59,6 +59,7 @@ class TaskRecord:
     error: Optional[str] = None
     exit_code: Optional[int] = None
     stderr_path: Optional[str] = None
+    fingerprint: Optional[str] = None
 
     @property
     def done(self) -> bool:
@@ -82,6 +83,10 @@ class RunOptions:
     force_all: bool = False
     keep_going: bool = False
     grace_seconds: float = 10.0
+    #: List each task's decision instead of running anything (``run --dry-run``).
+    dry_run: bool = False
+    #: uid -> cluster job left running by a run that died; re-attached instead of resubmitted.
+    reattach: dict[str, RecordedJob] = field(default_factory=dict)
 
 
 class Engine:
@@ -240,6 +245,7 @@ class Engine:
              utc_now(), record.id),
         )
         record.reason = decision.reason
+        record.fingerprint = fingerprint
         if not decision.run:
             self._record_cached_outputs(record, decision)
             self._finish(record, "cached")
@@ -260,32 +266,52 @@ class Engine:
         if stop:
             self._finish(record, "not-started", reason="run-stopping")
             return
-        self._remove_outputs(spec)
         number = record.attempts
-        attempt_id = self.writer.new_id("attempts")
         logs = self.project.logs_dir(self.run_id)
         stem = f"{_UNSAFE_NAME.sub('_', spec.uid)}.{number}"
         attempt = Attempt(
-            run_id=self.run_id, attempt_id=attempt_id, task_uid=spec.uid, number=number,
+            run_id=self.run_id, attempt_id=self.writer.new_id("attempts"), task_uid=spec.uid, number=number,
             command=spec.command, shell=spec.shell, cwd=spec.cwd, env=spec.env,
             stdout_path=logs / f"{stem}.out", stderr_path=logs / f"{stem}.err",
-            resources=spec.resources,
+            resources=spec.resources, outputs=[spec.output_abs[p] for p in spec.outputs],
         )
         attempt.on_started = lambda started: self._attempt_started(record, attempt, started)
+        executor = self.executor(spec.executor)
+        future = self._reattach(record, attempt, executor)
+        if future is None:
+            self._remove_outputs(spec)
+        self._record_attempt(record, attempt)
+        if future is None:
+            try:
+                future = executor.submit(attempt)
+            except Exception as exc:  # noqa: BLE001 - an executor that cannot take work fails the attempt
+                future = Future()
+                future.set_result(Outcome(exit_code=None, error=f"submission failed: {exc}"))
+        future.add_done_callback(lambda fut: self._guard(self._attempt_done, record, attempt, fut))
+
+    def _reattach(self, record: TaskRecord, attempt: Attempt, executor: Executor) -> "Optional[Future[Outcome]]":
+        """Follow a job that a dead run left in the scheduler, if it computes exactly this task."""
+        job = self.options.reattach.pop(record.spec.uid, None) if attempt.number == 1 else None
+        if job is None or job.fingerprint != record.fingerprint or job.executor != record.spec.executor:
+            return None
+        attempt.stdout_path, attempt.stderr_path = job.stdout_path, job.stderr_path
+        future = executor.reattach(job, attempt)
+        if future is not None:
+            self.writer.execute(
+                "INSERT INTO events (run_id, at, kind, task_uid, detail) VALUES (?, ?, 'reattach', ?, ?)",
+                (self.run_id, utc_now(), record.spec.uid, canonical_json({"job_id": job.job_id})))
+        return future
+
+    def _record_attempt(self, record: TaskRecord, attempt: Attempt) -> None:
         record.stderr_path = self.project.relative(attempt.stderr_path)
         self.writer.execute(
             "INSERT INTO attempts (id, task_id, run_id, number, status, executor, resources, queued_at, "
             "stdout_path, stderr_path) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
-            (attempt_id, record.id, self.run_id, number, spec.executor, canonical_json(spec.resources),
-             utc_now(), self.project.relative(attempt.stdout_path), record.stderr_path),
+            (attempt.attempt_id, record.id, self.run_id, attempt.number, record.spec.executor,
+             canonical_json(record.spec.resources), utc_now(), self.project.relative(attempt.stdout_path),
+             record.stderr_path),
         )
         self.writer.execute("UPDATE tasks SET status = 'running' WHERE id = ?", (record.id,))
-        try:
-            future = self.executor(spec.executor).submit(attempt)
-        except Exception as exc:  # noqa: BLE001 - an executor that cannot take work fails the attempt
-            future = Future()
-            future.set_result(Outcome(exit_code=None, error=f"submission failed: {exc}"))
-        future.add_done_callback(lambda fut: self._guard(self._attempt_done, record, attempt, fut))
 
     def _attempt_started(self, record: TaskRecord, attempt: Attempt, started: Started) -> None:
         self.writer.execute(
@@ -410,9 +436,10 @@ class Engine:
         spec = record.spec
         self.writer.execute(
             "INSERT INTO tasks (id, run_id, uid, command, shell, cwd, env, version, executor, resources, "
-            "max_retries, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting')",
+            "max_retries, inputs, outputs, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting')",
             (record.id, self.run_id, spec.uid, canonical_json(spec.command), int(spec.shell), spec.cwd_rel,
-             canonical_json(spec.env), spec.version, spec.executor, canonical_json(spec.resources), spec.retry),
+             canonical_json(spec.env), spec.version, spec.executor, canonical_json(spec.resources), spec.retry,
+             canonical_json(list(spec.inputs)), canonical_json(list(spec.outputs))),
         )
 
     def _record_files(self, record: TaskRecord, role: str, hashes: list[tuple[str, Optional[FileHash]]],

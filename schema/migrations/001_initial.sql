@@ -48,6 +48,8 @@ CREATE TABLE tasks (
     executor        TEXT NOT NULL,           -- executor name (local, slurm, sge, pbs, ...)
     resources       TEXT NOT NULL DEFAULT '{}',  -- JSON: cpus, mem, time, gpus, directives
     max_retries     INTEGER NOT NULL DEFAULT 0,
+    inputs          TEXT NOT NULL DEFAULT '[]',  -- JSON list of declared input paths (incl. dependency outputs)
+    outputs         TEXT NOT NULL DEFAULT '[]',  -- JSON list of declared output paths
     fingerprint     TEXT,                    -- sha256 of the task definition and input hashes
     status          TEXT NOT NULL,           -- waiting | running | succeeded | cached | failed
                                              -- | upstream-failed | not-started | interrupted

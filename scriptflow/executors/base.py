@@ -32,6 +32,8 @@ class Attempt:
     stdout_path: Path
     stderr_path: Path
     resources: dict[str, Any] = field(default_factory=dict)
+    #: Declared outputs (absolute): cluster executors wait for them on slow shared filesystems.
+    outputs: list[Path] = field(default_factory=list)
     #: Called by the executor once the command really starts (pid, host, job id...).
     on_started: Callable[["Started"], None] = lambda started: None
 
@@ -44,6 +46,21 @@ class Started:
     job_id: Optional[str] = None
     job_script: Optional[str] = None
     queue: Optional[str] = None
+
+
+@dataclass
+class RecordedJob:
+    """A scheduler job recorded by a run that died (kill -9); a later run may re-attach to it."""
+
+    task_uid: str
+    fingerprint: str
+    executor: str
+    job_id: str
+    job_script: Optional[str]
+    queue: Optional[str]
+    stdout_path: Path
+    stderr_path: Path
+    started_at: Optional[str]
 
 
 @dataclass
@@ -89,6 +106,10 @@ class Executor(ABC):
 
     def kill_now(self) -> None:
         """Stop waiting for the grace period (second Ctrl-C)."""
+
+    def reattach(self, job: RecordedJob, attempt: Attempt) -> "Optional[Future[Outcome]]":
+        """Follow a job a dead run submitted instead of submitting again; None if it cannot."""
+        return None
 
     def shutdown(self) -> None:
         """Release resources once no attempt is in flight."""
