@@ -58,6 +58,7 @@ class RunConsole(Listener):
     # lifecycle
     def begin(self, run_id: int, flow: str) -> None:
         self.run_label = f"run {run_id} ({flow})"
+        self.started = time.monotonic()  # not counting a wait for the project lock
 
     def end(self) -> None:
         pass
@@ -223,8 +224,18 @@ class LiveConsole(RunConsole):
         return table
 
 
-def make_console(project_dir: Path, classic: bool, stream: Optional[IO[str]] = None) -> RunConsole:
+class QuietConsole(RunConsole):
+    """Counts only (``--dry-run`` prints its table at the end)."""
+
+    def print_failure(self, record: TaskRecord) -> None:
+        pass
+
+
+def make_console(project_dir: Path, classic: bool, stream: Optional[IO[str]] = None,
+                 quiet: bool = False) -> RunConsole:
     stream = stream or sys.stdout
+    if quiet:
+        return QuietConsole(project_dir, stream)
     if classic or not stream.isatty():
         return PlainConsole(project_dir, stream)
     return LiveConsole(project_dir, stream)

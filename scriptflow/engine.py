@@ -34,8 +34,8 @@ log = logging.getLogger("scriptflow.engine")
 _current: Optional["Engine"] = None
 _current_lock = threading.Lock()
 
-#: Final task statuses that let dependants run.
-OK = ("succeeded", "cached")
+#: Final task statuses that let dependants run ("would-run" only exists in a dry run).
+OK = ("succeeded", "cached", "would-run")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -227,6 +227,10 @@ class Engine:
         if self.stopping:
             self._finish(record, "not-started", reason="run-stopping")
             return
+        if self.options.dry_run and any(d.status == "would-run" for d in record.deps):
+            # Its inputs do not exist yet or are about to change: no point hashing them.
+            self._finish(record, "would-run", reason="upstream-will-change")
+            return
         inputs: dict[str, Optional[FileHash]] = {p: self.hasher.hash(spec.input_abs[p]) for p in spec.inputs}
         self._record_files(record, "input", [(p, h) for p, h in inputs.items()])
         missing = [p for p, h in inputs.items() if h is None]
@@ -249,8 +253,10 @@ class Engine:
         if not decision.run:
             self._record_cached_outputs(record, decision)
             self._finish(record, "cached")
-            return
-        self._launch(record)
+        elif self.options.dry_run:
+            self._finish(record, "would-run")
+        else:
+            self._launch(record)
 
     # -- attempts ------------------------------------------------------------------------
 

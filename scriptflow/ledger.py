@@ -12,6 +12,7 @@ import queue
 import re
 import sqlite3
 import threading
+import time
 from concurrent.futures import Future
 from datetime import datetime, timezone
 from importlib import resources
@@ -89,6 +90,21 @@ def migrate(conn: sqlite3.Connection, path: Path | str = "ledger") -> int:
     return len(steps)
 
 
+def _refuse_newer(conn: Optional[sqlite3.Connection], path: Path | str, version: Optional[int] = None) -> None:
+    """A newer scriptflow's ledger must fail before anything (even the journal mode) is written to it."""
+    if version is None:
+        assert conn is not None
+        version = schema_version(conn)
+    known = latest_version()
+    if version > known:
+        if conn is not None:
+            conn.close()
+        raise LedgerError(
+            f"{path} has schema version {version}, newer than this scriptflow knows ({known}): "
+            f"upgrade scriptflow to use it"
+        )
+
+
 def _configure(conn: sqlite3.Connection) -> None:
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
@@ -99,6 +115,7 @@ def open_for_writing(path: Path) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         _configure(conn)
+        _refuse_newer(conn, path)  # before WAL: a ledger we cannot read is left byte-for-byte alone
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode.lower() != "wal":
             log.warning("ledger %s: WAL not available here, using %s journal", path, mode)
@@ -117,6 +134,9 @@ def open_for_reading(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
         _configure(conn)
         version = schema_version(conn)
+        if version > latest_version():
+            conn.close()
+            _refuse_newer(None, path, version)
         if version != latest_version():
             conn.close()
             open_for_writing(Path(path)).close()  # migrates, or refuses a newer schema
@@ -170,13 +190,16 @@ class LedgerWriter:
     here, in memory, because the run lock guarantees one writer per ledger.
     """
 
-    def __init__(self, path: Path, batch_size: int = 5000) -> None:
+    def __init__(self, path: Path, batch_size: int = 5000, discard: bool = False) -> None:
         self.path = path
+        #: ``run --dry-run`` records nothing: statements are dropped, ids still allocated.
+        self.discard = discard
         self._conn = open_for_writing(path)
         self._queue: "queue.Queue[Any]" = queue.Queue()
         self._batch_size = batch_size
         self._error: Optional[BaseException] = None
         self._heartbeat: Optional[Callable[[sqlite3.Connection], None]] = None
+        self._last_beat = time.monotonic()
         self._ids_lock = threading.Lock()
         self._next_id = {
             table: (self._conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0] + 1)
@@ -192,7 +215,8 @@ class LedgerWriter:
             return value
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self._queue.put((sql, params))
+        if not self.discard:
+            self._queue.put((sql, params))
 
     def call(self, fn: Callable[[sqlite3.Connection], Any]) -> "Future[Any]":
         fut: "Future[Any]" = Future()
@@ -219,14 +243,20 @@ class LedgerWriter:
         if self._error is not None:
             raise LedgerError(f"writing the ledger {self.path} failed: {self._error}")
 
+    def _beat_if_due(self) -> None:
+        """Refresh the run's heartbeat every few seconds, busy or idle."""
+        now = time.monotonic()
+        if self._heartbeat is not None and now - self._last_beat >= HEARTBEAT_SECONDS:
+            self._last_beat = now
+            self._commit([(self._heartbeat, None)])
+
     def _loop(self) -> None:
         stop = False
         while not stop:
             try:
                 first = self._queue.get(timeout=HEARTBEAT_SECONDS)
             except queue.Empty:
-                if self._heartbeat is not None:
-                    self._commit([(self._heartbeat, None)])
+                self._beat_if_due()
                 continue
             batch = [first]
             while len(batch) < self._batch_size:
@@ -240,6 +270,7 @@ class LedgerWriter:
             for item in batch:
                 if isinstance(item, threading.Event):
                     item.set()
+            self._beat_if_due()
 
     def _commit(self, work: Iterable[tuple[Any, Any]]) -> None:
         results: list[tuple[Future, Any, Optional[BaseException]]] = []

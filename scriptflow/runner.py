@@ -21,7 +21,9 @@ from .console import RunConsole, make_console
 from .engine import Engine, RunOptions, TaskRecord
 from .errors import ScriptflowError, TaskError
 from .ledger import LedgerWriter, utc_now
+from .executors.base import RecordedJob
 from .lock import ProjectLock
+from .recovery import recover_dead_runs
 from .logsetup import setup_logging
 from .project import Project
 
@@ -46,6 +48,9 @@ class RunRequest:
     classic: Optional[bool] = None
     wait_for_lock: bool = True
     parent_run_id: Optional[int] = None
+    dry_run: bool = False
+    #: Configuration that wins over everything else (``resume`` replays the recorded one).
+    config_override: Optional[dict[str, Any]] = None
 
 
 @dataclass
@@ -93,18 +98,28 @@ def execute(request: RunRequest, stream: Optional[IO[str]] = None) -> RunResult:
     module = flowfile.load(path)
     flow = flowfile.find_flow(module, request.flow, path)
     cfg = config_module.effective_config(project.dir, command_line_config(request))
+    if request.config_override:
+        cfg = config_module.merge(cfg, request.config_override)
     force_all, globs = force_patterns(cfg, request)
 
     project.ensure_state_dir()
     setup_logging(project.log_path, debug=bool(cfg.get("debug")))
-    console = make_console(project.dir, bool(cfg.get("classic_terminal")), stream)
+    classic = bool(cfg.get("classic_terminal")) or request.dry_run
+    console = make_console(project.dir, classic, stream, quiet=request.dry_run)
+    if request.dry_run:  # reads the ledger, writes nothing, needs no lock
+        writer = LedgerWriter(project.ledger_path, discard=True)
+        try:
+            return _run(request, project, path, flow, cfg, force_all, globs, writer, None, console, {})
+        finally:
+            writer.close()
     lock = ProjectLock(project)
     lock.acquire(request.wait_for_lock, on_wait=lambda holder: console.print(
         f"waiting: {holder} holds {project.dir} (Ctrl-C to give up, --no-wait to fail at once)"))
     try:
         writer = LedgerWriter(project.ledger_path)
         try:
-            return _run(request, project, path, flow, cfg, force_all, globs, writer, lock, console)
+            jobs = writer.call(lambda conn: recover_dead_runs(conn, project)).result()
+            return _run(request, project, path, flow, cfg, force_all, globs, writer, lock, console, jobs)
         finally:
             writer.close()
     finally:
@@ -112,10 +127,11 @@ def execute(request: RunRequest, stream: Optional[IO[str]] = None) -> RunResult:
 
 
 def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow, cfg: dict[str, Any],
-         force_all: bool, globs: list[str], writer: LedgerWriter, lock: ProjectLock,
-         console: RunConsole) -> RunResult:
+         force_all: bool, globs: list[str], writer: LedgerWriter, lock: Optional[ProjectLock],
+         console: RunConsole, jobs: dict[str, RecordedJob]) -> RunResult:
     run_id = writer.new_id("runs")
-    lock.describe(run_id)
+    if lock is not None:
+        lock.describe(run_id)
     options = {"config": cfg, "force": globs, "force_all": force_all, "keep_going": request.keep_going,
                "jobs": request.jobs}
     writer.execute(
@@ -130,7 +146,8 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
                                                    (utc_now(), run_id)))
     log.info("run %d: flow %s of %s started", run_id, flow.name, path)
     engine_options = RunOptions(run_id=run_id, config=cfg, force_globs=globs, force_all=force_all,
-                                keep_going=request.keep_going)
+                                keep_going=request.keep_going or request.dry_run, dry_run=request.dry_run,
+                                reattach=jobs)
     flow_error: list[BaseException] = []
     flow_done = threading.Event()
     exit_code: Optional[int] = None
@@ -168,6 +185,8 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
         error = str(exc) if isinstance(exc, ScriptflowError) else f"{type(exc).__name__}: {exc}"
     if exit_code is not None:
         status = "interrupted"
+    elif request.dry_run:
+        status, exit_code = "dry-run", EXIT_FAILED if error else EXIT_OK
     elif engine.failed or error or flow_error:
         status, exit_code = "failed", EXIT_FAILED
     else:
@@ -183,7 +202,10 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     )
     writer.flush()
     log.info("run %d %s (exit %d)", run_id, status, exit_code)
-    console.summary(status, exit_code, error, stats)
+    if request.dry_run:
+        console.print(dry_run_table(engine.records, error))
+    else:
+        console.summary(status, exit_code, error, stats)
     return RunResult(run_id, status, exit_code, engine.records, error)
 
 
@@ -201,3 +223,25 @@ def _stop(engine: Engine, console: RunConsole) -> None:
 
 def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
+
+
+DRY_RUN_WORDS = {
+    "would-run": "would run",
+    "cached": "up to date",
+    "failed": "would fail",
+    "upstream-failed": "would not run",
+    "not-started": "would not start",
+}
+
+
+def dry_run_table(records: list[TaskRecord], error: Optional[str]) -> str:
+    """What ``run --dry-run`` prints: each task, what would happen, and why."""
+    from tabulate import tabulate
+
+    rows = [(r.spec.uid, DRY_RUN_WORDS.get(r.status, r.status), r.reason or "") for r in records]
+    would = sum(1 for r in records if r.status == "would-run")
+    text = tabulate(rows, headers=["task", "decision", "reason"], tablefmt="simple") if rows else "no tasks"
+    text += f"\ndry run: {would} of {len(records)} tasks would run; nothing was executed or recorded"
+    if error:
+        text += f"\nerror: {error}"
+    return text

@@ -12,7 +12,10 @@ import click
 
 from .. import __version__
 from .flows import list_command
+from .history import logs_command, runs_command, show_command
+from .resume import resume_command
 from .run import run_command
+from .why import why_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,7 +31,12 @@ def cli() -> None:
 
 
 cli.add_command(run_command)
+cli.add_command(resume_command)
 cli.add_command(list_command)
+cli.add_command(runs_command)
+cli.add_command(show_command)
+cli.add_command(logs_command)
+cli.add_command(why_command)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

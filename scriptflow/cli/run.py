@@ -19,11 +19,13 @@ from .options import directory_option, file_option
 @click.option("--name", metavar="NAME", help="Name this run (names may be reused; the latest wins).")
 @click.option("--classic/--live", "classic", default=None,
               help="Plain line-per-event output, or the live display (default: live on a terminal).")
+@click.option("-n", "--dry-run", is_flag=True,
+              help="Run the flow's code but execute no task: list each task, whether it would run, and why.")
 @click.option("--no-wait", is_flag=True, help="Fail at once if another run holds this project.")
 @file_option
 @directory_option
 def run_command(flow: str, args: tuple[str, ...], jobs: int | None, force: tuple[str, ...], force_all: bool,
-                keep_going: bool, name: str | None, classic: bool | None, no_wait: bool,
+                keep_going: bool, name: str | None, classic: bool | None, dry_run: bool, no_wait: bool,
                 file: str | None, directory: str | None) -> int:
     """Run FLOW (the function flow_FLOW in sflow.py).
 
@@ -36,10 +38,15 @@ def run_command(flow: str, args: tuple[str, ...], jobs: int | None, force: tuple
     rules. Exit code: 0 when every task succeeded or was cached, 1 when a
     task or the flow failed, 2 for usage errors, 3 when the project is busy
     (--no-wait), 130/143 when interrupted.
+
+    With --dry-run nothing is executed or recorded: tasks whose inputs come
+    from a task that would run are listed as "would run: upstream will
+    change" (their inputs may not exist yet), and flow code that reads such
+    outputs itself may fail.
     """
     from ..runner import RunRequest, execute
 
     request = RunRequest(flow=flow, args=args, file=file, directory=directory, jobs=jobs, force=force,
                          force_all=force_all, keep_going=keep_going, name=name, classic=classic,
-                         wait_for_lock=not no_wait)
+                         wait_for_lock=not no_wait, dry_run=dry_run)
     return execute(request).exit_code

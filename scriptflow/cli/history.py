@@ -1,0 +1,125 @@
+"""``scriptflow runs``, ``show`` and ``logs``: the ledger's history, read-only.
+
+None of these take the project lock; they work while a run is live.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from .options import directory_option, file_option
+
+
+def _fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    from ..console import fmt_seconds
+
+    return fmt_seconds(seconds)
+
+
+def _started(text: str | None) -> str:
+    return (text or "")[:19].replace("T", " ")
+
+
+@click.command("runs")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Show the N latest runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list (one object per run) for scripts.")
+@file_option
+@directory_option
+def runs_command(limit: int, as_json: bool, file: str | None, directory: str | None) -> int:
+    """List the latest runs: id, name, flow, status, start (UTC), duration, and tasks ran/cached/failed.
+
+    Status is running, succeeded, failed, interrupted, or lost (the process
+    died without closing the run; the next run or resume records it).
+    """
+    from tabulate import tabulate
+
+    from ..runs import connect, find_project, list_runs
+
+    runs = list_runs(connect(find_project(file, directory)), limit)
+    if as_json:
+        click.echo(json.dumps(runs, indent=2))
+        return 0
+    if not runs:
+        click.echo("no runs yet")
+        return 0
+    rows = [(r["id"], r["name"] or "", r["flow"], r["status"], _started(r["started_at"]),
+             _fmt_duration(r["duration_seconds"]), r["ran"], r["cached"], r["failed"] + r["not_run"])
+            for r in runs]
+    click.echo(tabulate(rows, headers=["id", "name", "flow", "status", "started (UTC)", "duration",
+                                       "ran", "cached", "failed"]))
+    return 0
+
+
+@click.command("show")
+@click.argument("run")
+@click.option("--json", "as_json", is_flag=True, help="Print the run and its tasks as JSON.")
+@file_option
+@directory_option
+def show_command(run: str, as_json: bool, file: str | None, directory: str | None) -> int:
+    """Show the tasks of RUN (an id or a name): status, attempts, exit code, duration,
+    executor and job ids, and why each ran or was skipped. Failures come first."""
+    from tabulate import tabulate
+
+    from ..runs import connect, find_project, live_status, resolve_run, run_tasks
+
+    conn = connect(find_project(file, directory))
+    row = resolve_run(conn, run)
+    tasks = run_tasks(conn, row["id"])
+    status = live_status(row)
+    if as_json:
+        click.echo(json.dumps({"id": row["id"], "name": row["name"], "flow": row["flow"], "status": status,
+                               "started_at": row["started_at"], "ended_at": row["ended_at"],
+                               "parent_run_id": row["parent_run_id"], "error": row["error"],
+                               "tasks": tasks}, indent=2))
+        return 0
+    name = f" '{row['name']}'" if row["name"] else ""
+    click.echo(f"run {row['id']}{name}: flow {row['flow']}, {status}, started {_started(row['started_at'])} UTC"
+               + (f", resumes run {row['parent_run_id']}" if row["parent_run_id"] else ""))
+    if row["error"]:
+        click.echo(f"error: {row['error']}")
+    with_jobs = any(t["job_ids"] for t in tasks)
+    rows = []
+    for t in tasks:
+        line = [t["uid"], t["status"], t["attempts"], "" if t["exit_code"] is None else t["exit_code"],
+                _fmt_duration(t["duration_seconds"]), t["executor"]]
+        if with_jobs:
+            line.append(",".join(t["job_ids"]))
+        line.append(t["reason"] or "")
+        rows.append(line)
+    headers = ["task", "status", "attempts", "exit", "duration", "executor"] + (["job ids"] if with_jobs else [])
+    click.echo(tabulate(rows, headers=headers + ["reason"]) if rows else "no tasks")
+    return 0
+
+
+@click.command("logs")
+@click.argument("run")
+@click.argument("task")
+@click.option("--attempt", "number", type=click.IntRange(min=1), help="Attempt number (default: the last).")
+@click.option("--stderr", is_flag=True, help="Print stderr instead of stdout.")
+@file_option
+@directory_option
+def logs_command(run: str, task: str, number: int | None, stderr: bool, file: str | None,
+                 directory: str | None) -> int:
+    """Print what TASK wrote to stdout (or --stderr) in RUN (an id or a name)."""
+    from ..errors import ScriptflowError
+    from ..runs import connect, find_attempt, find_project, resolve_run
+
+    project = find_project(file, directory)
+    conn = connect(project)
+    row = resolve_run(conn, run)
+    attempt = find_attempt(conn, row["id"], task, number)
+    rel = attempt["stderr_path"] if stderr else attempt["stdout_path"]
+    if not rel:
+        raise ScriptflowError(f"attempt {attempt['number']} of {task} recorded no log file")
+    path = project.absolute(rel)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ScriptflowError(f"cannot read {rel}: {exc.strerror}") from None
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,48 @@
+"""``scriptflow resume [RUN]``: run a recorded run's flow again, redoing only what is not done."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from .options import directory_option
+
+
+@click.command("resume")
+@click.argument("run", required=False)
+@click.option("--force", is_flag=True, help="Resume even a run that succeeded (its tasks are still cached).")
+@click.option("--classic/--live", "classic", default=None, help="Plain line-per-event output, or the live display.")
+@click.option("--no-wait", is_flag=True, help="Fail at once if another run holds this project.")
+@directory_option
+def resume_command(run: str | None, force: bool, classic: bool | None, no_wait: bool, directory: str | None) -> int:
+    """Resume RUN (an id or a name; default: the latest run that did not succeed).
+
+    Starts a new run of the same flow file, flow, arguments and configuration,
+    in the same folder, recording RUN as its parent. Tasks that succeeded and
+    whose outputs are unchanged are cached; failed, interrupted and lost ones
+    run again; cluster jobs a killed run left queued or running are re-attached
+    instead of submitted again.
+    """
+    from ..runner import RunRequest, execute
+    from ..runs import connect, find_project, latest_unfinished_run, live_status, resolve_run
+
+    conn = connect(find_project(None, directory))
+    row = resolve_run(conn, run) if run else latest_unfinished_run(conn)
+    status = live_status(row)
+    if status == "succeeded" and not force:
+        click.echo(f"run {row['id']} succeeded: nothing to resume (use --force to run its flow again)")
+        return 0
+    if status == "running":
+        click.echo(f"run {row['id']} is still running (pid {row['pid']} on {row['host']}); "
+                   "resume will wait for it to end")
+    options = json.loads(row["options"])
+    config = dict(options.get("config") or {})
+    if classic is not None:
+        config.pop("classic_terminal", None)
+    conn.close()
+    request = RunRequest(
+        flow=row["flow"], args=json.loads(row["flow_args"]), file=row["flow_file"], directory=row["project_dir"],
+        jobs=options.get("jobs"), keep_going=bool(options.get("keep_going")), name=row["name"], classic=classic,
+        wait_for_lock=not no_wait, parent_run_id=row["id"], config_override=config,
+    )
+    return execute(request).exit_code

@@ -1,0 +1,337 @@
+"""Provenance: how a file was made, read from the ledger and never written.
+
+Lineage follows content, not names. An output row points to the attempt that
+wrote those very bytes (later runs that found the task cached keep pointing
+to it), and each input a task read is traced to the latest earlier output row
+with the same path *and the same sha256*. So a report never names a command
+that did not make the file as it was used; an input whose bytes no task wrote
+is a source (or was edited by hand after a task wrote it).
+
+Every lookup is an index seek (``files_path_run``, ``files_task`` and primary
+keys), so the cost grows with the size of the lineage, not of the ledger.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from .errors import ScriptflowError
+from .fingerprint import FileHasher, StatEntry
+from .ledger import open_for_reading, parse_time
+from .project import Project
+
+#: Identifies the ``--json`` structure; bumped only when a field changes meaning or goes away.
+FORMAT = "scriptflow-report/1"
+
+
+class UnknownPath(ScriptflowError):
+    """The path was never produced by a task (it may still be a source input of some)."""
+
+    exit_code = 1
+
+
+class UnknownRunError(ScriptflowError):
+    """Used only when ``scriptflow.runs`` (the shared run resolver) is not available."""
+
+    exit_code = 1
+
+
+# -- the model: what --json prints, and what the renderers draw ----------------------
+
+
+@dataclass
+class Producer:
+    attempt_id: int
+    uid: str
+    run_id: int
+
+
+@dataclass
+class FileNode:
+    """A file as recorded (path, sha256, size) and as it is on disk today."""
+
+    path: str
+    sha256: Optional[str]
+    size: Optional[int]
+    state: str                      # unchanged | modified | deleted
+    current_sha256: Optional[str]
+    origin: str                     # task | source | edited (bytes no recorded task wrote)
+    producer: Optional[Producer] = None
+    note: Optional[str] = None
+
+
+@dataclass
+class TaskNode:
+    """One attempt in the lineage: the command exactly as run, where, when, and what it read."""
+
+    attempt_id: int
+    task_id: int
+    uid: str
+    run_id: int
+    run_name: Optional[str]
+    attempt: int
+    depth: int
+    command: Any                    # argv list, or the shell string when shell is true
+    shell: bool
+    cwd: str
+    env: dict[str, Any]
+    executor: str
+    job_id: Optional[str]
+    host: Optional[str]
+    pid: Optional[int]
+    started_at: Optional[str]
+    ended_at: Optional[str]
+    duration_seconds: Optional[float]
+    exit_code: Optional[int]
+    stdout_path: Optional[str]
+    stderr_path: Optional[str]
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    inputs: list[FileNode] = field(default_factory=list)
+
+
+@dataclass
+class Lineage:
+    project_dir: str
+    path: str
+    as_of_run: Optional[int]
+    depth: Optional[int]
+    file: FileNode
+    recorded_in_run: int
+    recorded_at: str
+    tasks: list[TaskNode]
+
+    def task(self, attempt_id: Optional[int]) -> Optional[TaskNode]:
+        return next((t for t in self.tasks if t.attempt_id == attempt_id), None)
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented ``--json`` structure (docs/ledger.md, "scriptflow report --json")."""
+        root = asdict(self.file)
+        root.update(recorded_in_run=self.recorded_in_run, recorded_at=self.recorded_at)
+        return {"format": FORMAT, "project_dir": self.project_dir, "path": self.path,
+                "as_of_run": self.as_of_run, "depth": self.depth, "file": root,
+                "tasks": [asdict(t) for t in self.tasks]}
+
+
+# -- finding the project, the path and the run ------------------------------------------
+
+
+def find_project(file: Optional[str] = None, directory: Optional[str] = None) -> Project:
+    """The project of a read-only command; never imports sflow.py (report must not run user code)."""
+    try:
+        from .runs import find_project as shared
+    except ImportError:
+        shared = None
+    if shared is not None:
+        return shared(file, directory)
+    base = Path(directory) if directory else Path.cwd()
+    return Project((base / file).parent if file else base)
+
+
+def ledger_path(project: Project, text: str, base: Optional[str] = None) -> str:
+    """The ledger's spelling of a path the user typed: relative to ``base`` (``-C``: "as if
+    started in DIR"), else to the current directory; absolute paths as they are."""
+    return project.relative(project.absolute(text, os.path.abspath(base) if base else os.getcwd()))
+
+
+def resolve_run(conn: sqlite3.Connection, text: str) -> int:
+    """A run id from an id or a name (a reused name means its most recent run)."""
+    try:
+        from .runs import resolve_run as shared
+    except ImportError:
+        shared = None
+    if shared is not None:
+        row = shared(conn, text)
+        return int(row if isinstance(row, int) else row["id"])
+    text = str(text).strip()
+    row = None
+    if text.isdigit():
+        row = conn.execute("SELECT id FROM runs WHERE id = ?", (int(text),)).fetchone()
+    if row is None:
+        row = conn.execute("SELECT id FROM runs WHERE name = ? ORDER BY id DESC LIMIT 1", (text,)).fetchone()
+    if row is None:
+        raise UnknownRunError(f"no run {text!r} in this project")
+    return int(row[0])
+
+
+def disk_hasher(conn: sqlite3.Connection) -> FileHasher:
+    """Hashes files on disk, trusting the ledger's stat cache and never storing into it."""
+
+    def lookup(path: str) -> Optional[StatEntry]:
+        row = conn.execute("SELECT path, size, mtime_ns, inode, sha256, hashed_at_ns FROM stat_cache "
+                           "WHERE path = ?", (path,)).fetchone()
+        return StatEntry(*row) if row else None
+
+    return FileHasher(lookup)
+
+
+def disk_state(project: Project, hasher: FileHasher, path: str, recorded: Optional[str]) -> tuple[str, Optional[str]]:
+    """('unchanged' | 'modified' | 'deleted', sha256 on disk today)."""
+    now = hasher.hash(str(project.absolute(path)))
+    if now is None:
+        return "deleted", None
+    return ("unchanged" if now.sha256 == recorded else "modified"), now.sha256
+
+
+def _duration(start: Optional[str], end: Optional[str]) -> Optional[float]:
+    a, b = parse_time(start), parse_time(end)
+    return round((b - a).total_seconds(), 3) if a and b else None
+
+
+# -- lineage ----------------------------------------------------------------------------------
+
+_LATEST_OUTPUT = (
+    "SELECT id, sha256, size, run_id, task_id, producer_attempt_id, recorded_at FROM files "
+    "WHERE path = ? AND role = 'output' AND sha256 IS NOT NULL AND run_id <= ? "
+    "ORDER BY run_id DESC, id DESC LIMIT 1"
+)
+# `+f.sha256` keeps the planner on files_path_run: the sha256 index can hold
+# thousands of rows for one common content (an empty file).
+_PRODUCER_OF_INPUT = (
+    "SELECT f.producer_attempt_id, f.task_id FROM files AS f "
+    "WHERE f.path = ? AND f.role = 'output' AND +f.sha256 = ? AND f.id < ? "
+    "ORDER BY f.run_id DESC, f.id DESC LIMIT 1"
+)
+_ATTEMPT = (
+    "SELECT a.id, a.task_id, a.run_id, a.number, a.executor, a.job_id, a.host, a.pid, a.started_at, "
+    "a.ended_at, a.exit_code, a.stdout_path, a.stderr_path, t.uid, t.command, t.shell, t.cwd, t.env, "
+    "r.name AS run_name FROM attempts AS a JOIN tasks AS t ON t.id = a.task_id JOIN runs AS r ON r.id = a.run_id "
+    "WHERE a.id = ?"
+)
+
+_MAX_RUN = 1 << 62
+
+
+class _Walker:
+    """One lineage query: a read connection, the disk hasher, and memos for shared subtrees."""
+
+    def __init__(self, conn: sqlite3.Connection, project: Project, as_of_run: Optional[int]) -> None:
+        self.conn = conn
+        self.project = project
+        self.as_of = as_of_run if as_of_run is not None else _MAX_RUN
+        self.hasher = disk_hasher(conn)
+        self._disk: dict[tuple[str, Optional[str]], tuple[str, Optional[str]]] = {}
+        self._producers: dict[int, Producer] = {}
+
+    def state(self, path: str, sha: Optional[str]) -> tuple[str, Optional[str]]:
+        key = (path, sha)
+        if key not in self._disk:
+            self._disk[key] = disk_state(self.project, self.hasher, path, sha)
+        return self._disk[key]
+
+    def attempt_of(self, attempt_id: Optional[int], task_id: int) -> Optional[int]:
+        """The attempt that wrote an output row; rows without one fall back to the task's success."""
+        if attempt_id is not None:
+            return attempt_id
+        row = self.conn.execute("SELECT id FROM attempts WHERE task_id = ? AND status = 'succeeded' "
+                                "ORDER BY number DESC LIMIT 1", (task_id,)).fetchone()
+        return row[0] if row else None
+
+    def producer(self, attempt_id: Optional[int]) -> Optional[Producer]:
+        if attempt_id is None:
+            return None
+        if attempt_id not in self._producers:
+            row = self.conn.execute("SELECT a.run_id, t.uid FROM attempts AS a JOIN tasks AS t ON t.id = a.task_id "
+                                    "WHERE a.id = ?", (attempt_id,)).fetchone()
+            if row is None:
+                return None
+            self._producers[attempt_id] = Producer(attempt_id, row[1], row[0])
+        return self._producers[attempt_id]
+
+    def input_node(self, path: str, sha: Optional[str], size: Optional[int], before_id: int) -> FileNode:
+        state, now = self.state(path, sha)
+        row = None
+        if sha is not None:
+            row = self.conn.execute(_PRODUCER_OF_INPUT, (path, sha, before_id)).fetchone()
+        if row is not None:
+            producer = self.producer(self.attempt_of(row[0], row[1]))
+            if producer is not None:
+                return FileNode(path, sha, size, state, now, "task", producer)
+        earlier = self.conn.execute("SELECT 1 FROM files WHERE path = ? AND role = 'output' AND id < ? LIMIT 1",
+                                    (path, before_id)).fetchone()
+        if earlier is not None:
+            return FileNode(path, sha, size, state, now, "edited", None,
+                            "a task wrote this file earlier, but not these bytes: edited outside scriptflow")
+        return FileNode(path, sha, size, state, now, "source")
+
+    def task_node(self, attempt_id: int, depth: int) -> TaskNode:
+        a = self.conn.execute(_ATTEMPT, (attempt_id,)).fetchone()
+        command = json.loads(a["command"])
+        node = TaskNode(
+            attempt_id=a["id"], task_id=a["task_id"], uid=a["uid"], run_id=a["run_id"], run_name=a["run_name"],
+            attempt=a["number"], depth=depth, command=command, shell=bool(a["shell"]), cwd=a["cwd"],
+            env=json.loads(a["env"] or "{}"), executor=a["executor"], job_id=a["job_id"], host=a["host"],
+            pid=a["pid"], started_at=a["started_at"], ended_at=a["ended_at"],
+            duration_seconds=_duration(a["started_at"], a["ended_at"]), exit_code=a["exit_code"],
+            stdout_path=a["stdout_path"], stderr_path=a["stderr_path"],
+        )
+        for row in self.conn.execute("SELECT path, sha256, size FROM files WHERE task_id = ? AND role = 'output' "
+                                     "ORDER BY path", (a["task_id"],)):
+            node.outputs.append({"path": row[0], "sha256": row[1], "size": row[2]})
+        for row in self.conn.execute("SELECT id, path, sha256, size FROM files WHERE task_id = ? AND role = 'input' "
+                                     "ORDER BY path", (a["task_id"],)).fetchall():
+            node.inputs.append(self.input_node(row[1], row[2], row[3], row[0]))
+        return node
+
+
+def lineage(conn: sqlite3.Connection, project: Project, path: str, as_of_run: Optional[int] = None,
+            depth: Optional[int] = None) -> Lineage:
+    """The lineage of ``path`` (ledger spelling), breadth first, each attempt once."""
+    walker = _Walker(conn, project, as_of_run)
+    root = conn.execute(_LATEST_OUTPUT, (path, walker.as_of)).fetchone()
+    if root is None:
+        raise UnknownPath(_unknown_message(conn, walker, path))
+    state, now = walker.state(path, root["sha256"])
+    producer = walker.producer(walker.attempt_of(root["producer_attempt_id"], root["task_id"]))
+    target = FileNode(path, root["sha256"], root["size"], state, now, "task" if producer else "edited", producer)
+    tasks: list[TaskNode] = []
+    seen: set[int] = set()
+    queue = deque([(producer.attempt_id, 1)] if producer else [])
+    while queue:
+        attempt_id, level = queue.popleft()
+        if attempt_id in seen or (depth is not None and level > depth):
+            continue
+        seen.add(attempt_id)
+        node = walker.task_node(attempt_id, level)
+        tasks.append(node)
+        for item in node.inputs:
+            if item.producer is not None and item.producer.attempt_id not in seen:
+                queue.append((item.producer.attempt_id, level + 1))
+    return Lineage(str(project.dir), path, as_of_run, depth, target, root["run_id"], root["recorded_at"], tasks)
+
+
+def _unknown_message(conn: sqlite3.Connection, walker: _Walker, path: str) -> str:
+    rows = conn.execute(
+        "SELECT t.uid, f.sha256, f.run_id FROM files AS f JOIN tasks AS t ON t.id = f.task_id "
+        "WHERE f.path = ? AND f.role = 'input' AND f.run_id <= ? ORDER BY f.run_id DESC, f.id DESC LIMIT 500",
+        (path, walker.as_of),
+    ).fetchall()
+    when = "" if walker.as_of == _MAX_RUN else f" as of run {walker.as_of}"
+    if not rows:
+        return f"{path} is unknown to the ledger{when}: no task produced it or read it as an input"
+    uids: list[str] = []
+    for row in rows:
+        if row[0] not in uids:
+            uids.append(row[0])
+    shown = ", ".join(uids[:5]) + (f" and {len(uids) - 5} more" if len(uids) > 5 else "")
+    state, _ = walker.state(path, rows[0][1])
+    since = {"unchanged": "unchanged since", "modified": "modified since",
+             "deleted": "deleted since"}[state] if rows[0][1] else "missing when"
+    return (f"{path} was not produced by any task{when}: it is a source input of {shown} "
+            f"({since} run {rows[0][2]} read it)")
+
+
+def report(path_text: str, file: Optional[str] = None, directory: Optional[str] = None,
+           run: Optional[str] = None, depth: Optional[int] = None) -> Lineage:
+    """Open the project's ledger read-only and return the lineage of the path the user typed."""
+    project = find_project(file, directory)
+    conn = open_for_reading(project.ledger_path)
+    try:
+        as_of = resolve_run(conn, run) if run is not None else None
+        return lineage(conn, project, ledger_path(project, path_text, directory), as_of, depth)
+    finally:
+        conn.close()

@@ -1,0 +1,136 @@
+"""``scriptflow why``: the last decision taken for a task or file, with its evidence.
+
+Reads the ledger only (the flow is not run): the decision and its
+``reason_detail`` were recorded when the task was decided.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any, Optional
+
+from .errors import ScriptflowError
+from .fingerprint import sha256_of
+from .project import Project
+
+
+class UnknownTarget(ScriptflowError):
+    exit_code = 1
+
+
+def _short(sha: Optional[str]) -> str:
+    return sha[:12] if sha else "(none)"
+
+
+def _command(value: Any) -> str:
+    if isinstance(value, list):
+        import shlex
+
+        return shlex.join(value)
+    return str(value)
+
+
+def describe_reason(reason: str, detail: dict[str, Any], compared_run: Optional[int]) -> list[str]:
+    """Plain sentences for a recorded reason."""
+    kind, _, path = (reason or "").partition(":")
+    than = f" (compared with run {compared_run})" if compared_run else ""
+    if kind == "cached":
+        return [f"up to date: command, inputs and outputs match what run {compared_run} recorded"]
+    if kind == "never-run":
+        return ["never run before: no earlier successful run of this task"]
+    if kind == "forced":
+        return ["forced (-f/--force, --force-all, or the config key force)"]
+    if kind == "previous-failed":
+        return [f"its previous run (run {detail.get('run_id', compared_run)}) ended {detail.get('status', 'failed')}"]
+    if kind == "command-changed":
+        lines = [f"the command changed{than}:", f"  old: {_command(detail.get('old'))}",
+                 f"  new: {_command(detail.get('new'))}"]
+        if detail.get("old_shell") != detail.get("new_shell"):
+            lines.append(f"  shell: {detail.get('old_shell')} -> {detail.get('new_shell')}")
+        return lines
+    if kind == "definition-changed":
+        return [f"its {detail.get('what', 'definition')} changed{than}: {detail.get('old')!r} -> {detail.get('new')!r}"]
+    if kind == "input-changed":
+        old, new = detail.get("old"), detail.get("new")
+        if old is None:
+            return [f"input {path} is new (it was not an input before){than}"]
+        if new is None:
+            return [f"input {path} is no longer an input{than}"]
+        return [f"input {path} changed{than}: sha256 {_short(old)} -> {_short(new)}"]
+    if kind == "output-missing":
+        return [f"output {path} was missing (run {compared_run} had made sha256 {_short(detail.get('old'))})"]
+    if kind == "output-modified":
+        return [f"output {path} was modified since run {compared_run} made it: "
+                f"sha256 {_short(detail.get('old'))} -> {_short(detail.get('new'))}"]
+    if kind == "input-missing":
+        return [f"input {path} did not exist and no task of the run produced it"]
+    if kind == "upstream-failed":
+        return [f"not run: the task it depends on, {path}, did not succeed"]
+    if kind == "run-lost":
+        return ["not started: the scriptflow process running it died (killed?)"]
+    if kind == "run-stopping":
+        return ["not started: the run was stopping (after a failure without --keep-going, or an interrupt)"]
+    return [reason or "no decision recorded (the task was never decided)"]
+
+
+def _latest_task_by_uid(conn: sqlite3.Connection, uid: str) -> Optional[sqlite3.Row]:
+    return conn.execute("SELECT * FROM tasks WHERE uid = ? ORDER BY id DESC LIMIT 1", (uid,)).fetchone()
+
+
+def _latest_task_by_output(conn: sqlite3.Connection, rel: str) -> Optional[sqlite3.Row]:
+    return conn.execute(
+        "SELECT t.* FROM tasks t WHERE EXISTS (SELECT 1 FROM json_each(t.outputs) j WHERE j.value = ?) "
+        "ORDER BY t.id DESC LIMIT 1", (rel,)).fetchone()
+
+
+def explain(conn: sqlite3.Connection, project: Project, target: str) -> list[str]:
+    """Lines answering "why did this run (or not)?" for a task uid or a file path."""
+    task = _latest_task_by_uid(conn, target)
+    rel = None
+    if task is None:
+        rel = project.relative(Path(os.path.abspath(target)))
+        task = _latest_task_by_output(conn, rel)
+        if task is None:
+            users = [r[0] for r in conn.execute(
+                "SELECT DISTINCT t.uid FROM files f JOIN tasks t ON t.id = f.task_id "
+                "WHERE f.path = ? AND f.role = 'input' LIMIT 10", (rel,))]
+            if users:
+                raise UnknownTarget(f"{rel} is a source file: no task produces it; it is an input of "
+                                    f"{', '.join(users)} (try `scriptflow why {users[0]}`)")
+            raise UnknownTarget(f"{target}: no task of this project is named so or declares it as an output")
+    run = conn.execute("SELECT id, name FROM runs WHERE id = ?", (task["run_id"],)).fetchone()
+    compared_run = None
+    if task["compared_task_id"]:
+        other = conn.execute("SELECT run_id FROM tasks WHERE id = ?", (task["compared_task_id"],)).fetchone()
+        compared_run = other["run_id"] if other else None
+    detail = json.loads(task["reason_detail"] or "{}")
+    name = f" '{run['name']}'" if run and run["name"] else ""
+    lines = []
+    if rel is not None:
+        lines.append(f"{rel} is an output of task {task['uid']}")
+    lines.append(f"task {task['uid']}, run {task['run_id']}{name} (decided {(task['decided_at'] or '')[:19]} UTC):")
+    verdict = {"cached": "skipped", "succeeded": "ran", "failed": "ran and failed"}.get(task["status"], task["status"])
+    lines.append(f"  {verdict}: {task['reason'] or 'no decision recorded'}")
+    lines.extend("  " + line for line in describe_reason(task["reason"], detail, compared_run))
+    if detail.get("error"):
+        lines.append(f"  error: {detail['error']}")
+    if rel is not None:
+        lines.extend("  " + line for line in _file_now(conn, project, rel))
+    return lines
+
+
+def _file_now(conn: sqlite3.Connection, project: Project, rel: str) -> list[str]:
+    row = conn.execute("SELECT sha256, run_id FROM files WHERE path = ? AND role = 'output' AND sha256 IS NOT NULL "
+                       "ORDER BY id DESC LIMIT 1", (rel,)).fetchone()
+    if row is None:
+        return ["no run has recorded this file's content yet"]
+    path = project.absolute(rel)
+    if not path.exists():
+        return [f"on disk now: deleted since run {row['run_id']} recorded it"]
+    if path.is_dir():
+        return [f"on disk now: a directory (recorded by run {row['run_id']})"]
+    if sha256_of(str(path)) == row["sha256"]:
+        return [f"on disk now: unchanged since run {row['run_id']} recorded it (sha256 {_short(row['sha256'])})"]
+    return [f"on disk now: modified since run {row['run_id']} recorded it; the next run will rerun the task"]
