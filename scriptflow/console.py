@@ -118,7 +118,7 @@ class RunConsole(Listener):
     def print_failure(self, record: TaskRecord) -> None:
         self.print("\n".join(self.failure_lines(record)))
 
-    def summary(self, status: str, exit_code: int, error: Optional[str], stats: str) -> None:
+    def summary(self, status: str, exit_code: int, stats: str) -> None:
         c = self.counts
         total = sum(c[s] for s in ("succeeded", "cached", "failed", "upstream-failed", "not-started", "interrupted"))
         parts = [f"{c['succeeded']} ran", f"{c['cached']} cached"]
@@ -130,8 +130,6 @@ class RunConsole(Listener):
         if upstream:
             names = ", ".join(r.spec.uid for r in upstream[:10]) + (" ..." if len(upstream) > 10 else "")
             lines.append(f"upstream failed (not run): {names}")
-        if error:
-            lines.append(f"error: {error}")
         if total and c["cached"] == total:
             lines.append(f"all {total} tasks up to date")
         lines.append(f"{self.run_label} {status} in {fmt_seconds(self.elapsed())}: "

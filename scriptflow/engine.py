@@ -293,7 +293,9 @@ class Engine:
             except Exception as exc:  # noqa: BLE001 - an executor that cannot take work fails the attempt
                 future = Future()
                 future.set_result(Outcome(exit_code=None, error=f"submission failed: {exc}"))
-        future.add_done_callback(lambda fut: self._guard(self._attempt_done, record, attempt, fut))
+        # Outcomes are handled off the executor's thread so its slot is free for the next task at once.
+        future.add_done_callback(
+            lambda fut: self._prepare.submit(self._guard, self._attempt_done, record, attempt, fut))
 
     def _reattach(self, record: TaskRecord, attempt: Attempt, executor: Executor) -> "Optional[Future[Outcome]]":
         """Follow a job that a dead run left in the scheduler, if it computes exactly this task."""

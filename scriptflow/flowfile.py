@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import inspect
+import logging
 import os
 import sys
 import traceback
@@ -17,6 +18,8 @@ from types import ModuleType
 from typing import Any, Callable, Optional, Sequence
 
 from .errors import FlowCodeError, FlowFileError, ScriptflowError, TaskError
+
+log = logging.getLogger("scriptflow.flow")
 
 DEFAULT_NAME = "sflow.py"
 PREFIX = "flow_"
@@ -134,5 +137,6 @@ def call_flow(flow: Flow, args: Sequence[str], path: Path) -> Any:
     except (TaskError, ScriptflowError):
         raise
     except Exception as exc:  # noqa: BLE001 - user code
+        log.error("flow %s raised", flow.name, exc_info=True)  # the full traceback, for the run log
         where = user_location(exc.__traceback__, path)
         raise FlowCodeError(f"{where}: flow {flow.name} raised {type(exc).__name__}: {exc}") from None

@@ -28,9 +28,19 @@ HEARTBEAT_SECONDS = 5.0
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 
+_second_cache: tuple[int, str] = (-1, "")
+
+
 def utc_now() -> str:
-    """ISO-8601 UTC with microseconds: sorts as text, parses with fromisoformat."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """ISO-8601 UTC with microseconds (sorts as text); the seconds part is formatted once per second."""
+    global _second_cache
+    now = time.time_ns()
+    seconds, micros = divmod(now // 1000, 1_000_000)
+    cached_second, text = _second_cache
+    if cached_second != seconds:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _second_cache = (seconds, text)
+    return f"{text}.{micros:06d}Z"
 
 
 def parse_time(text: Optional[str]) -> Optional[datetime]:
@@ -195,7 +205,7 @@ class LedgerWriter:
         #: ``run --dry-run`` records nothing: statements are dropped, ids still allocated.
         self.discard = discard
         self._conn = open_for_writing(path)
-        self._queue: "queue.Queue[Any]" = queue.Queue()
+        self._queue: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
         self._batch_size = batch_size
         self._error: Optional[BaseException] = None
         self._heartbeat: Optional[Callable[[sqlite3.Connection], None]] = None

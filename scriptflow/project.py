@@ -17,6 +17,8 @@ class Project:
     def __init__(self, directory: os.PathLike | str) -> None:
         self.dir = Path(os.path.abspath(directory))
         self.state_dir = self.dir / ".scriptflow"
+        self._dir_str = str(self.dir)
+        self._prefix = self._dir_str.rstrip(os.sep) + os.sep
 
     @property
     def ledger_path(self) -> Path:
@@ -41,17 +43,23 @@ class Project:
 
     def absolute(self, path: os.PathLike | str, base: os.PathLike | str | None = None) -> Path:
         """Absolute, normalised path; relative paths are taken from ``base`` (default: project)."""
-        p = Path(path)
-        if not p.is_absolute():
-            p = Path(base if base is not None else self.dir) / p
-        return Path(os.path.normpath(p))
+        return Path(self.absolute_str(path, base))
+
+    def absolute_str(self, path: os.PathLike | str, base: os.PathLike | str | None = None) -> str:
+        """``absolute`` as a string (plain os.path: this runs several times per task)."""
+        text = os.fspath(path)
+        if not os.path.isabs(text):
+            text = os.path.join(os.fspath(base) if base is not None else self._dir_str, text)
+        return os.path.normpath(text)
 
     def relative(self, path: os.PathLike | str) -> str:
         """The ledger's spelling of a path: project-relative if inside, else absolute."""
-        p = self.absolute(path)
-        try:
-            rel = p.relative_to(self.dir)
-        except ValueError:
-            return p.as_posix()
-        text = rel.as_posix()
-        return text if text else "."
+        text = self.absolute_str(path)
+        root = self._dir_str
+        if text == root:
+            return "."
+        if text.startswith(self._prefix):
+            rel = text[len(self._prefix):]
+        else:
+            return Path(text).as_posix()
+        return rel.replace(os.sep, "/") if os.sep != "/" else rel

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,9 +204,11 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     writer.flush()
     log.info("run %d %s (exit %d)", run_id, status, exit_code)
     if request.dry_run:
-        console.print(dry_run_table(engine.records, error))
+        console.print(dry_run_table(engine.records))
     else:
-        console.summary(status, exit_code, error, stats)
+        console.summary(status, exit_code, stats)
+    if error:
+        sys.stderr.write(f"scriptflow: error: {error}\n")
     return RunResult(run_id, status, exit_code, engine.records, error)
 
 
@@ -234,7 +237,7 @@ DRY_RUN_WORDS = {
 }
 
 
-def dry_run_table(records: list[TaskRecord], error: Optional[str]) -> str:
+def dry_run_table(records: list[TaskRecord]) -> str:
     """What ``run --dry-run`` prints: each task, what would happen, and why."""
     from tabulate import tabulate
 
@@ -242,6 +245,4 @@ def dry_run_table(records: list[TaskRecord], error: Optional[str]) -> str:
     would = sum(1 for r in records if r.status == "would-run")
     text = tabulate(rows, headers=["task", "decision", "reason"], tablefmt="simple") if rows else "no tasks"
     text += f"\ndry run: {would} of {len(records)} tasks would run; nothing was executed or recorded"
-    if error:
-        text += f"\nerror: {error}"
     return text

@@ -47,24 +47,24 @@ class TaskSpec:
 
 def build_spec(task: Task, project: Project, default_executor: str) -> TaskSpec:
     """Resolve a task's paths against its working directory and the project."""
-    cwd = project.absolute(task.cwd) if task.cwd is not None else project.dir
+    cwd = project.absolute_str(task.cwd) if task.cwd is not None else str(project.dir)
     outputs: list[str] = []
     output_abs: dict[str, str] = {}
     for path in task.get_outputs():
-        absolute = project.absolute(path, cwd)
+        absolute = project.absolute_str(path, cwd)
         rel = project.relative(absolute)
         if rel not in output_abs:
             outputs.append(rel)
-            output_abs[rel] = str(absolute)
+            output_abs[rel] = absolute
     inputs: list[str] = []
     input_abs: dict[str, str] = {}
 
     def add_input(path: str, base: os.PathLike | str) -> None:
-        absolute = project.absolute(path, base)
+        absolute = project.absolute_str(path, base)
         rel = project.relative(absolute)
         if rel not in input_abs:
             inputs.append(rel)
-            input_abs[rel] = str(absolute)
+            input_abs[rel] = absolute
 
     for item in task.get_inputs():
         if isinstance(item, Task):
@@ -81,7 +81,7 @@ def build_spec(task: Task, project: Project, default_executor: str) -> TaskSpec:
         uid=task.name,
         command=command,
         shell=task.shell,
-        cwd=str(cwd),
+        cwd=cwd,
         cwd_rel=project.relative(cwd),
         env={str(k): str(v) for k, v in task.env.items()},
         version=task.version,
