@@ -134,8 +134,10 @@ def call_flow(flow: Flow, args: Sequence[str], path: Path) -> Any:
         if flow.is_async:
             return asyncio.run(flow.function(*positional, **keywords))
         return flow.function(*positional, **keywords)
-    except (TaskError, ScriptflowError):
+    except TaskError:
         raise
+    except ScriptflowError as exc:  # e.g. a duplicate uid: say where in the flow it happened
+        raise type(exc)(f"{user_location(exc.__traceback__, path)}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - user code
         log.error("flow %s raised", flow.name, exc_info=True)  # the full traceback, for the run log
         where = user_location(exc.__traceback__, path)

@@ -126,3 +126,53 @@ def wait_for_file(flag: str, then: str = "") -> str:
         "    time.sleep(0.005)\n"
         f"{then}\n"
     )
+
+
+def wait_until(predicate, what: str, timeout: float = 60.0, interval: float = 0.01):
+    """Poll ``predicate`` until it returns something truthy (returned); fail naming ``what`` after ``timeout`` s.
+
+    A generous deadline for observable state (a marker file, a ledger row), never a timing assertion.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def process_gone(pid: int) -> bool:
+    """True when ``pid`` no longer runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return Path("/proc/self").exists()  # it ended between the two looks (without /proc: cannot tell)
+    return state in ("Z", "X")
+
+
+def sha256_file(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def kill_leftovers(pids) -> None:
+    """Test hygiene: SIGKILL processes a failing test may have left behind (ignores ones already gone)."""
+    import signal
+
+    for pid in pids:
+        try:
+            if not process_gone(pid):
+                os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
