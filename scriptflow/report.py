@@ -13,13 +13,12 @@ keys), so the cost grows with the size of the lineage, not of the ledger.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Optional
 
+from . import runs
 from .errors import ScriptflowError
 from .fingerprint import FileHasher, StatEntry
 from .ledger import open_for_reading, parse_time
@@ -31,12 +30,6 @@ FORMAT = "scriptflow-report/1"
 
 class UnknownPath(ScriptflowError):
     """The path was never produced by a task (it may still be a source input of some)."""
-
-    exit_code = 1
-
-
-class UnknownRunError(ScriptflowError):
-    """Used only when ``scriptflow.runs`` (the shared run resolver) is not available."""
 
     exit_code = 1
 
@@ -104,9 +97,14 @@ class Lineage:
     recorded_in_run: int
     recorded_at: str
     tasks: list[TaskNode]
+    _by_attempt: dict[int, TaskNode] = field(default_factory=dict, repr=False, compare=False)
 
     def task(self, attempt_id: Optional[int]) -> Optional[TaskNode]:
-        return next((t for t in self.tasks if t.attempt_id == attempt_id), None)
+        """The task of the lineage that ran as ``attempt_id`` (None when beyond --depth)."""
+        if len(self._by_attempt) != len(self.tasks):
+            self._by_attempt.clear()
+            self._by_attempt.update((t.attempt_id, t) for t in self.tasks)
+        return self._by_attempt.get(attempt_id)  # type: ignore[arg-type]
 
     def to_json(self) -> dict[str, Any]:
         """The documented ``--json`` structure (docs/ledger.md, "scriptflow report --json")."""
@@ -120,42 +118,9 @@ class Lineage:
 # -- finding the project, the path and the run ------------------------------------------
 
 
-def find_project(file: Optional[str] = None, directory: Optional[str] = None) -> Project:
-    """The project of a read-only command; never imports sflow.py (report must not run user code)."""
-    try:
-        from .runs import find_project as shared
-    except ImportError:
-        shared = None
-    if shared is not None:
-        return shared(file, directory)
-    base = Path(directory) if directory else Path.cwd()
-    return Project((base / file).parent if file else base)
-
-
-def ledger_path(project: Project, text: str, base: Optional[str] = None) -> str:
-    """The ledger's spelling of a path the user typed: relative to ``base`` (``-C``: "as if
-    started in DIR"), else to the current directory; absolute paths as they are."""
-    return project.relative(project.absolute(text, os.path.abspath(base) if base else os.getcwd()))
-
-
 def resolve_run(conn: sqlite3.Connection, text: str) -> int:
-    """A run id from an id or a name (a reused name means its most recent run)."""
-    try:
-        from .runs import resolve_run as shared
-    except ImportError:
-        shared = None
-    if shared is not None:
-        row = shared(conn, text)
-        return int(row if isinstance(row, int) else row["id"])
-    text = str(text).strip()
-    row = None
-    if text.isdigit():
-        row = conn.execute("SELECT id FROM runs WHERE id = ?", (int(text),)).fetchone()
-    if row is None:
-        row = conn.execute("SELECT id FROM runs WHERE name = ? ORDER BY id DESC LIMIT 1", (text,)).fetchone()
-    if row is None:
-        raise UnknownRunError(f"no run {text!r} in this project")
-    return int(row[0])
+    """A run id from an id or a name (a reused name means its most recent run), as every command reads RUN."""
+    return int(runs.resolve_run(conn, text)["id"])
 
 
 def disk_hasher(conn: sqlite3.Connection) -> FileHasher:
@@ -328,10 +293,10 @@ def _unknown_message(conn: sqlite3.Connection, walker: _Walker, path: str) -> st
 def report(path_text: str, file: Optional[str] = None, directory: Optional[str] = None,
            run: Optional[str] = None, depth: Optional[int] = None) -> Lineage:
     """Open the project's ledger read-only and return the lineage of the path the user typed."""
-    project = find_project(file, directory)
+    project = runs.find_project(file, directory)  # never imports sflow.py: report runs no user code
     conn = open_for_reading(project.ledger_path)
     try:
         as_of = resolve_run(conn, run) if run is not None else None
-        return lineage(conn, project, ledger_path(project, path_text, directory), as_of, depth)
+        return lineage(conn, project, runs.typed_path(project, path_text, directory), as_of, depth)
     finally:
         conn.close()

@@ -14,11 +14,19 @@ from .report import FileNode, Lineage, TaskNode
 SHORT = 12
 
 
+def quote(arg: str) -> str:
+    """POSIX shell quoting that prefers "..." for arguments holding single quotes (python -c code)."""
+    quoted = shlex.quote(arg)
+    if quoted == arg or "'" not in arg or any(c in arg for c in '"$`\\!'):
+        return quoted
+    return f'"{arg}"'
+
+
 def command_text(node: TaskNode) -> str:
     """The command as one line that pastes back into a shell (argv quoted; shell strings verbatim)."""
     if node.shell or isinstance(node.command, str):
         return str(node.command)
-    return shlex.join(str(part) for part in node.command)
+    return " ".join(quote(str(part)) for part in node.command)
 
 
 def short_hash(sha: Optional[str]) -> str:
@@ -79,59 +87,84 @@ def task_heading(node: TaskNode) -> str:
 
 def task_details(node: TaskNode) -> str:
     where = f"{node.executor}" + (f" job {node.job_id}" if node.job_id else "") + f" on {node.host or '?'}"
-    return f"cwd {node.cwd} · {where} · {_when(node.started_at)} → {_when(node.ended_at)} UTC"
+    start, end = _when(node.started_at), _when(node.ended_at)
+    if start[:10] == end[:10]:
+        end = end[11:]
+    return f"cwd {node.cwd} | {where} | {start} -> {end} UTC"
 
 
 # -- tree ------------------------------------------------------------------------------------
 
 
-def render_tree(lineage: Lineage, stream: Optional[IO[str]] = None) -> None:
-    """The default output: the file, its producer, and recursively each input and its producer."""
-    from rich.console import Console
-    from rich.text import Text
-    from rich.tree import Tree
+Line = list  # [(text, style), ...]: one line of the tree, styled for a terminal
 
-    console = Console(file=stream, highlight=False, soft_wrap=True)
+
+def tree_lines(lineage: Lineage) -> list[Line]:
+    """The tree as styled lines: the file, its producer, each input and, recursively, its producer.
+
+    The guides are drawn here rather than by rich's Tree, whose cost grows
+    with depth times width (a 100-task chain took a second to draw).
+    """
     shown: set[int] = set()
+    Node = tuple  # (label lines, children)
 
-    def file_label(node: FileNode, extra: str = "") -> Text:
-        label = Text()
-        label.append(node.path, style="bold")
-        label.append(f"  {short_hash(node.sha256)}  {human_size(node.size)}  ")
-        label.append(state_text(node), style="green" if node.state == "unchanged" else "bold red")
+    def file_node(node: FileNode, extra: str = "") -> Node:
+        label = [(node.path, "bold"), (f"  {short_hash(node.sha256)}  {human_size(node.size)}  ", ""),
+                 (state_text(node), "green" if node.state == "unchanged" else "bold red")]
         origin = origin_text(node, lineage)
         if origin:
-            label.append(f"  {origin}", style="yellow" if node.origin != "task" else "dim")
+            label.append((f"  {origin}", "yellow" if node.origin != "task" else "dim"))
         if extra:
-            label.append(f"  {extra}", style="dim")
-        return label
+            label.append((f"  {extra}", "dim"))
+        task = task_node(node.producer.attempt_id) if node.producer is not None else None
+        return [label], [task] if task is not None else []
 
-    def add_task(parent: Tree, attempt_id: int) -> None:
+    def task_node(attempt_id: int) -> Optional[Node]:
         node = lineage.task(attempt_id)
         if node is None:
-            return
+            return None
         if attempt_id in shown:
-            parent.add(Text(f"{node.uid}  run {node.run_id}, attempt {node.attempt} (shown above)", style="dim"))
-            return
+            return [[(f"{node.uid}  run {node.run_id}, attempt {node.attempt} (shown above)", "dim")]], []
         shown.add(attempt_id)
-        label = Text()
-        label.append(node.uid, style="bold cyan")
-        label.append(task_heading(node)[len(node.uid):])
-        label.append(f"\n$ {command_text(node)}")
-        label.append(f"\n{task_details(node)}", style="dim")
-        branch = parent.add(label)
-        if not node.inputs:
-            branch.add(Text("no inputs", style="dim"))
-        for item in node.inputs:
-            child = branch.add(file_label(item))
-            if item.producer is not None:
-                add_task(child, item.producer.attempt_id)
+        label = [[(node.uid, "bold cyan"), (task_heading(node)[len(node.uid):], "")],
+                 [(f"$ {command_text(node)}", "")], [(task_details(node), "dim")]]
+        children = [file_node(item) for item in node.inputs] or [([[("no inputs", "dim")]], [])]
+        return label, children
+
+    out: list[Line] = []
+
+    def draw(node: Node, first: str, rest: str) -> None:
+        label, children = node
+        out.append([(first, "dim"), *label[0]])
+        out.extend([(rest, "dim"), *line] for line in label[1:])
+        for i, child in enumerate(children):
+            last = i == len(children) - 1
+            draw(child, rest + ("└── " if last else "├── "), rest + ("    " if last else "│   "))
 
     when = f"as of run {lineage.as_of_run}; " if lineage.as_of_run is not None else ""
-    root = Tree(file_label(lineage.file, f"({when}recorded by run {lineage.recorded_in_run})"))
-    if lineage.file.producer is not None:
-        add_task(root, lineage.file.producer.attempt_id)
-    console.print(root)
+    draw(file_node(lineage.file, f"({when}recorded by run {lineage.recorded_in_run})"), "", "")
+    return out
+
+
+def render_tree(lineage: Lineage, stream: Optional[IO[str]] = None) -> None:
+    """The default output: colours (rich) on a terminal, plain whole lines elsewhere, for grep."""
+    import sys
+
+    stream = stream or sys.stdout
+    lines = tree_lines(lineage)
+    if not (hasattr(stream, "isatty") and stream.isatty()):
+        stream.write("".join("".join(text for text, _ in line) + "\n" for line in lines))
+        return
+    from rich.console import Console
+    from rich.segment import Segment, Segments
+
+    console = Console(file=stream, highlight=False)
+    styles = {style: console.get_style(style) for line in lines for _, style in line if style}
+    segments = []
+    for line in lines:  # segments, not Text: rich's wrapping would cost more than the whole query
+        segments.extend(Segment(text, styles.get(style)) for text, style in line)
+        segments.append(Segment.line())
+    console.print(Segments(segments), end="", soft_wrap=True)
 
 
 # -- table -----------------------------------------------------------------------------------
@@ -168,7 +201,7 @@ def task_id(attempt_id: int) -> str:
 
 
 def render_dot(lineage: Lineage) -> str:
-    """Graphviz DOT: files are notes, tasks are boxes, edges run input → task → output."""
+    """Graphviz DOT: files are notes, tasks are boxes, edges run input -> task -> output."""
     lines = ["digraph lineage {", "  rankdir=LR;", '  node [fontname="Helvetica", fontsize=10];']
     declared: set[str] = set()
     edges: set[str] = set()

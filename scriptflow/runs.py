@@ -45,6 +45,12 @@ def find_project(file: Optional[str] = None, directory: Optional[str] = None) ->
     return Project(here)
 
 
+def typed_path(project: Project, text: str, directory: Optional[str] = None) -> str:
+    """The ledger's spelling of a path the user typed: relative to ``-C DIR`` ("as if started
+    in DIR") if given, else to the current directory; absolute paths as they are."""
+    return project.relative(project.absolute(text, os.path.abspath(directory) if directory else os.getcwd()))
+
+
 def connect(project: Project) -> sqlite3.Connection:
     return open_for_reading(project.ledger_path)
 

@@ -6,14 +6,13 @@ Reads the ledger only (the flow is not run): the decision and its
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-from pathlib import Path
 from typing import Any, Optional
 
 from .errors import ScriptflowError
 from .fingerprint import sha256_of
 from .project import Project
+from .runs import typed_path
 
 
 class UnknownTarget(ScriptflowError):
@@ -85,12 +84,13 @@ def _latest_task_by_output(conn: sqlite3.Connection, rel: str) -> Optional[sqlit
         "ORDER BY t.id DESC LIMIT 1", (rel,)).fetchone()
 
 
-def explain(conn: sqlite3.Connection, project: Project, target: str) -> list[str]:
-    """Lines answering "why did this run (or not)?" for a task uid or a file path."""
+def explain(conn: sqlite3.Connection, project: Project, target: str, directory: Optional[str] = None) -> list[str]:
+    """Lines answering "why did this run (or not)?" for a task uid or a file path
+    (relative to ``directory``, the ``-C`` folder, if given)."""
     task = _latest_task_by_uid(conn, target)
     rel = None
     if task is None:
-        rel = project.relative(Path(os.path.abspath(target)))
+        rel = typed_path(project, target, directory)
         task = _latest_task_by_output(conn, rel)
         if task is None:
             users = [r[0] for r in conn.execute(

@@ -11,8 +11,10 @@ from typing import Optional, Sequence
 import click
 
 from .. import __version__
+from .clean import clean_command
 from .flows import list_command
 from .history import logs_command, runs_command, show_command
+from .report import report_command
 from .resume import resume_command
 from .run import run_command
 from .why import why_command
@@ -33,6 +35,8 @@ def cli() -> None:
 cli.add_command(run_command)
 cli.add_command(resume_command)
 cli.add_command(list_command)
+cli.add_command(report_command)
+cli.add_command(clean_command)
 cli.add_command(runs_command)
 cli.add_command(show_command)
 cli.add_command(logs_command)

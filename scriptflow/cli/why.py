@@ -15,12 +15,13 @@ def why_command(target: str, file: str | None, directory: str | None) -> int:
 
     Shows whether the task ran or was skipped and the evidence: which input
     changed (old and new sha256), the old and new command, an output missing
-    or modified. Reads the ledger only; the flow is not run.
+    or modified. Reads the ledger only; the flow is not run. A relative path
+    is taken from the current directory (from DIR with -C).
     """
     from ..runs import connect, find_project
     from ..why import explain
 
     project = find_project(file, directory)
-    for line in explain(connect(project), project, target):
+    for line in explain(connect(project), project, target, directory):
         click.echo(line)
     return 0

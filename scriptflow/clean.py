@@ -1,0 +1,109 @@
+"""Removing the outputs the ledger recorded, and nothing a person changed.
+
+A file is removed only when its bytes on disk are still those the ledger
+last recorded for it (so hand edits survive), when it lies inside the
+project (symlinked folders resolved, so a link cannot lead a removal outside)
+and outside ``.scriptflow/``. The ledger itself is never written: the next
+run sees the outputs missing and remakes them.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .errors import ScriptflowError
+from .ledger import open_for_reading
+from .project import Project
+from .report import disk_hasher, resolve_run
+
+#: What happened to each recorded output.
+REMOVED, WOULD_REMOVE, MODIFIED, MISSING, OUTSIDE, FAILED = (
+    "removed", "would remove", "kept (modified since recorded)", "already gone", "kept (outside the project)",
+    "kept (could not remove)",
+)
+
+
+class CleanUsageError(ScriptflowError):
+    """FLOW and --run together, or a flow that never ran."""
+
+
+@dataclass
+class CleanResult:
+    dry_run: bool
+    items: list[tuple[str, str, Optional[str]]] = field(default_factory=list)  # (path, outcome, detail)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for _, what, _ in self.items if what == outcome)
+
+
+def recorded_outputs(conn, flow: Optional[str] = None, run_id: Optional[int] = None) -> list[tuple[str, str, int]]:
+    """(path, sha256, run id) of the latest output row of each path, within a flow's runs or one run."""
+    where, params = ["f.role = 'output'", "f.sha256 IS NOT NULL"], []
+    if run_id is not None:
+        where.append("f.run_id = ?")
+        params.append(run_id)
+    if flow is not None:
+        where.append("f.run_id IN (SELECT id FROM runs WHERE flow = ?)")
+        params.append(flow)
+    # SQLite: with max(), the bare columns come from the row holding the maximum.
+    rows = conn.execute(
+        f"SELECT f.path, f.sha256, f.run_id, max(f.id) FROM files AS f WHERE {' AND '.join(where)} "
+        "GROUP BY f.path ORDER BY f.path", params,
+    ).fetchall()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def inside(project: Project, path: str) -> bool:
+    """True when ``path`` (absolute) is inside the project, following symlinked folders, and not its state."""
+    root = os.path.realpath(project.dir)
+    state = os.path.realpath(project.state_dir)
+    parent = os.path.realpath(os.path.dirname(path))
+    real = os.path.join(parent, os.path.basename(path))
+    if os.path.commonpath([root, real]) != root or real == root:
+        return False
+    return not (real == state or os.path.commonpath([state, real]) == state)
+
+
+def clean(project: Project, flow: Optional[str] = None, run: Optional[str] = None,
+          dry_run: bool = False) -> CleanResult:
+    """Remove (or with ``dry_run`` list) the recorded outputs still holding their recorded bytes."""
+    if flow is not None and run is not None:
+        raise CleanUsageError("give a FLOW or --run RUN, not both")
+    conn = open_for_reading(project.ledger_path)
+    try:
+        run_id = resolve_run(conn, run) if run is not None else None
+        if flow is not None and conn.execute("SELECT 1 FROM runs WHERE flow = ? LIMIT 1", (flow,)).fetchone() is None:
+            raise CleanUsageError(f"flow {flow!r} never ran in this project: nothing to clean")
+        outputs = recorded_outputs(conn, flow, run_id)
+        hasher = disk_hasher(conn)
+        result = CleanResult(dry_run)
+        for rel, sha, recorded_in in outputs:
+            path = str(project.absolute(rel))
+            if not inside(project, path):
+                result.items.append((rel, OUTSIDE, None))
+                continue
+            now = hasher.hash(path)
+            if now is None:
+                result.items.append((rel, MISSING, None))
+            elif now.sha256 != sha:
+                result.items.append((rel, MODIFIED, f"run {recorded_in} recorded {sha[:12]}, now {now.sha256[:12]}"))
+            elif dry_run:
+                result.items.append((rel, WOULD_REMOVE, None))
+            else:
+                result.items.append(_remove(rel, path))
+        return result
+    finally:
+        conn.close()
+
+
+def _remove(rel: str, path: str) -> tuple[str, str, Optional[str]]:
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    except OSError as exc:
+        return rel, FAILED, str(exc)
+    return rel, REMOVED, None

@@ -1,0 +1,136 @@
+"""The ledger schema as numbered migrations: an old ledger is brought up to date with
+its data intact, a newer one is refused without being touched.
+
+The old ledger is built the way a scriptflow of schema 1 left it: the SQL of
+001_initial.sql applied by the real `sqlite3` tool, user_version 1, rows in.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, Project
+
+MIGRATIONS = sorted((REPO / "schema" / "migrations").glob("[0-9][0-9][0-9]_*.sql"))
+LATEST = len(MIGRATIONS)
+SQLITE3 = shutil.which("sqlite3")
+
+needs_sqlite3 = pytest.mark.skipif(SQLITE3 is None, reason="the sqlite3 command-line tool is not installed")
+
+OLD_ROWS = """
+INSERT INTO schema_migrations VALUES (1, '001_initial.sql', '2026-01-01T00:00:00.000000Z');
+INSERT INTO runs (id, name, flow, flow_file, project_dir, status, started_at, ended_at, host, pid, exit_code,
+                  scriptflow_version)
+VALUES (1, 'first', 'build', 'sflow.py', '/old/place', 'succeeded', '2026-01-01T10:00:00.000000Z',
+        '2026-01-01T10:00:09.500000Z', 'oldhost', 42, 0, '0.3.0');
+INSERT INTO tasks (id, run_id, uid, command, shell, cwd, executor, status, reason, fingerprint)
+VALUES (1, 1, 'make-a', '["python","make.py","a.txt"]', 0, '.', 'local', 'succeeded', 'never-run', 'fa'),
+       (2, 1, 'make-b', '["python","make.py","b.txt"]', 0, '.', 'local', 'succeeded', 'never-run', 'fb');
+INSERT INTO attempts (id, task_id, run_id, number, status, executor, host, pid, queued_at, started_at, ended_at,
+                      exit_code, stdout_path, stderr_path)
+VALUES (1, 1, 1, 1, 'succeeded', 'local', 'oldhost', 100, '2026-01-01T10:00:00.000000Z',
+        '2026-01-01T10:00:00.000000Z', '2026-01-01T10:00:02.000000Z', 0, '.scriptflow/logs/1/make-a.1.out',
+        '.scriptflow/logs/1/make-a.1.err'),
+       (2, 2, 1, 1, 'succeeded', 'local', 'oldhost', 101, '2026-01-01T10:00:02.000000Z',
+        '2026-01-01T10:00:02.000000Z', '2026-01-01T10:00:09.000000Z', 0, '.scriptflow/logs/1/make-b.1.out',
+        '.scriptflow/logs/1/make-b.1.err');
+INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at)
+VALUES (1, 1, 'input', 'seed.txt', '{seed}', 5, NULL, '2026-01-01T10:00:00.000000Z'),
+       (1, 1, 'output', 'a.txt', '{a}', 2, 1, '2026-01-01T10:00:02.000000Z'),
+       (2, 1, 'input', 'a.txt', '{a}', 2, NULL, '2026-01-01T10:00:02.000000Z'),
+       (2, 1, 'output', 'b.txt', '{b}', 3, 2, '2026-01-01T10:00:09.000000Z');
+PRAGMA user_version = 1;
+"""
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def make_v1_ledger(folder: Path) -> Path:
+    """A ledger exactly as schema version 1 wrote it, with a two-task run in it."""
+    state = folder / ".scriptflow"
+    state.mkdir(parents=True)
+    ledger = state / "ledger.db"
+    sql = MIGRATIONS[0].read_text() + OLD_ROWS.format(seed=sha(b"seed\n"), a=sha(b"a\n"), b=sha(b"ab\n"))
+    subprocess.run([SQLITE3, str(ledger)], input=sql, text=True, check=True)
+    (folder / "seed.txt").write_bytes(b"seed\n")
+    (folder / "a.txt").write_bytes(b"a\n")
+    (folder / "b.txt").write_bytes(b"ab\n")
+    return ledger
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in (folder / ".scriptflow").iterdir()}
+
+
+def test_migrations_are_numbered_from_one() -> None:
+    from scriptflow import ledger
+
+    assert [int(p.name[:3]) for p in MIGRATIONS] == list(range(1, LATEST + 1))
+    assert ledger.latest_version() == LATEST >= 2
+
+
+@needs_sqlite3
+def test_first_schema_ledger_migrates_with_data_intact(project: Project) -> None:
+    ledger = make_v1_ledger(project.path)
+    with sqlite3.connect(ledger) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        before = {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()
+                  for t in ("runs", "tasks", "attempts", "files")}
+
+    proc = project.run("report", "b.txt", "--json", check=True)  # a read-only command migrates first
+    doc = json.loads(proc.stdout)
+    assert [t["uid"] for t in doc["tasks"]] == ["make-b", "make-a"]
+    assert doc["tasks"][1]["inputs"][0]["origin"] == "source"
+
+    conn = sqlite3.connect(project.path / ".scriptflow" / "ledger.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST
+    versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+    assert versions == list(range(1, LATEST + 1))
+    for table, rows in before.items():
+        assert [tuple(r) for r in conn.execute(f"SELECT * FROM {table} ORDER BY 1")] == rows, table
+    # what 002 added works on the old rows
+    assert conn.execute("SELECT uid, attempt_id FROM latest_producers WHERE path = 'b.txt'").fetchone() == ("make-b", 2)
+    assert conn.execute("SELECT tasks, succeeded, attempts FROM run_summary").fetchone() == (2, 2, 2)
+    assert conn.execute("SELECT uid, duration_seconds FROM slowest_tasks LIMIT 1").fetchone() == ("make-b", 7.0)
+    indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "files_path_run" in indexes
+    conn.close()
+
+
+@needs_sqlite3
+def test_first_schema_ledger_migrates_through_the_library(tmp_path: Path) -> None:
+    from scriptflow import ledger as ledger_module
+
+    path = make_v1_ledger(tmp_path)
+    conn = ledger_module.open_for_reading(path)
+    assert ledger_module.schema_version(conn) == LATEST
+    assert conn.execute("SELECT count(*) FROM files").fetchone()[0] == 4
+    conn.close()
+    conn = ledger_module.open_for_writing(path)  # already current: nothing to do
+    assert ledger_module.schema_version(conn) == LATEST
+    conn.close()
+
+
+@needs_sqlite3
+@pytest.mark.parametrize("command", [["report", "b.txt"], ["clean", "--dry-run"], ["run", "noop"]])
+def test_newer_schema_is_refused_and_left_untouched(project: Project, command: list[str]) -> None:
+    ledger = make_v1_ledger(project.path)
+    subprocess.run([SQLITE3, str(ledger), "PRAGMA user_version = 999"], check=True)
+    project.flow("def flow_noop():\n    pass\n")
+    before = snapshot(project.path)
+
+    proc = project.run(*command)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "schema version 999, newer than this scriptflow knows" in proc.stderr
+    after = snapshot(project.path)
+    assert after["ledger.db"] == before["ledger.db"]
+    assert not {"ledger.db-wal", "ledger.db-shm"} & set(after)
