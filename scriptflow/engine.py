@@ -10,7 +10,6 @@ ledger, through ``LedgerWriter``.
 from __future__ import annotations
 
 import fnmatch
-import json
 import logging
 import os
 import re
