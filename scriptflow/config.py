@@ -25,6 +25,7 @@ KNOWN_KEYS = {
     "notify": "notification settings (accepted for compatibility; not used yet)",
     "classic_terminal": "plain line-per-event output instead of the live display",
     "force": "True to rerun every task, or a glob (or list of globs) of task uids",
+    "interrupt_grace": "seconds running tasks get to exit after Ctrl-C/SIGTERM before they are killed (default 10)",
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -34,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "notify": None,
     "classic_terminal": False,
     "force": False,
+    "interrupt_grace": 10,
 }
 
 _flow_config: dict[str, Any] = {}
@@ -47,6 +49,9 @@ def check_keys(config: Mapping[str, Any], where: str) -> None:
         if key not in KNOWN_KEYS:
             known = ", ".join(sorted(KNOWN_KEYS))
             raise ConfigError(f"{where}: unknown configuration key {key!r} (known keys: {known})")
+    grace = config.get("interrupt_grace", 10)
+    if isinstance(grace, bool) or not isinstance(grace, (int, float)) or grace < 0:
+        raise ConfigError(f"{where}: 'interrupt_grace' must be a number of seconds >= 0, got {grace!r}")
     executors = config.get("executors", {})
     if not isinstance(executors, Mapping) or any(not isinstance(v, Mapping) for v in executors.values()):
         raise ConfigError(f"{where}: 'executors' must map executor names to dicts of settings")

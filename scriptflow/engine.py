@@ -81,6 +81,7 @@ class RunOptions:
     force_globs: list[str] = field(default_factory=list)
     force_all: bool = False
     keep_going: bool = False
+    #: After Ctrl-C/SIGTERM, how long running tasks get to exit before they are killed.
     grace_seconds: float = 10.0
     #: List each task's decision instead of running anything (``run --dry-run``).
     dry_run: bool = False
@@ -110,6 +111,7 @@ class Engine:
         self._idle = threading.Condition(self._lock)
         self.stopping = False
         self.interrupted = False
+        self._cancellers: list[threading.Thread] = []
         self.failed = False
 
     # -- lifecycle ----------------------------------------------------------------
@@ -151,17 +153,27 @@ class Engine:
     def interrupt(self) -> None:
         """Ctrl-C / SIGTERM: start nothing new, stop what runs (terminate, then kill)."""
         with self._lock:
+            if self.interrupted:
+                return
             self.stopping = True
             self.interrupted = True
             executors = list(self._executors.values())
         self.writer.execute("INSERT INTO events (run_id, at, kind) VALUES (?, ?, 'interrupt')", (self.run_id, utc_now()))
         for executor in executors:
-            threading.Thread(target=executor.cancel_all, args=(self.options.grace_seconds,),
-                             name=f"sf-cancel-{executor.name}", daemon=True).start()
+            thread = threading.Thread(target=executor.cancel_all, args=(self.options.grace_seconds,),
+                                      name=f"sf-cancel-{executor.name}", daemon=True)
+            thread.start()
+            self._cancellers.append(thread)
 
     def kill_now(self) -> None:
         for executor in list(self._executors.values()):
             executor.kill_now()
+
+    def wait_cancelled(self) -> None:
+        """After an interrupt, wait until the executors have finished stopping (leftover
+        members of a task's process group are killed only once its own process has exited)."""
+        for thread in list(self._cancellers):
+            thread.join()
 
     # -- submission (flow thread) --------------------------------------------------
 
@@ -281,6 +293,7 @@ class Engine:
             resources=spec.resources, outputs=[spec.output_abs[p] for p in spec.outputs],
         )
         attempt.on_started = lambda started: self._attempt_started(record, attempt, started)
+        attempt.should_start = lambda: not self.stopping
         executor = self.executor(spec.executor)
         future = self._reattach(record, attempt, executor)
         if future is None:
@@ -337,9 +350,11 @@ class Engine:
             outcome = Outcome(exit_code=None, error=f"executor error: {exc!r}")
         record.exit_code = outcome.exit_code
         if outcome.interrupted or (self.interrupted and outcome.exit_code != 0):
-            self._remove_outputs(spec)
             never_ran = outcome.started_at is None
-            self._end_attempt(attempt, "interrupted", outcome, outcome.error or "interrupted")
+            if not never_ran:
+                self._remove_outputs(spec)
+            self._end_attempt(attempt, "not-started" if never_ran else "interrupted", outcome,
+                              outcome.error or "interrupted")
             self._finish(record, "not-started" if never_ran else "interrupted",
                          reason="run-stopping" if never_ran else None, error="interrupted")
             return

@@ -147,6 +147,7 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
                                                    (utc_now(), run_id)))
     log.info("run %d: flow %s of %s started", run_id, flow.name, path)
     engine_options = RunOptions(run_id=run_id, config=cfg, force_globs=globs, force_all=force_all,
+                                grace_seconds=float(cfg.get("interrupt_grace", 10)),
                                 keep_going=request.keep_going or request.dry_run, dry_run=request.dry_run,
                                 reattach=jobs)
     flow_error: list[BaseException] = []
@@ -213,14 +214,23 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
 
 
 def _stop(engine: Engine, console: RunConsole) -> None:
-    """First signal: terminate running tasks and wait; another Ctrl-C kills them at once."""
-    console.print("interrupted: stopping running tasks (press Ctrl-C again to kill them now)")
-    engine.interrupt()
+    """First signal: terminate running tasks and wait; another Ctrl-C kills them at once.
+
+    A second signal may land anywhere in here, even inside ``interrupt()``:
+    it is always caught, and kills what runs, so the run is always closed.
+    """
+    first = True
     while True:
         try:
+            if first:
+                first = False
+                engine.interrupt()
+                console.print("interrupted: stopping running tasks (press Ctrl-C again to kill them now)")
             engine.wait_idle()
+            engine.wait_cancelled()
             return
         except (KeyboardInterrupt, _Terminated):
+            engine.interrupt()
             engine.kill_now()
 
 

@@ -92,9 +92,14 @@ def resolve_run(conn: sqlite3.Connection, text: str) -> sqlite3.Row:
 
 
 def latest_unfinished_run(conn: sqlite3.Connection) -> sqlite3.Row:
-    row = conn.execute("SELECT * FROM runs WHERE status != 'succeeded' ORDER BY id DESC LIMIT 1").fetchone()
+    """The latest run that did not succeed and that no later run has resumed already."""
+    row = conn.execute(
+        "SELECT * FROM runs r WHERE r.status != 'succeeded' "
+        "AND NOT EXISTS (SELECT 1 FROM runs later WHERE later.parent_run_id = r.id) "
+        "ORDER BY r.id DESC LIMIT 1").fetchone()
     if row is None:
-        raise UnknownRun("every run in this project succeeded: nothing to resume")
+        raise UnknownRun("nothing to resume: every run succeeded or was resumed already "
+                         "(name a run to resume it again)")
     return row
 
 

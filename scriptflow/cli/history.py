@@ -39,7 +39,11 @@ def runs_command(limit: int, as_json: bool, file: str | None, directory: str | N
 
     from ..runs import connect, find_project, list_runs
 
-    runs = list_runs(connect(find_project(file, directory)), limit)
+    project = find_project(file, directory)
+    if not project.ledger_path.exists():
+        click.echo(f"no runs yet in {project.dir}")
+        return 0
+    runs = list_runs(connect(project), limit)
     if as_json:
         click.echo(json.dumps(runs, indent=2))
         return 0

@@ -15,7 +15,8 @@ from .options import directory_option
 @click.option("--no-wait", is_flag=True, help="Fail at once if another run holds this project.")
 @directory_option
 def resume_command(run: str | None, force: bool, classic: bool | None, no_wait: bool, directory: str | None) -> int:
-    """Resume RUN (an id or a name; default: the latest run that did not succeed).
+    """Resume RUN (an id or a name; default: the latest run that did not
+    succeed and was not resumed already).
 
     Starts a new run of the same flow file, flow, arguments and configuration,
     in the same folder, recording RUN as its parent. Tasks that succeeded and

@@ -52,8 +52,8 @@ class LocalExecutor(Executor):
         return self._pool.submit(self._run, attempt)
 
     def _run(self, attempt: Attempt) -> Outcome:
-        if self._stopping.is_set():
-            return Outcome(exit_code=None, error="not started: the run was interrupted", interrupted=True)
+        if self._stopping.is_set() or not attempt.should_start():
+            return Outcome(exit_code=None, error="not started: the run was stopping", interrupted=True)
         attempt.stdout_path.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         env.update(attempt.env)
@@ -80,7 +80,7 @@ class LocalExecutor(Executor):
             with self._lock:
                 self._procs[attempt.attempt_id] = proc
             if self._stopping.is_set():  # interrupted between the check above and Popen
-                self._terminate(proc)
+                self._kill(proc) if self._kill_now.is_set() else self._terminate(proc)
             attempt.on_started(Started(started_at=started_at, host=self._host, pid=proc.pid))
             code = proc.wait()
             ended_at = utc_now()
@@ -101,17 +101,21 @@ class LocalExecutor(Executor):
             self._terminate(proc)
         deadline = time.monotonic() + grace_seconds
         while time.monotonic() < deadline and not self._kill_now.is_set():
-            with self._lock:
-                if not any(p.poll() is None for p in self._procs.values()):
-                    break
+            if all(p.poll() is not None for p in procs):
+                break
             time.sleep(0.05)
-        with self._lock:
-            procs = [p for p in self._procs.values() if p.poll() is None]
+        # Whatever is left of those process groups is killed, including children that
+        # ignored SIGTERM and outlived the task's own process.
         for proc in procs:
             self._kill(proc)
 
     def kill_now(self) -> None:
+        self._stopping.set()
         self._kill_now.set()
+        with self._lock:
+            procs = list(self._procs.values())
+        for proc in procs:
+            self._kill(proc)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
