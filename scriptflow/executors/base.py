@@ -36,6 +36,9 @@ class Attempt:
     outputs: list[Path] = field(default_factory=list)
     #: Called by the executor once the command really starts (pid, host, job id...).
     on_started: Callable[["Started"], None] = lambda started: None
+    #: Asked right before an attempt that waited for a free slot starts: False once the run
+    #: is stopping (a failure without --keep-going), so queued attempts never start.
+    should_start: Callable[[], bool] = lambda: True
 
 
 @dataclass
