@@ -7,7 +7,6 @@ engine, and frozen after.
 """
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
@@ -233,6 +232,8 @@ class Task(Future):
         return False
 
     def __await__(self):
+        import asyncio  # lazily: read-only commands import this module and never need asyncio
+
         self.start()
         return asyncio.wrap_future(self).__await__()
 
@@ -246,6 +247,8 @@ def bag(*tasks: Union[Task, Iterable[Task]]) -> Any:
     In a plain flow it blocks until all are done and returns them (raising the
     first failure, in order). In an ``async`` flow it returns an awaitable.
     """
+    import asyncio
+
     flat: list[Task] = []
     for t in tasks:
         flat.extend(t if not isinstance(t, Task) else [t])
