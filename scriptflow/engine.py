@@ -298,28 +298,50 @@ class Engine:
         future = self._reattach(record, attempt, executor)
         if future is None:
             self._remove_outputs(spec)
-        self._record_attempt(record, attempt)
-        if future is None:
+            self._record_attempt(record, attempt)
             try:
                 future = executor.submit(attempt)
             except Exception as exc:  # noqa: BLE001 - an executor that cannot take work fails the attempt
                 future = Future()
                 future.set_result(Outcome(exit_code=None, error=f"submission failed: {exc}"))
-        # Outcomes are handled off the executor's thread so its slot is free for the next task at once.
-        future.add_done_callback(
-            lambda fut: self._prepare.submit(self._guard, self._attempt_done, record, attempt, fut))
+        future.add_done_callback(lambda fut: self._attempt_future_done(record, attempt, fut))
+
+    def _attempt_future_done(self, record: TaskRecord, attempt: Attempt, future: "Future[Outcome]") -> None:
+        """On the executor's thread: decide at once whether the run must stop (so the slot this
+        frees does not start a queued attempt), then handle the outcome off that thread."""
+        if not self.options.keep_going and record.attempts > record.spec.retry and not future.exception():
+            outcome = future.result()
+            failed = outcome.exit_code != 0 or outcome.error is not None
+            if not failed and not outcome.interrupted:
+                failed = any(not os.path.exists(record.spec.output_abs[p]) for p in record.spec.outputs)
+            if failed and not outcome.interrupted:
+                self.stopping = True
+        self._prepare.submit(self._guard, self._attempt_done, record, attempt, future)
 
     def _reattach(self, record: TaskRecord, attempt: Attempt, executor: Executor) -> "Optional[Future[Outcome]]":
-        """Follow a job that a dead run left in the scheduler, if it computes exactly this task."""
+        """Follow a job that a dead run left in the scheduler, if it computes exactly this task.
+
+        The attempt is recorded (with the job's log files) before the executor is asked, so
+        whatever the executor reports lands on an existing row; if it cannot follow the job,
+        the attempt falls back to its own log files and a new submission.
+        """
         job = self.options.reattach.pop(record.spec.uid, None) if attempt.number == 1 else None
         if job is None or job.fingerprint != record.fingerprint or job.executor != record.spec.executor:
             return None
+        own_logs = attempt.stdout_path, attempt.stderr_path
         attempt.stdout_path, attempt.stderr_path = job.stdout_path, job.stderr_path
+        self._record_attempt(record, attempt)
         future = executor.reattach(job, attempt)
-        if future is not None:
-            self.writer.execute(
-                "INSERT INTO events (run_id, at, kind, task_uid, detail) VALUES (?, ?, 'reattach', ?, ?)",
-                (self.run_id, utc_now(), record.spec.uid, canonical_json({"job_id": job.job_id})))
+        if future is None:
+            attempt.stdout_path, attempt.stderr_path = own_logs
+            record.stderr_path = self.project.relative(attempt.stderr_path)
+            self.writer.execute("UPDATE attempts SET stdout_path = ?, stderr_path = ? WHERE id = ?",
+                                (self.project.relative(attempt.stdout_path), record.stderr_path,
+                                 attempt.attempt_id))
+            return None
+        self.writer.execute(
+            "INSERT INTO events (run_id, at, kind, task_uid, detail) VALUES (?, ?, 'reattach', ?, ?)",
+            (self.run_id, utc_now(), record.spec.uid, canonical_json({"job_id": job.job_id})))
         return future
 
     def _record_attempt(self, record: TaskRecord, attempt: Attempt) -> None:
@@ -386,9 +408,10 @@ class Engine:
 
     def _end_attempt(self, attempt: Attempt, status: str, outcome: Outcome, error: Optional[str]) -> None:
         self.writer.execute(
-            "UPDATE attempts SET status = ?, started_at = coalesce(started_at, ?), ended_at = ?, exit_code = ?, "
-            "error = ? WHERE id = ?",
-            (status, outcome.started_at, outcome.ended_at or utc_now(), outcome.exit_code, error, attempt.attempt_id),
+            "UPDATE attempts SET status = ?, started_at = coalesce(?, started_at), host = coalesce(?, host), "
+            "ended_at = ?, exit_code = ?, error = ? WHERE id = ?",
+            (status, outcome.started_at, outcome.host, outcome.ended_at or utc_now(), outcome.exit_code, error,
+             attempt.attempt_id),
         )
 
     # -- finishing -------------------------------------------------------------------------

@@ -68,13 +68,16 @@ class RecordedJob:
 
 @dataclass
 class Outcome:
-    """How an attempt ended. ``exit_code`` is None when the command never ran."""
+    """How an attempt ended. ``exit_code`` is None when the command never ran; ``started_at``
+    is when the command really started (for a cluster job, not its submission)."""
 
     exit_code: Optional[int]
     started_at: Optional[str] = None
     ended_at: Optional[str] = None
     error: Optional[str] = None
     interrupted: bool = False
+    #: Where the command really ran (a cluster node), when the executor knows it.
+    host: Optional[str] = None
 
 
 class Executor(ABC):
@@ -120,6 +123,9 @@ class Executor(ABC):
 
 _BUILTIN = {
     "local": "scriptflow.executors.local:LocalExecutor",
+    "slurm": "scriptflow.executors.slurm:SlurmExecutor",
+    "sge": "scriptflow.executors.qsub:SgeExecutor",
+    "pbs": "scriptflow.executors.qsub:PbsExecutor",
 }
 _registered: dict[str, type[Executor]] = {}
 

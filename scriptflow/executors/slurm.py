@@ -1,0 +1,156 @@
+"""``executor="slurm"``: attempts as SLURM batch jobs.
+
+``sbatch --parsable`` submits (the log paths go on its command line, ``%``
+escaped), ``squeue -h -o '%i %T' -j IDS`` is the one status query per poll
+(a job it no longer lists has ended), the exit file decides the outcome and
+``sacct -X -n -P`` (or ``scontrol show job`` where accounting is off) tells
+how a job ended that could not write one (time limit, ``scancel``, node
+failure). ``scancel IDS`` cancels them all at once.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Sequence
+
+from .base import Attempt
+from .cluster import COMMON_SETTINGS, ClusterExecutor, Final, JobStatus, PollError, Resources, join_ids
+
+#: squeue states of jobs that have not ended (COMPLETING: still cleaning up, the exit file may be there).
+LIVE_STATES = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_HOLD",
+               "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED", "RESV_DEL_HOLD", "SPECIAL_EXIT"}
+RUNNING_STATES = {"RUNNING", "COMPLETING", "CONFIGURING", "SIGNALING", "STAGE_OUT"}
+#: Final states in sacct / scontrol.
+FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED",
+                "BOOT_FAIL", "DEADLINE", "REVOKED"}
+
+
+def slurm_time(seconds: int) -> str:
+    """``D-HH:MM:SS`` (or ``HH:MM:SS`` under a day), as ``--time`` takes it."""
+    days, rest = divmod(int(seconds), 86400)
+    h, rest = divmod(rest, 3600)
+    m, s = divmod(rest, 60)
+    return f"{days}-{h:02d}:{m:02d}:{s:02d}" if days else f"{h:02d}:{m:02d}:{s:02d}"
+
+
+def parse_sbatch(stdout: str) -> str:
+    """``sbatch --parsable`` prints ``ID`` or ``ID;CLUSTER``."""
+    for line in reversed(stdout.strip().splitlines()):
+        m = re.fullmatch(r"\s*(\d+)(?:;\S+)?\s*", line)
+        if m:
+            return m.group(1)
+    raise ValueError(f"no job id in {stdout!r}")
+
+
+def parse_squeue(stdout: str) -> dict[str, JobStatus]:
+    """Lines ``ID STATE`` of ``squeue -h -o '%i %T'``."""
+    found = {}
+    for line in stdout.splitlines():
+        parts = line.split()
+        if len(parts) < 2:
+            continue
+        state = parts[1].upper()
+        found[parts[0]] = JobStatus(state, live=state in LIVE_STATES or state not in FINAL_STATES,
+                                    running=state in RUNNING_STATES)
+    return found
+
+
+def final_from(state: str, exit_code: str, source: str) -> "Final | None":
+    """A Final from a state (``CANCELLED by 0``) and an ``EXIT:SIGNAL`` pair; None while not final."""
+    word = state.split()[0].upper() if state.split() else ""
+    if word not in FINAL_STATES:
+        return None
+    try:
+        code, _, sig = exit_code.partition(":")
+        code_i, sig_i = int(code), int(sig or 0)
+    except ValueError:
+        code_i, sig_i = 0, 0
+    if word == "COMPLETED" and code_i == 0 and sig_i == 0:
+        return Final(state, 0, None)
+    if sig_i:
+        return Final(state, -sig_i, f"job {state}: killed by signal {sig_i} (per {source})")
+    if code_i:
+        return Final(state, code_i, f"exit code {code_i} (job {state}, per {source})")
+    return Final(state, None, f"job ended {state} (per {source})")
+
+
+def parse_sacct(stdout: str) -> dict[str, Final]:
+    """Lines ``JOBID|STATE|EXIT:SIGNAL`` of ``sacct -X -n -P -o JobIdRaw,State,ExitCode``."""
+    found = {}
+    for line in stdout.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) < 3:
+            continue
+        final = final_from(parts[1], parts[2], "sacct")
+        if final is not None:
+            found[parts[0]] = final
+    return found
+
+
+def parse_scontrol(stdout: str) -> dict[str, Final]:
+    """``scontrol -o show job``: one line of ``Key=Value`` words per job."""
+    found = {}
+    for line in stdout.splitlines():
+        fields = dict(w.split("=", 1) for w in line.split() if "=" in w)
+        if "JobId" in fields:
+            final = final_from(fields.get("JobState", ""), fields.get("ExitCode", ""), "scontrol")
+            if final is not None:
+                found[fields["JobId"]] = final
+    return found
+
+
+class SlurmExecutor(ClusterExecutor):
+    name = "slurm"
+    SETTINGS = COMMON_SETTINGS
+    DIRECTIVE_PREFIX = "#SBATCH"
+    SUBMIT_COMMAND, STATUS_COMMAND, CANCEL_COMMAND = "sbatch", "squeue", "scancel"
+
+    def directives_for(self, res: Resources, attempt: Attempt, job_name: str) -> list[str]:
+        out = [f"--job-name={job_name}"]
+        if self.queue:
+            out.append(f"--partition={self.queue}")
+        if self.account:
+            out.append(f"--account={self.account}")
+        if res.cpus is not None:
+            out.append(f"--cpus-per-task={res.cpus}")
+        if res.mem_mb is not None:
+            out.append(f"--mem={res.mem_mb}M")
+        if res.time_s is not None:
+            out.append(f"--time={slurm_time(res.time_s)}")
+        if res.gpus:
+            out.append(f"--gres=gpu:{res.gpus}")
+        out.append("--export=ALL" if self.export_env else "--export=NONE")
+        return out
+
+    def submit_argv(self, script: Path, attempt: Attempt) -> list[str]:
+        def pattern(path: Path) -> str:  # sbatch expands %j, %x...: a literal % is %%
+            return str(path).replace("%", "%%")
+
+        return ["sbatch", "--parsable", f"--output={pattern(attempt.stdout_path)}",
+                f"--error={pattern(attempt.stderr_path)}", str(script)]
+
+    def parse_job_id(self, stdout: str) -> str:
+        return parse_sbatch(stdout)
+
+    def poll(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        proc = self.run_command(["squeue", "-h", "-o", "%i %T", "-j", join_ids(job_ids)])
+        if proc.returncode != 0:
+            if "Invalid job id" in (proc.stderr or ""):  # every one of them has left squeue
+                return {}
+            raise PollError(f"squeue (exit {proc.returncode}): {self.message(proc)}")
+        return parse_squeue(proc.stdout)
+
+    def accounting(self, job_ids: Sequence[str]) -> dict[str, Final]:
+        proc = self.run_command(["sacct", "-X", "-n", "-P", "-o", "JobIdRaw,State,ExitCode", "-j",
+                                 join_ids(job_ids)])
+        found = parse_sacct(proc.stdout) if proc.returncode == 0 else {}
+        missing = [i for i in job_ids if i not in found]
+        if missing:  # accounting off or late: scontrol keeps finished jobs for MinJobAge
+            for job_id in missing:
+                show = self.run_command(["scontrol", "-o", "show", "job", job_id])
+                if show.returncode == 0:
+                    found.update(parse_scontrol(show.stdout))
+        return found
+
+    def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
+        return ["scancel", *job_ids]
