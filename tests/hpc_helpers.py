@@ -18,7 +18,6 @@ import textwrap
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from datetime import datetime
 from pathlib import Path
 
 from conftest import PY, need_service, wait_for_file, wait_until
