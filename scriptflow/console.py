@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import IO, Optional
 
-from .engine import Listener, TaskRecord
+from .runstate import Listener, TaskRecord
 from .executors.base import Attempt, Outcome
 
 STDERR_LINES = 10

@@ -13,19 +13,20 @@ import fnmatch
 import logging
 import os
 import re
-import shutil
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from .decide import Decision, decide
+from .decide import decide
 from .errors import TaskDefinitionError, TaskFailed, TaskNotStarted, UpstreamFailed
-from .executors.base import Attempt, Executor, Outcome, RecordedJob, Started, create_executor
-from .fingerprint import FileHash, FileHasher, StatEntry, canonical_json, task_fingerprint
-from .ledger import LedgerWriter, ThreadLocalReader, utc_now
+from .executors.base import Attempt, Executor, Outcome, Started, create_executor
+from .fingerprint import FileHash, FileHasher, StatEntry, task_fingerprint
+from .ledger import LedgerWriter, ThreadLocalReader
+from .outputs import remove_outputs
+from .recorder import RunRecorder
+from .runstate import OK, Listener, RunOptions, TaskRecord
 from .project import Project
-from .spec import TaskSpec, build_spec
+from .spec import build_spec
 from .task import Task
 
 log = logging.getLogger("scriptflow.engine")
@@ -33,60 +34,11 @@ log = logging.getLogger("scriptflow.engine")
 _current: Optional["Engine"] = None
 _current_lock = threading.Lock()
 
-#: Final task statuses that let dependants run ("would-run" only exists in a dry run).
-OK = ("succeeded", "cached", "would-run")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def current_engine() -> Optional["Engine"]:
     return _current
-
-
-@dataclass(eq=False)
-class TaskRecord:
-    """The engine's bookkeeping for one started task."""
-
-    task: Task
-    spec: TaskSpec
-    id: int
-    deps: list["TaskRecord"] = field(default_factory=list)
-    dependants: list["TaskRecord"] = field(default_factory=list)
-    waiting_on: int = 0
-    status: str = "waiting"
-    attempts: int = 0
-    reason: Optional[str] = None
-    error: Optional[str] = None
-    exit_code: Optional[int] = None
-    stderr_path: Optional[str] = None
-    fingerprint: Optional[str] = None
-
-    @property
-    def done(self) -> bool:
-        return self.status not in ("waiting", "deciding", "running")
-
-
-class Listener:
-    """What the console hears from the engine (all no-ops here)."""
-
-    def task_submitted(self, record: TaskRecord) -> None: ...
-    def attempt_started(self, record: TaskRecord, attempt: Attempt) -> None: ...
-    def attempt_failed(self, record: TaskRecord, attempt: Attempt, outcome: Outcome, will_retry: bool) -> None: ...
-    def task_finished(self, record: TaskRecord) -> None: ...
-
-
-@dataclass
-class RunOptions:
-    run_id: int
-    config: dict[str, Any]
-    force_globs: list[str] = field(default_factory=list)
-    force_all: bool = False
-    keep_going: bool = False
-    #: After Ctrl-C/SIGTERM, how long running tasks get to exit before they are killed.
-    grace_seconds: float = 10.0
-    #: List each task's decision instead of running anything (``run --dry-run``).
-    dry_run: bool = False
-    #: uid -> cluster job left running by a run that died; re-attached instead of resubmitted.
-    reattach: dict[str, RecordedJob] = field(default_factory=dict)
 
 
 class Engine:
@@ -100,7 +52,8 @@ class Engine:
         self.run_id = options.run_id
         self.listener = listener or Listener()
         self.reader = ThreadLocalReader(project.ledger_path)
-        self.hasher = FileHasher(self._stat_lookup, self._stat_store)
+        self.record = RunRecorder(writer, project, options.run_id)
+        self.hasher = FileHasher(self._stat_lookup, self.record.stat_entry)
         self.default_executor = options.config.get("executor") or "local"
         self._executors: dict[str, Executor] = {}
         self._prepare = ThreadPoolExecutor(4, thread_name_prefix="sf-prepare")
@@ -158,7 +111,7 @@ class Engine:
             self.stopping = True
             self.interrupted = True
             executors = list(self._executors.values())
-        self.writer.execute("INSERT INTO events (run_id, at, kind) VALUES (?, ?, 'interrupt')", (self.run_id, utc_now()))
+        self.record.event("interrupt")
         for executor in executors:
             thread = threading.Thread(target=executor.cancel_all, args=(self.options.grace_seconds,),
                                       name=f"sf-cancel-{executor.name}", daemon=True)
@@ -187,7 +140,7 @@ class Engine:
                 other = self._producer.get(path)
                 if other is not None:
                     raise TaskDefinitionError(f"tasks {other.spec.uid!r} and {spec.uid!r} both declare output {path}")
-            record = TaskRecord(task=task, spec=spec, id=self.writer.new_id("tasks"))
+            record = TaskRecord(task=task, spec=spec, id=self.record.new_task_id())
             task._record = record
             deps: list[TaskRecord] = []
             for item in task.get_inputs():
@@ -203,7 +156,7 @@ class Engine:
             for path in spec.outputs:
                 self._producer[path] = record
             self._open += 1
-            self._record_task(record)
+            self.record.task_created(record.id, spec)
             pending = [d for d in deps if not d.done]
             record.waiting_on = len(pending)
             for dep in pending:
@@ -243,7 +196,7 @@ class Engine:
             self._finish(record, "would-run", reason="upstream-will-change")
             return
         inputs: dict[str, Optional[FileHash]] = {p: self.hasher.hash(spec.input_abs[p]) for p in spec.inputs}
-        self._record_files(record, "input", [(p, h) for p, h in inputs.items()])
+        self.record.files(record.id, "input", inputs.items())
         missing = [p for p, h in inputs.items() if h is None]
         if missing:
             self._finish(record, "failed", reason=f"input-missing:{missing[0]}",
@@ -253,16 +206,11 @@ class Engine:
         forced = self.options.force_all or any(fnmatch.fnmatchcase(spec.uid, g) for g in self.options.force_globs)
         decision = decide(self.reader.conn(), spec, self.run_id, fingerprint, inputs,
                           lambda rel: self.hasher.hash(spec.output_abs[rel]), forced)
-        self.writer.execute(
-            "UPDATE tasks SET fingerprint = ?, reason = ?, reason_detail = ?, compared_task_id = ?, decided_at = ? "
-            "WHERE id = ?",
-            (fingerprint, decision.reason, canonical_json(decision.detail), decision.compared_task_id,
-             utc_now(), record.id),
-        )
+        self.record.task_decided(record.id, fingerprint, decision)
         record.reason = decision.reason
         record.fingerprint = fingerprint
         if not decision.run:
-            self._record_cached_outputs(record, decision)
+            self.record.cached_outputs(record.id, decision)
             self._finish(record, "cached")
         elif self.options.dry_run:
             self._finish(record, "would-run")
@@ -287,7 +235,7 @@ class Engine:
         logs = self.project.logs_dir(self.run_id)
         stem = f"{_UNSAFE_NAME.sub('_', spec.uid)}.{number}"
         attempt = Attempt(
-            run_id=self.run_id, attempt_id=self.writer.new_id("attempts"), task_uid=spec.uid, number=number,
+            run_id=self.run_id, attempt_id=self.record.new_attempt_id(), task_uid=spec.uid, number=number,
             command=spec.command, shell=spec.shell, cwd=spec.cwd, env=spec.env,
             stdout_path=logs / f"{stem}.out", stderr_path=logs / f"{stem}.err",
             resources=spec.resources, outputs=[spec.output_abs[p] for p in spec.outputs],
@@ -297,7 +245,7 @@ class Engine:
         executor = self.executor(spec.executor)
         future = self._reattach(record, attempt, executor)
         if future is None:
-            self._remove_outputs(spec)
+            remove_outputs(spec, self.project)
             self._record_attempt(record, attempt)
             try:
                 future = executor.submit(attempt)
@@ -335,33 +283,17 @@ class Engine:
         if future is None:
             attempt.stdout_path, attempt.stderr_path = own_logs
             record.stderr_path = self.project.relative(attempt.stderr_path)
-            self.writer.execute("UPDATE attempts SET stdout_path = ?, stderr_path = ? WHERE id = ?",
-                                (self.project.relative(attempt.stdout_path), record.stderr_path,
-                                 attempt.attempt_id))
+            self.record.attempt_logs(attempt)
             return None
-        self.writer.execute(
-            "INSERT INTO events (run_id, at, kind, task_uid, detail) VALUES (?, ?, 'reattach', ?, ?)",
-            (self.run_id, utc_now(), record.spec.uid, canonical_json({"job_id": job.job_id})))
+        self.record.event("reattach", record.spec.uid, {"job_id": job.job_id})
         return future
 
     def _record_attempt(self, record: TaskRecord, attempt: Attempt) -> None:
         record.stderr_path = self.project.relative(attempt.stderr_path)
-        self.writer.execute(
-            "INSERT INTO attempts (id, task_id, run_id, number, status, executor, resources, queued_at, "
-            "stdout_path, stderr_path) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
-            (attempt.attempt_id, record.id, self.run_id, attempt.number, record.spec.executor,
-             canonical_json(record.spec.resources), utc_now(), self.project.relative(attempt.stdout_path),
-             record.stderr_path),
-        )
-        self.writer.execute("UPDATE tasks SET status = 'running' WHERE id = ?", (record.id,))
+        self.record.attempt_queued(record.id, record.spec, attempt)
 
     def _attempt_started(self, record: TaskRecord, attempt: Attempt, started: Started) -> None:
-        self.writer.execute(
-            "UPDATE attempts SET status = 'running', started_at = ?, host = ?, pid = ?, job_id = ?, "
-            "job_script = ?, queue = ? WHERE id = ?",
-            (started.started_at, started.host, started.pid, started.job_id, started.job_script,
-             started.queue, attempt.attempt_id),
-        )
+        self.record.attempt_started(attempt, started)
         self.listener.attempt_started(record, attempt)
 
     def _attempt_done(self, record: TaskRecord, attempt: Attempt, future: "Future[Outcome]") -> None:
@@ -374,8 +306,8 @@ class Engine:
         if outcome.interrupted or (self.interrupted and outcome.exit_code != 0):
             never_ran = outcome.started_at is None
             if not never_ran:
-                self._remove_outputs(spec)
-            self._end_attempt(attempt, "not-started" if never_ran else "interrupted", outcome,
+                remove_outputs(spec, self.project)
+            self.record.attempt_ended(attempt, "not-started" if never_ran else "interrupted", outcome,
                               outcome.error or "interrupted")
             self._finish(record, "not-started" if never_ran else "interrupted",
                          reason="run-stopping" if never_ran else None, error="interrupted")
@@ -387,32 +319,21 @@ class Engine:
                 error = f"exit code 0 but declared output {missing[0]} was not written"
         if error is None:
             hashes = [(p, self.hasher.hash(spec.output_abs[p])) for p in spec.outputs]
-            self._end_attempt(attempt, "succeeded", outcome, None)
-            self._record_files(record, "output", hashes, producer_attempt_id=attempt.attempt_id)
+            self.record.attempt_ended(attempt, "succeeded", outcome, None)
+            self.record.files(record.id, "output", hashes, producer_attempt_id=attempt.attempt_id)
             self._finish(record, "succeeded")
             return
-        self._remove_outputs(spec)
+        remove_outputs(spec, self.project)
         with self._lock:
             will_retry = record.attempts <= spec.retry and not self.stopping
-        self._end_attempt(attempt, "failed", outcome, error)
+        self.record.attempt_ended(attempt, "failed", outcome, error)
         record.error = error
         self.listener.attempt_failed(record, attempt, outcome, will_retry)
         if will_retry:
-            self.writer.execute(
-                "INSERT INTO events (run_id, at, kind, task_uid, detail) VALUES (?, ?, 'retry', ?, ?)",
-                (self.run_id, utc_now(), spec.uid, canonical_json({"after_attempt": attempt.number, "error": error})),
-            )
+            self.record.event("retry", spec.uid, {"after_attempt": attempt.number, "error": error})
             self._launch(record)
             return
         self._finish(record, "failed", error=error)
-
-    def _end_attempt(self, attempt: Attempt, status: str, outcome: Outcome, error: Optional[str]) -> None:
-        self.writer.execute(
-            "UPDATE attempts SET status = ?, started_at = coalesce(?, started_at), host = coalesce(?, host), "
-            "ended_at = ?, exit_code = ?, error = ? WHERE id = ?",
-            (status, outcome.started_at, outcome.host, outcome.ended_at or utc_now(), outcome.exit_code, error,
-             attempt.attempt_id),
-        )
 
     # -- finishing -------------------------------------------------------------------------
 
@@ -449,9 +370,8 @@ class Engine:
                     if dependant.waiting_on == 0:
                         ready.append(dependant)
         if reason is not None:
-            self.writer.execute("UPDATE tasks SET reason = ?, reason_detail = coalesce(reason_detail, ?) WHERE id = ?",
-                                (reason, canonical_json({"error": error} if error else {}), record.id))
-        self.writer.execute("UPDATE tasks SET status = ?, ended_at = ? WHERE id = ?", (status, utc_now(), record.id))
+            self.record.task_reason(record.id, reason, error)
+        self.record.task_status(record.id, status)
         self.listener.task_finished(record)
         self._resolve(record)
         for dependant in blocked:
@@ -475,67 +395,10 @@ class Engine:
         else:
             task.set_exception(TaskFailed(uid, status, record.error or ""))
 
-    # -- ledger and files ----------------------------------------------------------------
-
-    def _record_task(self, record: TaskRecord) -> None:
-        spec = record.spec
-        self.writer.execute(
-            "INSERT INTO tasks (id, run_id, uid, command, shell, cwd, env, version, executor, resources, "
-            "max_retries, inputs, outputs, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting')",
-            (record.id, self.run_id, spec.uid, canonical_json(spec.command), int(spec.shell), spec.cwd_rel,
-             canonical_json(spec.env), spec.version, spec.executor, canonical_json(spec.resources), spec.retry,
-             canonical_json(list(spec.inputs)), canonical_json(list(spec.outputs))),
-        )
-
-    def _record_files(self, record: TaskRecord, role: str, hashes: list[tuple[str, Optional[FileHash]]],
-                      producer_attempt_id: Optional[int] = None) -> None:
-        now = utc_now()
-        for path, h in hashes:
-            self.writer.execute(
-                "INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (record.id, self.run_id, role, path, h.sha256 if h else None, h.size if h else None,
-                 producer_attempt_id, now),
-            )
-
-    def _record_cached_outputs(self, record: TaskRecord, decision: Decision) -> None:
-        now = utc_now()
-        for path, sha, size, producer in decision.cached_outputs:
-            self.writer.execute(
-                "INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at) "
-                "VALUES (?, ?, 'output', ?, ?, ?, ?, ?)",
-                (record.id, self.run_id, path, sha, size, producer, now),
-            )
-
-    def _remove_outputs(self, spec: TaskSpec) -> None:
-        """A failed or restarted task must never look done: its declared outputs go."""
-        for rel in spec.outputs:
-            path = spec.output_abs[rel]
-            try:
-                if os.path.isdir(path) and not os.path.islink(path):
-                    if self._removable_dir(path):
-                        shutil.rmtree(path, ignore_errors=True)
-                else:
-                    os.unlink(path)
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                log.warning("could not remove output %s of %s: %s", rel, spec.uid, exc)
-
-    def _removable_dir(self, path: str) -> bool:
-        root = str(self.project.dir)
-        inside = os.path.commonpath([root, path]) == root
-        return inside and path not in (root, str(self.project.state_dir))
+    # -- stat cache -------------------------------------------------------------------------
 
     def _stat_lookup(self, path: str) -> Optional[StatEntry]:
         row = self.reader.conn().execute(
             "SELECT path, size, mtime_ns, inode, sha256, hashed_at_ns FROM stat_cache WHERE path = ?", (path,)
         ).fetchone()
         return StatEntry(*row) if row else None
-
-    def _stat_store(self, entry: StatEntry) -> None:
-        self.writer.execute(
-            "INSERT OR REPLACE INTO stat_cache (path, size, mtime_ns, inode, sha256, hashed_at_ns) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (entry.path, entry.size, entry.mtime_ns, entry.inode, entry.sha256, entry.hashed_at_ns),
-        )

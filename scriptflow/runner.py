@@ -19,7 +19,8 @@ from typing import IO, Any, Optional, Sequence
 
 from . import __version__, config as config_module, flowfile
 from .console import RunConsole, make_console
-from .engine import Engine, RunOptions, TaskRecord
+from .engine import Engine
+from .runstate import RunOptions, TaskRecord
 from .errors import ScriptflowError, TaskError
 from .ledger import LedgerWriter, utc_now
 from .executors.base import RecordedJob

@@ -1,0 +1,132 @@
+"""What a run writes to the ledger, as named operations.
+
+The engine decides; this module holds every SQL statement it sends to the
+single ``LedgerWriter`` (fire-and-forget, batched), so the engine reads as
+logic and the ledger's write side can be reviewed against ``schema/`` in one
+place. Reading the ledger stays elsewhere (``decide``, ``runs``, ``report``).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional
+
+from .decide import Decision
+from .executors.base import Attempt, Outcome, Started
+from .fingerprint import FileHash, StatEntry, canonical_json
+from .ledger import LedgerWriter, utc_now
+from .project import Project
+from .spec import TaskSpec
+
+
+class RunRecorder:
+    """The ledger statements of one run (``run_id``), all through one writer."""
+
+    def __init__(self, writer: LedgerWriter, project: Project, run_id: int) -> None:
+        self.writer = writer
+        self.project = project
+        self.run_id = run_id
+
+    def new_task_id(self) -> int:
+        return self.writer.new_id("tasks")
+
+    def new_attempt_id(self) -> int:
+        return self.writer.new_id("attempts")
+
+    def event(self, kind: str, task_uid: Optional[str] = None, detail: Optional[dict[str, Any]] = None) -> None:
+        self.writer.execute(
+            "INSERT INTO events (run_id, at, kind, task_uid, detail) VALUES (?, ?, ?, ?, ?)",
+            (self.run_id, utc_now(), kind, task_uid, canonical_json(detail) if detail is not None else None))
+
+    # -- tasks ------------------------------------------------------------------------------
+
+    def task_created(self, task_id: int, spec: TaskSpec) -> None:
+        self.writer.execute(
+            "INSERT INTO tasks (id, run_id, uid, command, shell, cwd, env, version, executor, resources, "
+            "max_retries, inputs, outputs, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting')",
+            (task_id, self.run_id, spec.uid, canonical_json(spec.command), int(spec.shell), spec.cwd_rel,
+             canonical_json(spec.env), spec.version, spec.executor, canonical_json(spec.resources), spec.retry,
+             canonical_json(list(spec.inputs)), canonical_json(list(spec.outputs))),
+        )
+
+    def task_decided(self, task_id: int, fingerprint: str, decision: Decision) -> None:
+        self.writer.execute(
+            "UPDATE tasks SET fingerprint = ?, reason = ?, reason_detail = ?, compared_task_id = ?, decided_at = ? "
+            "WHERE id = ?",
+            (fingerprint, decision.reason, canonical_json(decision.detail), decision.compared_task_id,
+             utc_now(), task_id),
+        )
+
+    def task_reason(self, task_id: int, reason: str, error: Optional[str]) -> None:
+        """A reason found without a decision (upstream failed, run stopping, input missing)."""
+        self.writer.execute("UPDATE tasks SET reason = ?, reason_detail = coalesce(reason_detail, ?) WHERE id = ?",
+                            (reason, canonical_json({"error": error} if error else {}), task_id))
+
+    def task_status(self, task_id: int, status: str, ended: bool = True) -> None:
+        if ended:
+            self.writer.execute("UPDATE tasks SET status = ?, ended_at = ? WHERE id = ?", (status, utc_now(), task_id))
+        else:
+            self.writer.execute("UPDATE tasks SET status = ? WHERE id = ?", (status, task_id))
+
+    # -- files ------------------------------------------------------------------------------
+
+    def files(self, task_id: int, role: str, hashes: Iterable[tuple[str, Optional[FileHash]]],
+              producer_attempt_id: Optional[int] = None) -> None:
+        now = utc_now()
+        for path, h in hashes:
+            self.writer.execute(
+                "INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (task_id, self.run_id, role, path, h.sha256 if h else None, h.size if h else None,
+                 producer_attempt_id, now),
+            )
+
+    def cached_outputs(self, task_id: int, decision: Decision) -> None:
+        """A cached task's outputs point to the attempt that really wrote them."""
+        now = utc_now()
+        for path, sha, size, producer in decision.cached_outputs:
+            self.writer.execute(
+                "INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at) "
+                "VALUES (?, ?, 'output', ?, ?, ?, ?, ?)",
+                (task_id, self.run_id, path, sha, size, producer, now),
+            )
+
+    def stat_entry(self, entry: StatEntry) -> None:
+        self.writer.execute(
+            "INSERT OR REPLACE INTO stat_cache (path, size, mtime_ns, inode, sha256, hashed_at_ns) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (entry.path, entry.size, entry.mtime_ns, entry.inode, entry.sha256, entry.hashed_at_ns),
+        )
+
+    # -- attempts ---------------------------------------------------------------------------
+
+    def attempt_queued(self, task_id: int, spec: TaskSpec, attempt: Attempt) -> None:
+        self.writer.execute(
+            "INSERT INTO attempts (id, task_id, run_id, number, status, executor, resources, queued_at, "
+            "stdout_path, stderr_path) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+            (attempt.attempt_id, task_id, self.run_id, attempt.number, spec.executor,
+             canonical_json(spec.resources), utc_now(), self.project.relative(attempt.stdout_path),
+             self.project.relative(attempt.stderr_path)),
+        )
+        self.task_status(task_id, "running", ended=False)
+
+    def attempt_logs(self, attempt: Attempt) -> None:
+        self.writer.execute("UPDATE attempts SET stdout_path = ?, stderr_path = ? WHERE id = ?",
+                            (self.project.relative(attempt.stdout_path), self.project.relative(attempt.stderr_path),
+                             attempt.attempt_id))
+
+    def attempt_started(self, attempt: Attempt, started: Started) -> None:
+        self.writer.execute(
+            "UPDATE attempts SET status = 'running', started_at = ?, host = ?, pid = ?, job_id = ?, "
+            "job_script = ?, queue = ? WHERE id = ?",
+            (started.started_at, started.host, started.pid, started.job_id, started.job_script,
+             started.queue, attempt.attempt_id),
+        )
+
+    def attempt_ended(self, attempt: Attempt, status: str, outcome: Outcome, error: Optional[str]) -> None:
+        """The outcome's start time and host win: for a cluster job they say when and where it really ran."""
+        self.writer.execute(
+            "UPDATE attempts SET status = ?, started_at = coalesce(?, started_at), host = coalesce(?, host), "
+            "ended_at = ?, exit_code = ?, error = ? WHERE id = ?",
+            (status, outcome.started_at, outcome.host, outcome.ended_at or utc_now(), outcome.exit_code, error,
+             attempt.attempt_id),
+        )
+
