@@ -74,9 +74,11 @@ def _slow_flow(project, n: int = 5) -> None:
     """)
 
 
-def _one_task_flow(project, code: str, output: str) -> None:
+def _one_task_flow(project, code: str, output: str, grace: float | None = None) -> None:
     project.write("hold", "")
+    init = f"sf.init({{'interrupt_grace': {grace}}})" if grace is not None else ""
     project.flow(f"""
+        {init}
         def flow_main():
             sf.Task({py_src(code)}, outputs={output!r}, name="stubborn").result()
     """)
@@ -193,7 +195,8 @@ def test_interrupted_run_is_resumed(project):
 
 
 def test_task_ignoring_sigterm_is_killed_after_the_grace_period(project):
-    _one_task_flow(project, IGNORES_TERM, "stubborn.txt")
+    """With interrupt_grace 1 (config), SIGKILL follows SIGTERM once the grace period is over."""
+    _one_task_flow(project, IGNORES_TERM, "stubborn.txt", grace=1)
     proc = project.popen("run", "main", "--classic")
     try:
         wait_until(lambda: project.exists("started_stubborn"), "the task to start")
