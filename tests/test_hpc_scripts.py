@@ -8,7 +8,7 @@
   PBS Professional ones are NOT from a live scheduler (none is installable on Debian): they are
   written in the exact format of real Torque/PBS Pro output as documented (see
   ``tests/fixtures/hpc/README.md``). The ``pbs`` executor is therefore tested only here, while
-  ``slurm`` and ``sge`` also run end to end in ``test_hpc_slurm.py`` / ``test_hpc_sge.py``.
+  ``slurm`` and ``sge`` also run end to end in ``test_hpc_live.py``.
 """
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ import pytest
 from conftest import PY
 from scriptflow.errors import ConfigError
 from scriptflow.executors.base import Attempt, create_executor
-from scriptflow.executors.cluster import (Resources, command_line, epoch_to_text, exit_path_for, parse_mem_mb,
-                                          parse_time_seconds, read_exit_file)
+from scriptflow.executors.jobscript import command_line, epoch_to_text, exit_path_for, read_exit_file
+from scriptflow.executors.resources import Resources, parse_mem_mb, parse_time_seconds
 from scriptflow.executors.qsub import (parse_pbs_qstat_f, parse_pbs_qsub, parse_qacct, parse_qsub_terse,
                                        parse_sge_qstat_xml, pbs_final, pbs_gone_ids, pbs_statuses)
 from scriptflow.executors.slurm import parse_sacct, parse_sbatch, parse_scontrol, parse_squeue, slurm_time

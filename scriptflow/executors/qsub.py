@@ -25,7 +25,10 @@ from typing import Optional, Sequence
 
 from ..errors import ConfigError
 from .base import Attempt
-from .cluster import COMMON_SETTINGS, ClusterExecutor, Final, JobStatus, PollError, Resources, _Settings, hms
+from .cluster import ClusterExecutor
+from .cluster_settings import COMMON_SETTINGS, Settings
+from .resources import Resources, hms
+from .scheduler import Final, JobStatus, PollError, job_id_in
 
 
 class QsubExecutor(ClusterExecutor):
@@ -59,11 +62,7 @@ class QsubExecutor(ClusterExecutor):
 
 def parse_qsub_terse(stdout: str) -> str:
     """``qsub -terse`` prints ``ID`` (``ID.1-10:1`` for an array job)."""
-    for line in reversed(stdout.strip().splitlines()):
-        m = re.fullmatch(r"\s*(\d+)(?:\.\S+)?\s*", line)
-        if m:
-            return m.group(1)
-    raise ValueError(f"no job id in {stdout!r}")
+    return job_id_in(stdout, r"\s*(\d+)(?:\.\S+)?\s*")
 
 
 def parse_sge_qstat_xml(stdout: str) -> dict[str, JobStatus]:
@@ -124,7 +123,7 @@ class SgeExecutor(QsubExecutor):
     }
     DIRECTIVE_PREFIX = "#$"
 
-    def configure(self, s: _Settings) -> None:
+    def configure(self, s: Settings) -> None:
         self.pe = s.text("pe", "smp")
         self.mem_resource = s.text("mem_resource", "h_vmem")
         self.gpu_resource = s.text("gpu_resource", "gpu")
@@ -199,11 +198,7 @@ def pbs_key(job_id: str) -> str:
 
 def parse_pbs_qsub(stdout: str) -> str:
     """PBS/Torque ``qsub`` prints the full id, e.g. ``1234.torque-server.example.org``."""
-    for line in reversed(stdout.strip().splitlines()):
-        m = re.fullmatch(r"\s*(\d+(?:\[\d*\])?(?:\.[\w.-]+)?)\s*", line)
-        if m:
-            return m.group(1)
-    raise ValueError(f"no job id in {stdout!r}")
+    return job_id_in(stdout, r"\s*(\d+(?:\[\d*\])?(?:\.[\w.-]+)?)\s*")
 
 
 _PBS_ATTRIBUTE = re.compile(r"^ {4}([A-Za-z_][\w.]*) = ?(.*)$")
@@ -283,7 +278,7 @@ class PbsExecutor(QsubExecutor):
     }
     DIRECTIVE_PREFIX = "#PBS"
 
-    def configure(self, s: _Settings) -> None:
+    def configure(self, s: Settings) -> None:
         self.flavor = s.text("flavor", "torque")
         if self.flavor not in ("torque", "pbspro"):
             raise ConfigError(f"executors.pbs.flavor must be 'torque' or 'pbspro', got {self.flavor!r}")

@@ -9,12 +9,14 @@ failure). ``scancel IDS`` cancels them all at once.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Sequence
 
 from .base import Attempt
-from .cluster import COMMON_SETTINGS, ClusterExecutor, Final, JobStatus, PollError, Resources, join_ids
+from .cluster import ClusterExecutor
+from .cluster_settings import COMMON_SETTINGS
+from .resources import Resources
+from .scheduler import Final, JobStatus, PollError, job_id_in, join_ids
 
 #: squeue states of jobs that have not ended (COMPLETING: still cleaning up, the exit file may be there).
 LIVE_STATES = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_HOLD",
@@ -35,11 +37,7 @@ def slurm_time(seconds: int) -> str:
 
 def parse_sbatch(stdout: str) -> str:
     """``sbatch --parsable`` prints ``ID`` or ``ID;CLUSTER``."""
-    for line in reversed(stdout.strip().splitlines()):
-        m = re.fullmatch(r"\s*(\d+)(?:;\S+)?\s*", line)
-        if m:
-            return m.group(1)
-    raise ValueError(f"no job id in {stdout!r}")
+    return job_id_in(stdout, r"\s*(\d+)(?:;\S+)?\s*")
 
 
 def parse_squeue(stdout: str) -> dict[str, JobStatus]:
