@@ -6,7 +6,7 @@ import click
 from .options import directory_option, file_option
 
 
-@click.command("clean")
+@click.command("clean", short_help="Remove recorded outputs that are unchanged.")
 @click.argument("flow", required=False)
 @click.option("--run", "run", metavar="RUN",
               help="Only the outputs recorded by run RUN (an id, or a name: its most recent run).")

@@ -6,7 +6,7 @@ import click
 from .options import directory_option, file_option
 
 
-@click.command("list")
+@click.command("list", short_help="List the flows in sflow.py.")
 @file_option
 @directory_option
 def list_command(file: str | None, directory: str | None) -> int:

@@ -24,7 +24,7 @@ def _started(text: str | None) -> str:
     return (text or "")[:19].replace("T", " ")
 
 
-@click.command("runs")
+@click.command("runs", short_help="List the latest runs.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Show the N latest runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list (one object per run) for scripts.")
 @file_option
@@ -58,7 +58,7 @@ def runs_command(limit: int, as_json: bool, file: str | None, directory: str | N
     return 0
 
 
-@click.command("show")
+@click.command("show", short_help="Show the tasks of a run.")
 @click.argument("run")
 @click.option("--json", "as_json", is_flag=True, help="Print the run and its tasks as JSON.")
 @file_option
@@ -99,7 +99,7 @@ def show_command(run: str, as_json: bool, file: str | None, directory: str | Non
     return 0
 
 
-@click.command("logs")
+@click.command("logs", short_help="Print a task's captured output.")
 @click.argument("run")
 @click.argument("task")
 @click.option("--attempt", "number", type=click.IntRange(min=1), help="Attempt number (default: the last).")

@@ -10,7 +10,7 @@ import click
 from .options import directory_option, file_option
 
 
-@click.command("report")
+@click.command("report", short_help="Show how a file was made (its lineage).")
 @click.argument("path")
 @click.option("--depth", type=click.IntRange(min=1), metavar="N",
               help="Follow inputs back at most N tasks (1: the producing task and its inputs). Default: to the sources.")

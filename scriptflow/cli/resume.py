@@ -8,7 +8,7 @@ import click
 from .options import directory_option
 
 
-@click.command("resume")
+@click.command("resume", short_help="Rerun a run, redoing only what is not done.")
 @click.argument("run", required=False)
 @click.option("--force", is_flag=True, help="Resume even a run that succeeded (its tasks are still cached).")
 @click.option("--classic/--live", "classic", default=None, help="Plain line-per-event output, or the live display.")

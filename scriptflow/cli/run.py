@@ -6,7 +6,7 @@ import click
 from .options import directory_option, file_option
 
 
-@click.command("run")
+@click.command("run", short_help="Run a flow.")
 @click.argument("flow")
 @click.argument("args", nargs=-1)
 @click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N",

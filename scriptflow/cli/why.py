@@ -6,7 +6,7 @@ import click
 from .options import directory_option, file_option
 
 
-@click.command("why")
+@click.command("why", short_help="Explain why a task or file ran or was skipped.")
 @click.argument("target")
 @file_option
 @directory_option
