@@ -17,7 +17,6 @@ from .spec import TaskSpec
 SUCCESS = ("succeeded", "cached")
 #: Task statuses after which the task's outputs were removed or are untrusted.
 ATTEMPTED_FAILURE = ("failed", "interrupted", "lost")
-TERMINAL = SUCCESS + ATTEMPTED_FAILURE + ("upstream-failed", "not-started")
 
 
 @dataclass

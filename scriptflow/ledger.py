@@ -176,9 +176,6 @@ class ThreadLocalReader:
                 self._all.append(conn)
         return conn
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        return self.conn().execute(sql, params).fetchall()
-
     def close(self) -> None:
         with self._lock:
             for conn in self._all:
