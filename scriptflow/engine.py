@@ -20,8 +20,8 @@ from typing import Any, Callable, Optional
 from .decide import decide
 from .errors import TaskDefinitionError, TaskFailed, TaskNotStarted, UpstreamFailed
 from .executors.base import Attempt, Executor, Outcome, Started, create_executor
-from .fingerprint import FileHash, FileHasher, StatEntry, task_fingerprint
-from .ledger import LedgerWriter, ThreadLocalReader
+from .fingerprint import FileHash, FileHasher, task_fingerprint
+from .ledger import LedgerWriter, ThreadLocalReader, read_stat_entry
 from .outputs import remove_outputs
 from .recorder import RunRecorder
 from .runstate import OK, Listener, RunOptions, TaskRecord
@@ -53,7 +53,7 @@ class Engine:
         self.listener = listener or Listener()
         self.reader = ThreadLocalReader(project.ledger_path)
         self.record = RunRecorder(writer, project, options.run_id)
-        self.hasher = FileHasher(self._stat_lookup, self.record.stat_entry)
+        self.hasher = FileHasher(lambda path: read_stat_entry(self.reader.conn(), path), self.record.stat_entry)
         self.default_executor = options.config.get("executor") or "local"
         self._executors: dict[str, Executor] = {}
         self._prepare = ThreadPoolExecutor(4, thread_name_prefix="sf-prepare")
@@ -394,11 +394,3 @@ class Engine:
             task.set_exception(TaskNotStarted(uid, status, record.error or ""))
         else:
             task.set_exception(TaskFailed(uid, status, record.error or ""))
-
-    # -- stat cache -------------------------------------------------------------------------
-
-    def _stat_lookup(self, path: str) -> Optional[StatEntry]:
-        row = self.reader.conn().execute(
-            "SELECT path, size, mtime_ns, inode, sha256, hashed_at_ns FROM stat_cache WHERE path = ?", (path,)
-        ).fetchone()
-        return StatEntry(*row) if row else None

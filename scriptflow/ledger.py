@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 from .errors import LedgerError
+from .fingerprint import StatEntry
 
 log = logging.getLogger("scriptflow.ledger")
 
@@ -156,6 +157,13 @@ def open_for_reading(path: Path) -> sqlite3.Connection:
         raise LedgerError(f"cannot read ledger {path}: {exc}") from None
     conn.row_factory = sqlite3.Row
     return conn
+
+
+def read_stat_entry(conn: sqlite3.Connection, path: str) -> Optional[StatEntry]:
+    """The ``stat_cache`` row of ``path`` (absolute), for ``FileHasher``'s lookups."""
+    row = conn.execute("SELECT path, size, mtime_ns, inode, sha256, hashed_at_ns FROM stat_cache "
+                       "WHERE path = ?", (path,)).fetchone()
+    return StatEntry(*row) if row else None
 
 
 class ThreadLocalReader:

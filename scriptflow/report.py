@@ -20,8 +20,8 @@ from typing import Any, Optional
 
 from . import runs
 from .errors import ScriptflowError
-from .fingerprint import FileHasher, StatEntry
-from .ledger import open_for_reading, parse_time
+from .fingerprint import FileHasher
+from .ledger import open_for_reading, parse_time, read_stat_entry
 from .project import Project
 
 #: Identifies the ``--json`` structure; bumped only when a field changes meaning or goes away.
@@ -126,12 +126,7 @@ def resolve_run(conn: sqlite3.Connection, text: str) -> int:
 def disk_hasher(conn: sqlite3.Connection) -> FileHasher:
     """Hashes files on disk, trusting the ledger's stat cache and never storing into it."""
 
-    def lookup(path: str) -> Optional[StatEntry]:
-        row = conn.execute("SELECT path, size, mtime_ns, inode, sha256, hashed_at_ns FROM stat_cache "
-                           "WHERE path = ?", (path,)).fetchone()
-        return StatEntry(*row) if row else None
-
-    return FileHasher(lookup)
+    return FileHasher(lambda path: read_stat_entry(conn, path))
 
 
 def disk_state(project: Project, hasher: FileHasher, path: str, recorded: Optional[str]) -> tuple[str, Optional[str]]:

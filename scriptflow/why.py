@@ -10,8 +10,8 @@ import sqlite3
 from typing import Any, Optional
 
 from .errors import ScriptflowError
-from .fingerprint import sha256_of
 from .project import Project
+from .report import disk_hasher, disk_state
 from .runs import typed_path
 
 
@@ -131,6 +131,6 @@ def _file_now(conn: sqlite3.Connection, project: Project, rel: str) -> list[str]
         return [f"on disk now: deleted since run {row['run_id']} recorded it"]
     if path.is_dir():
         return [f"on disk now: a directory (recorded by run {row['run_id']})"]
-    if sha256_of(str(path)) == row["sha256"]:
+    if disk_state(project, disk_hasher(conn), rel, row["sha256"])[0] == "unchanged":
         return [f"on disk now: unchanged since run {row['run_id']} recorded it (sha256 {_short(row['sha256'])})"]
     return [f"on disk now: modified since run {row['run_id']} recorded it; the next run will rerun the task"]
