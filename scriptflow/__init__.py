@@ -5,7 +5,7 @@ often re-import ``sflow.py`` (and so scriptflow) in child processes.
 """
 from .config import init
 from .errors import TaskError, TaskFailed, TaskNotStarted, UpstreamFailed
-from .task import Task, bag
+from .core.task import Task, bag
 
 __version__ = "0.3.0"
 

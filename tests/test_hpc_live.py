@@ -23,7 +23,7 @@ import pytest
 from conftest import wait_for_file, wait_until
 from hpc_helpers import (accounted_exit, attempts, fake_status_command, finish, job_ids_in_ledger, jobs_named,
                          live_jobs, need_scheduler, recorded_jobs, running_jobs, show_job, tag, write_flow)
-from scriptflow.executors.jobscript import epoch_to_text, read_exit_file
+from scriptflow.executors.cluster.jobscript import epoch_to_text, read_exit_file
 
 
 @pytest.fixture(params=[pytest.param("slurm", marks=pytest.mark.slurm), pytest.param("sge", marks=pytest.mark.sge)])

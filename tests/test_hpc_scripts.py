@@ -23,11 +23,11 @@ import pytest
 from conftest import PY
 from scriptflow.errors import ConfigError
 from scriptflow.executors.base import Attempt, create_executor
-from scriptflow.executors.jobscript import command_line, epoch_to_text, exit_path_for, read_exit_file
-from scriptflow.executors.resources import Resources, parse_mem_mb, parse_time_seconds
-from scriptflow.executors.qsub import (parse_pbs_qstat_f, parse_pbs_qsub, parse_qacct, parse_qsub_terse,
+from scriptflow.executors.cluster.jobscript import command_line, epoch_to_text, exit_path_for, read_exit_file
+from scriptflow.executors.cluster.resources import Resources, parse_mem_mb, parse_time_seconds
+from scriptflow.executors.cluster.qsub import (parse_pbs_qstat_f, parse_pbs_qsub, parse_qacct, parse_qsub_terse,
                                        parse_sge_qstat_xml, pbs_final, pbs_gone_ids, pbs_statuses)
-from scriptflow.executors.slurm import parse_sacct, parse_sbatch, parse_scontrol, parse_squeue, slurm_time
+from scriptflow.executors.cluster.slurm import parse_sacct, parse_sbatch, parse_scontrol, parse_squeue, slurm_time
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hpc"
 TORTURE = ["two  words", "it's", 'say "hi"', "$HOME", "${PATH:-x}", "back\\slash", "\\", "tab\there", "new\nline",

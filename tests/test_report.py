@@ -265,7 +265,7 @@ def test_only_one_output_format(chain: Project) -> None:
 
 def test_report_queries_are_index_lookups(chain: Project) -> None:
     """No full scan of files, tasks or attempts: report stays fast on a ledger of millions of rows."""
-    from scriptflow import report
+    from scriptflow.readers import report
 
     conn = sqlite3.connect(chain.path / ".scriptflow" / "ledger.db")
     for sql in (report._LATEST_OUTPUT, report._PRODUCER_OF_INPUT, report._ATTEMPT):

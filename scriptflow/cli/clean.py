@@ -22,9 +22,9 @@ def clean_command(flow: str | None, run: str | None, dry_run: bool, file: str | 
     changed; the next run remakes the removed outputs. Waits for nothing:
     fails (exit code 3) while a run holds the project.
     """
-    from ..clean import REMOVED, WOULD_REMOVE, clean
-    from ..lock import ProjectLock
-    from ..runs import find_project
+    from ..readers.clean import REMOVED, WOULD_REMOVE, clean
+    from ..run.lock import ProjectLock
+    from ..readers.runs import find_project
 
     project = find_project(file, directory)
     lock = None

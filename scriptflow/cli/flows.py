@@ -11,7 +11,8 @@ from .options import directory_option, file_option
 @directory_option
 def list_command(file: str | None, directory: str | None) -> int:
     """List the flows (flow_NAME functions) in sflow.py, with the first line of their docstrings."""
-    from .. import config, flowfile
+    from .. import config
+    from ..run import flowfile
 
     path = flowfile.locate(file, directory)
     config.reset_flow_config()

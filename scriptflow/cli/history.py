@@ -15,7 +15,7 @@ from .options import directory_option, file_option
 def _fmt_duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
-    from ..console import fmt_seconds
+    from ..terminal.console import fmt_seconds
 
     return fmt_seconds(seconds)
 
@@ -37,7 +37,7 @@ def runs_command(limit: int, as_json: bool, file: str | None, directory: str | N
     """
     from tabulate import tabulate
 
-    from ..runs import connect, find_project, list_runs
+    from ..readers.runs import connect, find_project, list_runs
 
     project = find_project(file, directory)
     if not project.ledger_path.exists():
@@ -68,7 +68,7 @@ def show_command(run: str, as_json: bool, file: str | None, directory: str | Non
     executor and job ids, and why each ran or was skipped. Failures come first."""
     from tabulate import tabulate
 
-    from ..runs import connect, find_project, live_status, resolve_run, run_tasks
+    from ..readers.runs import connect, find_project, live_status, resolve_run, run_tasks
 
     conn = connect(find_project(file, directory))
     row = resolve_run(conn, run)
@@ -110,7 +110,7 @@ def logs_command(run: str, task: str, number: int | None, stderr: bool, file: st
                  directory: str | None) -> int:
     """Print what TASK wrote to stdout (or --stderr) in RUN (an id or a name)."""
     from ..errors import ScriptflowError
-    from ..runs import connect, find_attempt, find_project, resolve_run
+    from ..readers.runs import connect, find_attempt, find_project, resolve_run
 
     project = find_project(file, directory)
     conn = connect(project)

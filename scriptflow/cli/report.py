@@ -39,8 +39,8 @@ def report_command(path: str, depth: int | None, as_json: bool, as_table: bool, 
     """
     if sum((as_json, as_table, as_dot)) > 1:
         raise click.UsageError("choose one of --json, --table and --dot")
-    from ..report import report
-    from .. import report_render
+    from ..readers.report import report
+    from ..readers import render as report_render
 
     lineage = report(path, file=file, directory=directory, run=run, depth=depth)
     if as_json:

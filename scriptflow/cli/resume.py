@@ -24,8 +24,8 @@ def resume_command(run: str | None, force: bool, classic: bool | None, no_wait: 
     run again; cluster jobs a killed run left queued or running are re-attached
     instead of submitted again.
     """
-    from ..runner import RunRequest, execute
-    from ..runs import connect, find_project, latest_unfinished_run, live_status, resolve_run
+    from ..run.runner import RunRequest, execute
+    from ..readers.runs import connect, find_project, latest_unfinished_run, live_status, resolve_run
 
     conn = connect(find_project(None, directory))
     row = resolve_run(conn, run) if run else latest_unfinished_run(conn)

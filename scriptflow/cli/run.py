@@ -44,7 +44,7 @@ def run_command(flow: str, args: tuple[str, ...], jobs: int | None, force: tuple
     change" (their inputs may not exist yet), and flow code that reads such
     outputs itself may fail.
     """
-    from ..runner import RunRequest, execute
+    from ..run.runner import RunRequest, execute
 
     request = RunRequest(flow=flow, args=args, file=file, directory=directory, jobs=jobs, force=force,
                          force_all=force_all, keep_going=keep_going, name=name, classic=classic,

@@ -18,8 +18,8 @@ def why_command(target: str, file: str | None, directory: str | None) -> int:
     or modified. Reads the ledger only; the flow is not run. A relative path
     is taken from the current directory (from DIR with -C).
     """
-    from ..runs import connect, find_project
-    from ..why import explain
+    from ..readers.runs import connect, find_project
+    from ..readers.why import explain
 
     project = find_project(file, directory)
     for line in explain(connect(project), project, target, directory):

@@ -123,9 +123,9 @@ class Executor(ABC):
 
 _BUILTIN = {
     "local": "scriptflow.executors.local:LocalExecutor",
-    "slurm": "scriptflow.executors.slurm:SlurmExecutor",
-    "sge": "scriptflow.executors.qsub:SgeExecutor",
-    "pbs": "scriptflow.executors.qsub:PbsExecutor",
+    "slurm": "scriptflow.executors.cluster.slurm:SlurmExecutor",
+    "sge": "scriptflow.executors.cluster.qsub:SgeExecutor",
+    "pbs": "scriptflow.executors.cluster.qsub:PbsExecutor",
 }
 _registered: dict[str, type[Executor]] = {}
 

@@ -15,7 +15,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Mapping
 
-from ..ledger import utc_now
+from ..clock import utc_now
 from .base import Attempt, Executor, Outcome, Started
 
 POSIX = os.name == "posix"

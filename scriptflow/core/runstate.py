@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .executors.base import Attempt, Outcome, RecordedJob
+from ..executors.base import Attempt, Outcome, RecordedJob
 from .spec import TaskSpec
 from .task import Task
 

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from .base import Attempt
+from ..base import Attempt
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 

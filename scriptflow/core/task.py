@@ -15,7 +15,8 @@ from concurrent.futures import Future, wait
 from pathlib import PurePath
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
-from .errors import ScriptflowError, TaskDefinitionError
+from ..errors import ScriptflowError, TaskDefinitionError
+from .current import current_engine
 
 PathLike = Union[str, os.PathLike]
 Input = Union[PathLike, "Task"]
@@ -205,8 +206,6 @@ class Task(Future):
             return self
         if self._cmd is None:
             raise TaskDefinitionError(f"task {self.name} has no command")
-        from .engine import current_engine
-
         engine = current_engine()
         if engine is None:
             raise ScriptflowError(

@@ -19,10 +19,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 from . import runs
-from .errors import ScriptflowError
-from .fingerprint import FileHasher
-from .ledger import open_for_reading, parse_time, read_stat_entry
-from .project import Project
+from ..errors import ScriptflowError
+from ..core.fingerprint import FileHasher
+from ..clock import parse_time
+from ..ledger.store import open_for_reading, read_stat_entry
+from ..project import Project
 
 #: Identifies the ``--json`` structure; bumped only when a field changes meaning or goes away.
 FORMAT = "scriptflow-report/1"

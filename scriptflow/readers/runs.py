@@ -15,9 +15,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
-from .errors import ScriptflowError
-from .ledger import HEARTBEAT_SECONDS, open_for_reading, parse_time
-from .project import Project
+from ..errors import ScriptflowError
+from ..clock import parse_time
+from ..ledger.store import HEARTBEAT_SECONDS, open_for_reading
+from ..project import Project
 
 #: A live run refreshes its heartbeat every few seconds; this much silence means it is gone.
 STALE_AFTER_SECONDS = 12 * HEARTBEAT_SECONDS

@@ -23,10 +23,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ..errors import ConfigError
-from .base import Attempt
-from .cluster import ClusterExecutor
-from .cluster_settings import COMMON_SETTINGS, Settings
+from ...errors import ConfigError
+from ..base import Attempt
+from .core import ClusterExecutor
+from .settings import COMMON_SETTINGS, Settings
 from .resources import Resources, hms
 from .scheduler import Final, JobStatus, PollError, job_id_in
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from .base import Attempt
-from .cluster import ClusterExecutor
-from .cluster_settings import COMMON_SETTINGS
+from ..base import Attempt
+from .core import ClusterExecutor
+from .settings import COMMON_SETTINGS
 from .resources import Resources
 from .scheduler import Final, JobStatus, PollError, job_id_in, join_ids
 

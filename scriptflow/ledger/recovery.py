@@ -16,9 +16,9 @@ import socket
 import sqlite3
 from pathlib import Path
 
-from .executors.base import RecordedJob
-from .ledger import parse_time, utc_now
-from .project import Project
+from ..executors.base import RecordedJob
+from ..clock import parse_time, utc_now
+from ..project import Project
 
 log = logging.getLogger("scriptflow.recovery")
 LOST_MESSAGE = "the scriptflow process that ran it ended without recording an outcome (killed?)"

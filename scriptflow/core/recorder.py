@@ -10,10 +10,12 @@ from __future__ import annotations
 from typing import Any, Iterable, Optional
 
 from .decide import Decision
-from .executors.base import Attempt, Outcome, Started
-from .fingerprint import FileHash, StatEntry, canonical_json
-from .ledger import LedgerWriter, utc_now
-from .project import Project
+from ..executors.base import Attempt, Outcome, Started
+from .fingerprint import FileHash, canonical_json
+from ..ledger.store import StatEntry
+from ..clock import utc_now
+from ..ledger.writer import LedgerWriter
+from ..project import Project
 from .spec import TaskSpec
 
 

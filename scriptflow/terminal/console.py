@@ -12,8 +12,8 @@ from collections import Counter
 from pathlib import Path
 from typing import IO, Optional
 
-from .runstate import Listener, TaskRecord
-from .executors.base import Attempt, Outcome
+from ..core.runstate import Listener, TaskRecord
+from ..executors.base import Attempt, Outcome
 
 STDERR_LINES = 10
 FAILED_STATES = ("failed",)

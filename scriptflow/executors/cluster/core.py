@@ -28,11 +28,11 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Optional, Sequence
 
-from ..errors import ConfigError
-from ..ledger import utc_now
+from ...errors import ConfigError
+from ...clock import utc_now
 from . import jobscript
-from .base import Attempt, Executor, Outcome, RecordedJob, Started
-from .cluster_settings import COMMON_SETTINGS, Settings
+from ..base import Attempt, Executor, Outcome, RecordedJob, Started
+from .settings import COMMON_SETTINGS, Settings
 from .jobwatch import Job, JobWatch
 from .resources import Resources
 from .scheduler import Final, JobStatus, PollError

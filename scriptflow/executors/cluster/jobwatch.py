@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional
 
-from ..ledger import utc_now
-from .base import Attempt, Outcome, RecordedJob, Started
+from ...clock import utc_now
+from ..base import Attempt, Outcome, RecordedJob, Started
 from .jobscript import epoch_to_text, exit_path_for, read_exit_file
 from .scheduler import Final, JobStatus, PollError
 
 if TYPE_CHECKING:
-    from .cluster import ClusterExecutor
+    from .core import ClusterExecutor
 
 
 @dataclass(eq=False)

@@ -11,7 +11,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
-from .project import Project
+from ..project import Project
 from .task import Task
 
 

@@ -9,8 +9,8 @@ import json
 import sqlite3
 from typing import Any, Optional
 
-from .errors import ScriptflowError
-from .project import Project
+from ..errors import ScriptflowError
+from ..project import Project
 from .report import disk_hasher, disk_state
 from .runs import typed_path
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Optional, Sequence
 
-from .errors import FlowCodeError, FlowFileError, ScriptflowError, TaskError
+from ..errors import FlowCodeError, FlowFileError, ScriptflowError, TaskError
 
 log = logging.getLogger("scriptflow.flow")
 

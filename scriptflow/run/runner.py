@@ -17,17 +17,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Optional, Sequence
 
-from . import __version__, config as config_module, flowfile
-from .console import RunConsole, make_console
-from .engine import Engine
-from .runstate import RunOptions, TaskRecord
-from .errors import ScriptflowError, TaskError
-from .ledger import LedgerWriter, utc_now
-from .executors.base import RecordedJob
+from .. import __version__, config as config_module
+from . import flowfile
+from ..terminal.console import RunConsole, make_console
+from ..core.engine import Engine
+from ..core.runstate import RunOptions, TaskRecord
+from ..errors import ScriptflowError, TaskError
+from ..clock import utc_now
+from ..ledger.writer import LedgerWriter
+from ..executors.base import RecordedJob
 from .lock import ProjectLock
-from .recovery import recover_dead_runs
+from ..ledger.recovery import recover_dead_runs
 from .logsetup import setup_logging
-from .project import Project
+from ..project import Project
 
 log = logging.getLogger("scriptflow.run")
 

@@ -10,7 +10,7 @@ import logging
 import os
 import shutil
 
-from .project import Project
+from ..project import Project
 from .spec import TaskSpec
 
 log = logging.getLogger("scriptflow.engine")

@@ -18,27 +18,22 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Optional
 
 from .decide import decide
-from .errors import TaskDefinitionError, TaskFailed, TaskNotStarted, UpstreamFailed
-from .executors.base import Attempt, Executor, Outcome, Started, create_executor
+from ..errors import TaskDefinitionError, TaskFailed, TaskNotStarted, UpstreamFailed
+from ..executors.base import Attempt, Executor, Outcome, Started, create_executor
 from .fingerprint import FileHash, FileHasher, task_fingerprint
-from .ledger import LedgerWriter, ThreadLocalReader, read_stat_entry
+from ..ledger.store import ThreadLocalReader, read_stat_entry
+from ..ledger.writer import LedgerWriter
 from .outputs import remove_outputs
+from .current import clear_current_engine, set_current_engine
 from .recorder import RunRecorder
 from .runstate import OK, Listener, RunOptions, TaskRecord
-from .project import Project
+from ..project import Project
 from .spec import build_spec
 from .task import Task
 
 log = logging.getLogger("scriptflow.engine")
 
-_current: Optional["Engine"] = None
-_current_lock = threading.Lock()
-
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def current_engine() -> Optional["Engine"]:
-    return _current
 
 
 class Engine:
@@ -70,17 +65,12 @@ class Engine:
     # -- lifecycle ----------------------------------------------------------------
 
     def __enter__(self) -> "Engine":
-        global _current
-        with _current_lock:
-            _current = self
+        set_current_engine(self)
         self.executor(self.default_executor)  # configuration errors show before any task starts
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        global _current
-        with _current_lock:
-            if _current is self:
-                _current = None
+        clear_current_engine(self)
         self._prepare.shutdown(wait=True)
         for executor in self._executors.values():
             executor.shutdown()

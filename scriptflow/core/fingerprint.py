@@ -18,31 +18,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Optional
 
+from ..ledger.store import StatEntry
+
 CHUNK = 1 << 20
-#: Timestamp granularity assumed for sub-second filesystems (Linux ticks are <= 10 ms).
-FINE_GRANULARITY_NS = 50_000_000
-#: For filesystems that store whole seconds (FAT stores 2 s).
-COARSE_GRANULARITY_NS = 2_000_000_000
-
-
-@dataclass(frozen=True)
-class StatEntry:
-    """A row of the ledger's ``stat_cache`` table."""
-
-    path: str
-    size: int
-    mtime_ns: int
-    inode: int
-    sha256: str
-    hashed_at_ns: int
-
-    def matches(self, st: os.stat_result) -> bool:
-        return (self.size, self.mtime_ns, self.inode) == (st.st_size, st.st_mtime_ns, st.st_ino)
-
-    @property
-    def racy(self) -> bool:
-        granularity = COARSE_GRANULARITY_NS if self.mtime_ns % 1_000_000_000 == 0 else FINE_GRANULARITY_NS
-        return self.hashed_at_ns - self.mtime_ns < granularity
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from typing import Callable, Optional
 
 from filelock import FileLock, Timeout
 
-from .errors import ScriptflowError
-from .project import Project
+from ..errors import ScriptflowError
+from ..project import Project
 
 
 class ProjectBusy(ScriptflowError):

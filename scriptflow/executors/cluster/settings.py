@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 from .resources import as_lines
 
 COMMON_SETTINGS = {

@@ -13,9 +13,9 @@ import shutil
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .errors import ScriptflowError
-from .ledger import open_for_reading
-from .project import Project
+from ..errors import ScriptflowError
+from ..ledger.store import open_for_reading
+from ..project import Project
 from .report import disk_hasher, resolve_run
 
 #: What happened to each recorded output.

@@ -1,0 +1,1 @@
+"""The run core: tasks and their specs, the engine, the skip rules, fingerprints, outputs."""

@@ -1,0 +1,195 @@
+"""The ledger file: schema migrations, opening it to write or read-only, the stat cache row.
+
+Everyone but the engine (``runs``, ``show``, ``report``, ``why``) opens the
+file read-only and can do so while a run is live (WAL mode); the engine
+writes through ``writer.LedgerWriter``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Optional
+
+from ..errors import LedgerError
+from ..clock import utc_now
+
+log = logging.getLogger("scriptflow.ledger")
+
+#: Timestamp granularity assumed for sub-second filesystems (Linux ticks are <= 10 ms).
+FINE_GRANULARITY_NS = 50_000_000
+#: For filesystems that store whole seconds (FAT stores 2 s).
+COARSE_GRANULARITY_NS = 2_000_000_000
+
+
+@dataclass(frozen=True)
+class StatEntry:
+    """A row of the ledger's ``stat_cache`` table."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int
+    sha256: str
+    hashed_at_ns: int
+
+    def matches(self, st: os.stat_result) -> bool:
+        return (self.size, self.mtime_ns, self.inode) == (st.st_size, st.st_mtime_ns, st.st_ino)
+
+    @property
+    def racy(self) -> bool:
+        granularity = COARSE_GRANULARITY_NS if self.mtime_ns % 1_000_000_000 == 0 else FINE_GRANULARITY_NS
+        return self.hashed_at_ns - self.mtime_ns < granularity
+
+
+BUSY_TIMEOUT_MS = 30_000
+HEARTBEAT_SECONDS = 5.0
+_MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+
+# -- schema ---------------------------------------------------------------------
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, file name, SQL) of every migration shipped in ``scriptflow.schema``."""
+    folder = resources.files("scriptflow.schema").joinpath("migrations")
+    found = []
+    for entry in folder.iterdir():
+        m = _MIGRATION_NAME.match(entry.name)
+        if m:
+            found.append((int(m.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    versions = [v for v, _, _ in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise LedgerError(f"scriptflow's schema migrations are not numbered 1..N: {versions}")
+    return found
+
+
+def latest_version() -> int:
+    return len(migrations())
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection, path: Path | str = "ledger") -> int:
+    """Bring the ledger to the latest schema; refuse one written by a newer scriptflow."""
+    steps = migrations()
+    current = schema_version(conn)
+    if current > len(steps):
+        raise LedgerError(
+            f"{path} has schema version {current}, newer than this scriptflow knows "
+            f"({len(steps)}): upgrade scriptflow to use it"
+        )
+    for version, name, sql in steps[current:]:
+        script = (
+            f"BEGIN IMMEDIATE;\n{sql}\n"
+            f"INSERT INTO schema_migrations (version, name, applied_at) VALUES ({version}, '{name}', '{utc_now()}');\n"
+            f"PRAGMA user_version = {version};\nCOMMIT;"
+        )
+        try:
+            conn.executescript(script)
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.rollback()
+            raise LedgerError(f"cannot migrate {path} to schema {version} ({name}): {exc}") from None
+        log.info("ledger %s migrated to schema %d (%s)", path, version, name)
+    return len(steps)
+
+
+def _refuse_newer(conn: Optional[sqlite3.Connection], path: Path | str, version: Optional[int] = None) -> None:
+    """A newer scriptflow's ledger must fail before anything (even the journal mode) is written to it."""
+    if version is None:
+        assert conn is not None
+        version = schema_version(conn)
+    known = latest_version()
+    if version > known:
+        if conn is not None:
+            conn.close()
+        raise LedgerError(
+            f"{path} has schema version {version}, newer than this scriptflow knows ({known}): "
+            f"upgrade scriptflow to use it"
+        )
+
+
+def _configure(conn: sqlite3.Connection) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
+def open_for_writing(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) and migrate the ledger; WAL where the filesystem allows it."""
+    try:
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        _configure(conn)
+        _refuse_newer(conn, path)  # before WAL: a ledger we cannot read is left byte-for-byte alone
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            log.warning("ledger %s: WAL not available here, using %s journal", path, mode)
+        conn.execute("PRAGMA synchronous = NORMAL")
+        migrate(conn, path)
+    except sqlite3.DatabaseError as exc:
+        raise LedgerError(f"cannot open ledger {path}: {exc}") from None
+    return conn
+
+
+def open_for_reading(path: Path) -> sqlite3.Connection:
+    """A read-only connection (never blocks or alters a live run); migrates an old ledger first."""
+    if not Path(path).exists():
+        raise LedgerError(f"no ledger at {path}: nothing has run in this project yet")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        _configure(conn)
+        version = schema_version(conn)
+        if version > latest_version():
+            conn.close()
+            _refuse_newer(None, path, version)
+        if version != latest_version():
+            conn.close()
+            open_for_writing(Path(path)).close()  # migrates, or refuses a newer schema
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+            _configure(conn)
+    except sqlite3.DatabaseError as exc:
+        raise LedgerError(f"cannot read ledger {path}: {exc}") from None
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def read_stat_entry(conn: sqlite3.Connection, path: str) -> Optional[StatEntry]:
+    """The ``stat_cache`` row of ``path`` (absolute), for ``FileHasher``'s lookups."""
+    row = conn.execute("SELECT path, size, mtime_ns, inode, sha256, hashed_at_ns FROM stat_cache "
+                       "WHERE path = ?", (path,)).fetchone()
+    return StatEntry(*row) if row else None
+
+
+class ThreadLocalReader:
+    """One read-only connection per thread, for decisions made in worker threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = open_for_reading(self.path)
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+
+

@@ -1,0 +1,1 @@
+"""Reading the ledger, never writing it: run history, why, provenance reports, clean."""
