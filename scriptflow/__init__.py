@@ -6,7 +6,7 @@ often re-import ``sflow.py`` (and so scriptflow) in child processes.
 from .config import init
 from .errors import TaskError, TaskFailed, TaskNotStarted, UpstreamFailed
 from .core.task import Task, bag
+from .version import __version__
 
-__version__ = "0.3.0"
 
 __all__ = ["Task", "bag", "init", "TaskError", "TaskFailed", "UpstreamFailed", "TaskNotStarted", "__version__"]

@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 
 import click
 
-from .. import __version__
+from ..version import __version__
 from .clean import clean_command
 from .flows import list_command
 from .history import logs_command, runs_command, show_command

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Optional, Sequence
 
-from .. import __version__, config as config_module
+from .. import config as config_module
+from ..version import __version__
 from . import flowfile
 from ..terminal.console import RunConsole, make_console
 from ..core.engine import Engine
