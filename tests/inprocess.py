@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from scriptflow.clock import utc_now
-from scriptflow.executors.base import Attempt, Executor, Outcome, Started, register_executor
+from scriptflow.executors.base import Attempt, Executor, Outcome, RecordedJob, Started, register_executor
 
 #: A behaviour decides what the fake does with one attempt; it runs on the fake's own thread.
 Behaviour = Callable[[Attempt], Outcome]
@@ -42,6 +42,9 @@ class FakeExecutor(Executor):
     name = "fake"
     SETTINGS: dict = {}
     behaviour: Behaviour = staticmethod(succeed_writing_outputs)
+    #: What ``reattach`` does: "none" (cannot follow the job), "follow" (run ``behaviour``
+    #: as the re-attached job's outcome) or "raise".
+    reattach_result: str = "none"
     reattach_calls: list = []
     submitted: list = []
 
@@ -52,6 +55,7 @@ class FakeExecutor(Executor):
     @classmethod
     def reset(cls) -> None:
         cls.behaviour = staticmethod(succeed_writing_outputs)
+        cls.reattach_result = "none"
         cls.reattach_calls = []
         cls.submitted = []
 
@@ -69,6 +73,23 @@ class FakeExecutor(Executor):
                 future.set_exception(exc)
 
         threading.Thread(target=work, name="sf-fake", daemon=True).start()
+        return future
+
+    def reattach(self, job: RecordedJob, attempt: Attempt) -> "Optional[Future[Outcome]]":
+        type(self).reattach_calls.append((job, attempt))
+        if self.reattach_result == "raise":
+            raise RuntimeError("the fake cannot ask its scheduler")
+        if self.reattach_result == "none":
+            return None
+        future: "Future[Outcome]" = Future()
+
+        def follow() -> None:
+            with self._lock:
+                attempt.on_started(Started(started_at=job.started_at or utc_now(), host="fakehost",
+                                           job_id=job.job_id))
+                future.set_result(type(self).behaviour(attempt))
+
+        threading.Thread(target=follow, name="sf-fake-reattached", daemon=True).start()
         return future
 
     def cancel_all(self, grace_seconds: float) -> None:
