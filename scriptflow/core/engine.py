@@ -19,7 +19,8 @@ from typing import Any, Callable, Optional
 
 from .decide import decide
 from ..errors import TaskDefinitionError, TaskFailed, TaskNotStarted, UpstreamFailed
-from ..executors.base import Attempt, Executor, Outcome, RecordedJob, Started, create_executor
+from ..executors.base import Attempt, Executor, Outcome, RecordedJob, Reporter, Started
+from ..executors.registry import create_executor
 from .fingerprint import FileHash, FileHasher, task_fingerprint
 from ..ledger.store import ThreadLocalReader, read_stat_entry
 from ..ledger.writer import LedgerWriter
@@ -34,6 +35,19 @@ from .task import Task
 log = logging.getLogger("scriptflow.engine")
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class _AttemptReporter(Reporter):
+    """What an executor reports about one attempt of this engine (the contract is ``Reporter``'s)."""
+
+    def __init__(self, engine: "Engine", record: TaskRecord, attempt: Attempt) -> None:
+        self._engine, self._record, self._attempt = engine, record, attempt
+
+    def started(self, started: Started) -> None:
+        self._engine._attempt_started(self._record, self._attempt, started)
+
+    def may_start(self) -> bool:
+        return not self._engine.stopping
 
 
 class Engine:
@@ -230,15 +244,14 @@ class Engine:
             stdout_path=logs / f"{stem}.out", stderr_path=logs / f"{stem}.err",
             resources=spec.resources, outputs=[spec.output_abs[p] for p in spec.outputs],
         )
-        attempt.on_started = lambda started: self._attempt_started(record, attempt, started)
-        attempt.should_start = lambda: not self.stopping
+        reporter = _AttemptReporter(self, record, attempt)
         executor = self.executor(spec.executor)
         job = self._recorded_job(record, attempt)
         own_logs = attempt.stdout_path, attempt.stderr_path
         if job is not None:  # whatever the executor reports about it lands on the row recorded below
             attempt.stdout_path, attempt.stderr_path = job.stdout_path, job.stderr_path
         self._record_attempt(record, attempt)  # the only INSERT of this attempt
-        future = self._reattach(record, attempt, executor, job) if job is not None else None
+        future = self._reattach(record, attempt, executor, job, reporter) if job is not None else None
         if future is None:
             if job is not None:  # the executor cannot follow the job: the attempt gets its own log files
                 attempt.stdout_path, attempt.stderr_path = own_logs
@@ -246,7 +259,7 @@ class Engine:
                 self.record.attempt_logs(attempt)
             remove_outputs(spec, self.project)
             try:
-                future = executor.submit(attempt)
+                future = executor.submit(attempt, reporter)
             except Exception as exc:  # noqa: BLE001 - an executor that cannot take work fails the attempt
                 future = Future()
                 future.set_result(Outcome(exit_code=None, error=f"submission failed: {exc}"))
@@ -272,8 +285,8 @@ class Engine:
             return None
         return job
 
-    def _reattach(self, record: TaskRecord, attempt: Attempt, executor: Executor,
-                  job: RecordedJob) -> "Optional[Future[Outcome]]":
+    def _reattach(self, record: TaskRecord, attempt: Attempt, executor: Executor, job: RecordedJob,
+                  reporter: Reporter) -> "Optional[Future[Outcome]]":
         """Ask the executor to follow ``job`` for ``attempt`` (already recorded, with the job's logs).
 
         None means what ``Executor.reattach`` promises: nothing of the job runs or will write the
@@ -282,7 +295,7 @@ class Engine:
         second job next to one that may be alive.
         """
         try:
-            future = executor.reattach(job, attempt)
+            future = executor.reattach(job, attempt, reporter)
         except Exception as exc:  # noqa: BLE001 - an executor bug or a scheduler it cannot ask
             log.exception("re-attaching to job %s of %s failed", job.job_id, record.spec.uid)
             future = Future()
