@@ -12,7 +12,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from inprocess import FakeExecutor, run_flow
 
 FLOW = """

@@ -113,6 +113,8 @@ def parse_qacct(stdout: str) -> Optional[Final]:
 
 
 class SgeExecutor(QsubExecutor):
+    """(Son of) Grid Engine jobs: `qsub -terse`, one `qstat -xml` per poll, `qacct`, `qdel`."""
+
     name = "sge"
     settings_class = SgeSettings
     settings: SgeSettings
@@ -261,6 +263,8 @@ def pbs_gone_ids(stderr: str) -> Optional[set[str]]:
 
 
 class PbsExecutor(QsubExecutor):
+    """PBS/Torque or PBS Professional jobs: `qsub`, one `qstat -f` per poll, `qdel`."""
+
     name = "pbs"
     settings_class = PbsSettings
     settings: PbsSettings

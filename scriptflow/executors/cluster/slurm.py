@@ -98,6 +98,8 @@ def parse_scontrol(stdout: str) -> dict[str, Final]:
 
 
 class SlurmExecutor(ClusterExecutor):
+    """SLURM batch jobs: `sbatch`, one `squeue` per poll, `sacct` (or `scontrol`), `scancel`."""
+
     name = "slurm"
     settings_class = SlurmSettings
     settings: SlurmSettings
