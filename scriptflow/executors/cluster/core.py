@@ -313,7 +313,8 @@ class ClusterExecutor(Executor):
         bad = [name for name in attempt.env if not _ENV_NAME.match(name)]
         if bad:
             raise ValueError(f"environment variable name {bad[0]!r} cannot be exported by a job script")
-        directives = self.directives_for(res, attempt, self.job_name(attempt)) + self.settings.directives + res.directives
+        directives = [*self.directives_for(res, attempt, self.job_name(attempt)), *self.settings.directives,
+                      *res.directives]
         text = jobscript.render_job_script(
             attempt, shell=self.settings.shell, directive_prefix=self.DIRECTIVE_PREFIX, directives=directives,
             exit_path=jobscript.exit_path_for(script), modules=self.settings.modules, setup=self.settings.setup,

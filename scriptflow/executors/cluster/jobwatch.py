@@ -168,7 +168,8 @@ class JobWatch:
             self._failing_since = now  # the next jobs get a full timeout of their own
             return
         sch.log.warning("%s failed (%d in a row, %.0f s of %g s allowed), retrying in %.1f s: %s",
-                        sch.STATUS_COMMAND, self._failures, failing_for, sch.settings.poll_failure_timeout, delay, error)
+                        sch.STATUS_COMMAND, self._failures, failing_for, sch.settings.poll_failure_timeout, delay,
+                        error)
 
     def take_exit_file(self, job: Job, refresh: bool) -> bool:
         """Decide ``job`` from its exit file if it is there (True)."""
