@@ -1,7 +1,7 @@
 """An in-process harness: the real engine, runner and ledger, driven by a deterministic fake executor.
 
 Fault injection that no real executor can produce on demand (``reattach``
-returning None, ``on_started`` raising, an executor whose future raises)
+returning None, ``reporter.started`` raising, an executor whose future raises)
 needs an executor the test controls; everything else here is real: the
 flow file is imported, the runner takes the project lock, the ledger is a
 real SQLite file. Use it only for such faults; behaviour a real process can
@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from scriptflow.clock import utc_now
-from scriptflow.executors.base import Attempt, Executor, Outcome, Started, register_executor
+from scriptflow.executors.base import Attempt, Executor, Outcome, RecordedJob, Reporter, Started
+from scriptflow.executors.registry import register_executor
 
 #: A behaviour decides what the fake does with one attempt; it runs on the fake's own thread.
 Behaviour = Callable[[Attempt], Outcome]
@@ -36,12 +37,14 @@ class FakeExecutor(Executor):
     """Runs each attempt by calling ``FakeExecutor.behaviour`` on one thread, in submission order.
 
     Class attributes (set by a test, reset by ``reset()``) choose the faults:
-    ``behaviour`` (per attempt), ``raise_in_on_started``, ``reattach_result``.
+    ``behaviour`` (per attempt) and ``reattach_result``.
     """
 
     name = "fake"
-    SETTINGS: dict = {}
     behaviour: Behaviour = staticmethod(succeed_writing_outputs)
+    #: What ``reattach`` does: "none" (cannot follow the job), "follow" (run ``behaviour``
+    #: as the re-attached job's outcome) or "raise".
+    reattach_result: str = "none"
     reattach_calls: list = []
     submitted: list = []
 
@@ -52,23 +55,41 @@ class FakeExecutor(Executor):
     @classmethod
     def reset(cls) -> None:
         cls.behaviour = staticmethod(succeed_writing_outputs)
+        cls.reattach_result = "none"
         cls.reattach_calls = []
         cls.submitted = []
 
-    def submit(self, attempt: Attempt) -> "Future[Outcome]":
+    def submit(self, attempt: Attempt, reporter: Reporter) -> "Future[Outcome]":
         future: "Future[Outcome]" = Future()
         type(self).submitted.append(attempt)
 
         def work() -> None:
             try:
                 with self._lock:
-                    attempt.on_started(Started(started_at=utc_now(), host="fakehost", pid=None))
+                    reporter.started(Started(started_at=utc_now(), host="fakehost", pid=None))
                     outcome = type(self).behaviour(attempt)
                 future.set_result(outcome)
             except BaseException as exc:  # noqa: BLE001 - handed to the engine like a real executor bug
                 future.set_exception(exc)
 
         threading.Thread(target=work, name="sf-fake", daemon=True).start()
+        return future
+
+    def reattach(self, job: RecordedJob, attempt: Attempt, reporter: Reporter) -> "Optional[Future[Outcome]]":
+        type(self).reattach_calls.append((job, attempt))
+        if self.reattach_result == "raise":
+            raise RuntimeError("the fake cannot ask its scheduler")
+        if self.reattach_result == "none":
+            return None
+        future: "Future[Outcome]" = Future()
+
+        def follow() -> None:
+            with self._lock:
+                reporter.started(Started(started_at=job.started_at or utc_now(), host="fakehost",
+                                           job_id=job.job_id))
+                future.set_result(type(self).behaviour(attempt))
+
+        threading.Thread(target=follow, name="sf-fake-reattached", daemon=True).start()
         return future
 
     def cancel_all(self, grace_seconds: float) -> None:

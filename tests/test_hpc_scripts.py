@@ -22,7 +22,8 @@ import pytest
 
 from conftest import PY
 from scriptflow.errors import ConfigError
-from scriptflow.executors.base import Attempt, create_executor
+from scriptflow.executors.base import Attempt
+from scriptflow.executors.registry import create_executor
 from scriptflow.executors.cluster.jobscript import command_line, epoch_to_text, exit_path_for, read_exit_file
 from scriptflow.executors.cluster.resources import Resources, parse_mem_mb, parse_time_seconds
 from scriptflow.executors.cluster.qsub import (parse_pbs_qstat_f, parse_pbs_qsub, parse_qacct, parse_qsub_terse,

@@ -19,7 +19,8 @@ from typing import Any, Callable, Optional
 
 from .decide import decide
 from ..errors import TaskDefinitionError, TaskFailed, TaskNotStarted, UpstreamFailed
-from ..executors.base import Attempt, Executor, Outcome, Started, create_executor
+from ..executors.base import Attempt, Executor, Outcome, RecordedJob, Reporter, Started
+from ..executors.registry import create_executor
 from .fingerprint import FileHash, FileHasher, task_fingerprint
 from ..ledger.store import ThreadLocalReader, read_stat_entry
 from ..ledger.writer import LedgerWriter
@@ -34,6 +35,19 @@ from .task import Task
 log = logging.getLogger("scriptflow.engine")
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class _AttemptReporter(Reporter):
+    """What an executor reports about one attempt of this engine (the contract is ``Reporter``'s)."""
+
+    def __init__(self, engine: "Engine", record: TaskRecord, attempt: Attempt) -> None:
+        self._engine, self._record, self._attempt = engine, record, attempt
+
+    def started(self, started: Started) -> None:
+        self._engine._attempt_started(self._record, self._attempt, started)
+
+    def may_start(self) -> bool:
+        return not self._engine.stopping
 
 
 class Engine:
@@ -230,15 +244,22 @@ class Engine:
             stdout_path=logs / f"{stem}.out", stderr_path=logs / f"{stem}.err",
             resources=spec.resources, outputs=[spec.output_abs[p] for p in spec.outputs],
         )
-        attempt.on_started = lambda started: self._attempt_started(record, attempt, started)
-        attempt.should_start = lambda: not self.stopping
+        reporter = _AttemptReporter(self, record, attempt)
         executor = self.executor(spec.executor)
-        future = self._reattach(record, attempt, executor)
+        job = self._recorded_job(record, attempt)
+        own_logs = attempt.stdout_path, attempt.stderr_path
+        if job is not None:  # whatever the executor reports about it lands on the row recorded below
+            attempt.stdout_path, attempt.stderr_path = job.stdout_path, job.stderr_path
+        self._record_attempt(record, attempt)  # the only INSERT of this attempt
+        future = self._reattach(record, attempt, executor, job, reporter) if job is not None else None
         if future is None:
+            if job is not None:  # the executor cannot follow the job: the attempt gets its own log files
+                attempt.stdout_path, attempt.stderr_path = own_logs
+                record.stderr_path = self.project.relative(attempt.stderr_path)
+                self.record.attempt_logs(attempt)
             remove_outputs(spec, self.project)
-            self._record_attempt(record, attempt)
             try:
-                future = executor.submit(attempt)
+                future = executor.submit(attempt, reporter)
             except Exception as exc:  # noqa: BLE001 - an executor that cannot take work fails the attempt
                 future = Future()
                 future.set_result(Outcome(exit_code=None, error=f"submission failed: {exc}"))
@@ -256,26 +277,32 @@ class Engine:
                 self.stopping = True
         self._prepare.submit(self._guard, self._attempt_done, record, attempt, future)
 
-    def _reattach(self, record: TaskRecord, attempt: Attempt, executor: Executor) -> "Optional[Future[Outcome]]":
-        """Follow a job that a dead run left in the scheduler, if it computes exactly this task.
-
-        The attempt is recorded (with the job's log files) before the executor is asked, so
-        whatever the executor reports lands on an existing row; if it cannot follow the job,
-        the attempt falls back to its own log files and a new submission.
-        """
+    def _recorded_job(self, record: TaskRecord, attempt: Attempt) -> Optional[RecordedJob]:
+        """The job a dead run left in the scheduler for this task, if it computes exactly this
+        task (same fingerprint) on the same executor; only a task's first attempt re-attaches."""
         job = self.options.reattach.pop(record.spec.uid, None) if attempt.number == 1 else None
         if job is None or job.fingerprint != record.fingerprint or job.executor != record.spec.executor:
             return None
-        own_logs = attempt.stdout_path, attempt.stderr_path
-        attempt.stdout_path, attempt.stderr_path = job.stdout_path, job.stderr_path
-        self._record_attempt(record, attempt)
-        future = executor.reattach(job, attempt)
-        if future is None:
-            attempt.stdout_path, attempt.stderr_path = own_logs
-            record.stderr_path = self.project.relative(attempt.stderr_path)
-            self.record.attempt_logs(attempt)
-            return None
-        self.record.event("reattach", record.spec.uid, {"job_id": job.job_id})
+        return job
+
+    def _reattach(self, record: TaskRecord, attempt: Attempt, executor: Executor, job: RecordedJob,
+                  reporter: Reporter) -> "Optional[Future[Outcome]]":
+        """Ask the executor to follow ``job`` for ``attempt`` (already recorded, with the job's logs).
+
+        None means what ``Executor.reattach`` promises: nothing of the job runs or will write the
+        task's outputs, so the caller submits anew. An executor that raises could not tell
+        whether the job still runs: the attempt fails with the reason rather than putting a
+        second job next to one that may be alive.
+        """
+        try:
+            future = executor.reattach(job, attempt, reporter)
+        except Exception as exc:  # noqa: BLE001 - an executor bug or a scheduler it cannot ask
+            log.exception("re-attaching to job %s of %s failed", job.job_id, record.spec.uid)
+            future = Future()
+            future.set_result(Outcome(exit_code=None, error=f"cannot re-attach to job {job.job_id}: {exc}"))
+            return future
+        if future is not None:
+            self.record.event("reattach", record.spec.uid, {"job_id": job.job_id})
         return future
 
     def _record_attempt(self, record: TaskRecord, attempt: Attempt) -> None:

@@ -1,5 +1,8 @@
-"""Where attempts execute. See ``base`` for the interface and the registry."""
-from .base import (Attempt, Executor, Outcome, RecordedJob, Started, create_executor, executor_names,
-                   register_executor)
+"""Where attempts execute. ``base`` holds the contract, ``settings`` the typed settings, and
+``registry`` finds executors by name (built in, registered, or installed as plug-ins)."""
+from .base import Attempt, Executor, Outcome, RecordedJob, Reporter, Started
+from .registry import create_executor, executor_class, executor_names, register_executor
+from .settings import ExecutorSettings, setting
 
-__all__ = ["Attempt", "Executor", "Outcome", "RecordedJob", "Started", "create_executor", "executor_names", "register_executor"]
+__all__ = ["Attempt", "Executor", "ExecutorSettings", "Outcome", "RecordedJob", "Reporter", "Started",
+           "create_executor", "executor_class", "executor_names", "register_executor", "setting"]

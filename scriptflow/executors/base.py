@@ -1,20 +1,21 @@
-"""The executor interface and the registry that maps config names to classes.
+"""The executor contract: what the engine hands an executor, and what it gets back.
 
 An executor takes an ``Attempt`` (everything needed to run one try of a
-task, already resolved to absolute paths) and returns a future of its
-``Outcome``. Executors never touch the ledger: they report back through the
-future and the attempt's ``on_started`` hook, and the engine records.
+task, already resolved to absolute paths) and a ``Reporter`` (how to talk
+back while it runs), and returns a future of its ``Outcome``. Executors
+never touch the ledger: they report through the reporter and the future,
+and the engine records. ``docs/executors.md`` explains the contract to
+people writing one; ``registry`` finds them by name.
 """
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Mapping, Optional, Union
+from typing import Any, ClassVar, Mapping, Optional, Union
 
-from ..errors import ConfigError
+from .settings import ExecutorSettings
 
 
 @dataclass
@@ -34,15 +35,13 @@ class Attempt:
     resources: dict[str, Any] = field(default_factory=dict)
     #: Declared outputs (absolute): cluster executors wait for them on slow shared filesystems.
     outputs: list[Path] = field(default_factory=list)
-    #: Called by the executor once the command really starts (pid, host, job id...).
-    on_started: Callable[["Started"], None] = lambda started: None
-    #: Asked right before an attempt that waited for a free slot starts: False once the run
-    #: is stopping (a failure without --keep-going), so queued attempts never start.
-    should_start: Callable[[], bool] = lambda: True
 
 
 @dataclass
 class Started:
+    """Where and when an attempt's command started (or its job was submitted): what the ledger
+    shows while it runs, and what ``kill -9`` recovery needs to find it again (pid, job id)."""
+
     started_at: str
     host: str
     pid: Optional[int] = None
@@ -80,21 +79,47 @@ class Outcome:
     host: Optional[str] = None
 
 
+class Reporter:
+    """How an executor talks back to the engine about one attempt while it is in flight.
+
+    The engine passes one to ``submit`` and ``reattach``. Both methods are cheap, thread-safe
+    and may be called from any thread of the executor; this base class (what tests and
+    tools use outside a run) accepts everything and records nothing.
+    """
+
+    def started(self, started: Started) -> None:
+        """The command really started, or its job is in the scheduler: call once, before the
+        future resolves, with what identifies it (pid and host, or job id and script). The
+        engine records it at once, so a runner killed from now on leaves a ledger the next
+        run can find the process or job from."""
+
+    def may_start(self) -> bool:
+        """Ask right before starting an attempt that waited (for a free slot, in a queue): False
+        once the run is stopping (a failure without --keep-going). The attempt must then not
+        start; resolve its future with ``Outcome(exit_code=None, interrupted=True, error=...)``."""
+        return True
+
+
 class Executor(ABC):
-    """Runs attempts somewhere. Subclasses set ``name`` and ``SETTINGS``."""
+    """Runs attempts somewhere: the contract every executor, built in or installed, keeps.
+
+    - ``name`` is what tasks and the configuration call it; ``settings_class`` (a frozen
+      dataclass deriving from ``ExecutorSettings``) declares its settings, checked from
+      ``executors.<name>`` before anything runs and kept as ``self.settings``.
+    - ``submit`` returns at once; the executor's own threads run the attempt and resolve the
+      future, never with an exception for a command that failed (that is an ``Outcome``).
+    - Executors never open the ledger, nor write anything but the attempt's log files and
+      their own files under ``state_dir``: the engine records what they report.
+    """
 
     name: ClassVar[str]
-    #: Accepted keys of ``executors.<name>`` in the config, with their help text.
-    SETTINGS: ClassVar[Mapping[str, str]] = {}
+    #: The settings ``executors.<name>`` accepts (none by default).
+    settings_class: ClassVar[type[ExecutorSettings]] = ExecutorSettings
 
     def __init__(self, settings: Mapping[str, Any], state_dir: Path) -> None:
-        unknown = set(settings) - set(self.SETTINGS)
-        if unknown:
-            known = ", ".join(sorted(self.SETTINGS)) or "none"
-            raise ConfigError(
-                f"executors.{self.name}: unknown setting {sorted(unknown)[0]!r} (known: {known})"
-            )
-        self.settings = dict(settings)
+        """``settings`` is the raw ``executors.<name>`` section (ConfigError if it is wrong);
+        ``state_dir`` is ``.scriptflow/``, where an executor may keep files of its own."""
+        self.settings: ExecutorSettings = self.settings_class.from_config(self.name, settings)
         self.state_dir = state_dir
 
     @property
@@ -103,50 +128,40 @@ class Executor(ABC):
         return None
 
     @abstractmethod
-    def submit(self, attempt: Attempt) -> "Future[Outcome]":
-        """Start the attempt (or queue it) and return at once."""
+    def submit(self, attempt: Attempt, reporter: Reporter) -> "Future[Outcome]":
+        """Start the attempt (or queue it) and return at once.
+
+        Write the command's stdout and stderr to ``attempt.stdout_path``/``stderr_path``; call
+        ``reporter.started`` once it starts, and ask ``reporter.may_start`` first if it waited.
+        The future's ``Outcome`` says how the attempt ended: the exit code (None if the command
+        never ran), when it really started and ended and where, and an ``error`` line for
+        anything but exit 0 (``interrupted=True`` after ``cancel_all``). The engine checks
+        the declared outputs itself.
+        """
 
     @abstractmethod
     def cancel_all(self, grace_seconds: float) -> None:
-        """Stop every attempt in flight (interrupt): terminate, then kill after the grace period."""
+        """Interrupt: stop every attempt in flight, and start none of those waiting. Ask each to
+        stop, wait up to ``grace_seconds``, then kill what is left; resolve every future (with
+        ``interrupted=True``) before returning. Runs on its own thread."""
 
     def kill_now(self) -> None:
-        """Stop waiting for the grace period (second Ctrl-C)."""
+        """Second Ctrl-C: ``cancel_all`` is running; stop waiting for the grace period."""
 
-    def reattach(self, job: RecordedJob, attempt: Attempt) -> "Optional[Future[Outcome]]":
-        """Follow a job a dead run submitted instead of submitting again; None if it cannot."""
+    def reattach(self, job: RecordedJob, attempt: Attempt, reporter: Reporter) -> "Optional[Future[Outcome]]":
+        """Follow ``job``, which a run that died (kill -9) submitted, instead of submitting again.
+
+        The engine has recorded ``attempt`` with the job's log files; report through ``reporter``
+        and resolve the future as for ``submit``. Return None only when nothing of the job runs
+        now or will run later: the executor knows it ended (or never existed), or it cancelled
+        the job and saw it end. The engine then removes the task's outputs and submits anew, so
+        a None about a job that is still alive would let two jobs write the same files. When
+        the executor cannot tell, it follows the job (or raises: the attempt then fails, and
+        nothing is submitted). The default, for executors without jobs that outlive scriptflow
+        (local processes of a dead run are killed by the next run), is None.
+        """
         return None
 
     def shutdown(self) -> None:
-        """Release resources once no attempt is in flight."""
-
-
-_BUILTIN = {
-    "local": "scriptflow.executors.local:LocalExecutor",
-    "slurm": "scriptflow.executors.cluster.slurm:SlurmExecutor",
-    "sge": "scriptflow.executors.cluster.qsub:SgeExecutor",
-    "pbs": "scriptflow.executors.cluster.qsub:PbsExecutor",
-}
-_registered: dict[str, type[Executor]] = {}
-
-
-def register_executor(name: str, cls: type[Executor]) -> None:
-    """Make ``cls`` available as ``executor=name`` in tasks and config."""
-    _registered[name] = cls
-
-
-def executor_names() -> list[str]:
-    return sorted(set(_BUILTIN) | set(_registered))
-
-
-def executor_class(name: str) -> type[Executor]:
-    if name in _registered:
-        return _registered[name]
-    if name not in _BUILTIN:
-        raise ConfigError(f"unknown executor {name!r} (available: {', '.join(executor_names())})")
-    module, _, attr = _BUILTIN[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
-
-
-def create_executor(name: str, settings: Mapping[str, Any], state_dir: Path) -> Executor:
-    return executor_class(name)(settings or {}, state_dir)
+        """Release threads and resources; called once at the end of a run, when no attempt is in
+        flight (after ``cancel_all`` if the run was interrupted)."""

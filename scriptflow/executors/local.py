@@ -13,10 +13,13 @@ import subprocess
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Optional
 
 from ..clock import utc_now
-from .base import Attempt, Executor, Outcome, Started
+from .base import Attempt, Executor, Outcome, Reporter, Started
+from .settings import ExecutorSettings, setting
 
 POSIX = os.name == "posix"
 
@@ -25,19 +28,25 @@ def default_maxsize() -> int:
     return os.cpu_count() or 1
 
 
+@dataclass(frozen=True)
+class LocalSettings(ExecutorSettings):
+    """``executors.local`` (``run -j N`` sets ``maxsize``)."""
+
+    maxsize: Optional[int] = setting(None, "how many tasks run at once (0 or none: the number of CPUs)",
+                                     unit="tasks", minimum=0, default_text="the number of CPUs")
+
+
 class LocalExecutor(Executor):
+    """Subprocesses of this machine, at most ``maxsize`` at a time."""
+
     name = "local"
-    SETTINGS = {"maxsize": "how many tasks run at once (default: the number of CPUs)"}
+    settings_class = LocalSettings
+    settings: LocalSettings
 
-    def __init__(self, settings: Mapping[str, Any], state_dir) -> None:
+    def __init__(self, settings: Mapping[str, Any], state_dir: Path) -> None:
         super().__init__(settings, state_dir)
-        maxsize = self.settings.get("maxsize") or default_maxsize()
-        if not isinstance(maxsize, int) or maxsize < 1:
-            from ..errors import ConfigError
-
-            raise ConfigError(f"executors.local.maxsize must be a positive integer, got {maxsize!r}")
-        self.maxsize = maxsize
-        self._pool = ThreadPoolExecutor(maxsize, thread_name_prefix="sf-local")
+        self.maxsize = self.settings.maxsize or default_maxsize()
+        self._pool = ThreadPoolExecutor(self.maxsize, thread_name_prefix="sf-local")
         self._procs: dict[int, subprocess.Popen] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -48,11 +57,11 @@ class LocalExecutor(Executor):
     def slots(self) -> int:
         return self.maxsize
 
-    def submit(self, attempt: Attempt) -> "Future[Outcome]":
-        return self._pool.submit(self._run, attempt)
+    def submit(self, attempt: Attempt, reporter: Reporter) -> "Future[Outcome]":
+        return self._pool.submit(self._run, attempt, reporter)
 
-    def _run(self, attempt: Attempt) -> Outcome:
-        if self._stopping.is_set() or not attempt.should_start():
+    def _run(self, attempt: Attempt, reporter: Reporter) -> Outcome:
+        if self._stopping.is_set() or not reporter.may_start():
             return Outcome(exit_code=None, error="not started: the run was stopping", interrupted=True)
         attempt.stdout_path.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
@@ -81,7 +90,7 @@ class LocalExecutor(Executor):
                 self._procs[attempt.attempt_id] = proc
             if self._stopping.is_set():  # interrupted between the check above and Popen
                 self._kill(proc) if self._kill_now.is_set() else self._terminate(proc)
-            attempt.on_started(Started(started_at=started_at, host=self._host, pid=proc.pid))
+            reporter.started(Started(started_at=started_at, host=self._host, pid=proc.pid))
             code = proc.wait()
             ended_at = utc_now()
             with self._lock:

@@ -11,7 +11,7 @@ jobs in the scheduler, ``submit_rate`` a second) and follows them to their
 outcome through a ``JobWatch``. One thread keeps the ordering rule simple:
 an attempt's future is resolved (the engine's done-callback decides whether
 the run stops) before its slot can take the next queued attempt, and
-``attempt.should_start()`` is asked right before each submission, so after
+``reporter.may_start()`` is asked right before each submission, so after
 a failure without --keep-going no other job reaches the scheduler.
 """
 from __future__ import annotations
@@ -28,11 +28,10 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Optional, Sequence
 
-from ...errors import ConfigError
 from ...clock import utc_now
 from . import jobscript
-from ..base import Attempt, Executor, Outcome, RecordedJob, Started
-from .settings import COMMON_SETTINGS, Settings
+from ..base import Attempt, Executor, Outcome, RecordedJob, Reporter, Started
+from .settings import ClusterSettings
 from .jobwatch import Job, JobWatch
 from .resources import Resources
 from .scheduler import Final, JobStatus, PollError
@@ -45,7 +44,8 @@ _TICK = 0.25
 class ClusterExecutor(Executor):
     """Submit attempts as scheduler jobs and follow them; subclasses speak one scheduler's language."""
 
-    SETTINGS: ClassVar[Mapping[str, str]] = COMMON_SETTINGS
+    settings_class: ClassVar[type[ClusterSettings]] = ClusterSettings
+    settings: ClusterSettings
     #: Directive prefix in job scripts (``#SBATCH``, ``#$``, ``#PBS``).
     DIRECTIVE_PREFIX: ClassVar[str] = "#"
     #: Scheduler commands shown in messages.
@@ -55,26 +55,7 @@ class ClusterExecutor(Executor):
 
     def __init__(self, settings: Mapping[str, Any], state_dir: Path) -> None:
         super().__init__(settings, state_dir)
-        s = Settings(self.name, self.settings)
-        self.maxsize = s.integer("maxsize", 100)
-        if self.settings.get("partition") is not None and self.settings.get("queue") is not None:
-            raise ConfigError(f"executors.{self.name}: give either 'partition' or 'queue', not both")
-        self.queue = s.text("partition") or s.text("queue")
-        self.account = s.text("account")
-        self.modules = s.lines("modules")
-        self.setup = s.lines("setup")
-        self.directives = s.lines("directives")
-        self.poll_interval = s.number("poll_interval", 5.0, 0.05)
-        self.submit_rate = s.number("submit_rate", 10.0, 0.0, unit="submissions per second")
-        self.poll_failure_timeout = s.number("poll_failure_timeout", 600.0)
-        self.output_latency = s.number("output_latency", 5.0)
-        self.command_timeout = s.number("command_timeout", 60.0, 0.0, strict=True)
-        self.shell = s.text("shell", "/bin/bash")
-        if not self.shell.startswith("/") or any(c.isspace() for c in self.shell):
-            raise ConfigError(f"executors.{self.name}.shell must be an absolute path without spaces, "
-                              f"got {self.shell!r}")
-        self.export_env = s.flag("export_env", True)
-        self.configure(s)
+        self.queue = self.settings.target_queue
         self.log = logging.getLogger(f"scriptflow.executors.{self.name}")
         self._host = socket.gethostname()
         self._cond = threading.Condition()
@@ -89,9 +70,6 @@ class ClusterExecutor(Executor):
         self._watch = JobWatch(self, self._resolve)
 
     # -- what subclasses provide ---------------------------------------------------------
-
-    def configure(self, s: Settings) -> None:
-        """Read scheduler-specific settings."""
 
     def directives_for(self, res: Resources, attempt: Attempt, job_name: str) -> list[str]:
         """Scheduler options for the script header (without the prefix)."""
@@ -124,12 +102,12 @@ class ClusterExecutor(Executor):
         """Run a scheduler command; a missing program or a timeout becomes returncode 127/124 with a message."""
         try:
             return subprocess.run(list(argv), capture_output=True, text=True, errors="replace",
-                                  stdin=subprocess.DEVNULL, timeout=timeout or self.command_timeout)
+                                  stdin=subprocess.DEVNULL, timeout=timeout or self.settings.command_timeout)
         except FileNotFoundError:
             return subprocess.CompletedProcess(argv, 127, "", f"{argv[0]}: command not found (is it on PATH?)")
         except subprocess.TimeoutExpired:
             return subprocess.CompletedProcess(
-                argv, 124, "", f"{argv[0]} did not answer within {timeout or self.command_timeout:g} s")
+                argv, 124, "", f"{argv[0]} did not answer within {timeout or self.settings.command_timeout:g} s")
         except OSError as exc:
             return subprocess.CompletedProcess(argv, 126, "", f"{argv[0]}: {exc}")
 
@@ -144,11 +122,11 @@ class ClusterExecutor(Executor):
 
     @property
     def slots(self) -> int:
-        return self.maxsize
+        return self.settings.maxsize
 
-    def submit(self, attempt: Attempt) -> "Future[Outcome]":
+    def submit(self, attempt: Attempt, reporter: Reporter) -> "Future[Outcome]":
         future: "Future[Outcome]" = Future()
-        job = Job(attempt, future)
+        job = Job(attempt, future, reporter)
         if self._stopping.is_set():
             future.set_result(Outcome(exit_code=None, error="not submitted: the run was interrupted",
                                       interrupted=True))
@@ -159,8 +137,8 @@ class ClusterExecutor(Executor):
             self._cond.notify_all()
         return future
 
-    def reattach(self, job: RecordedJob, attempt: Attempt) -> "Optional[Future[Outcome]]":
-        rec = self._watch.adopt(job, attempt)
+    def reattach(self, job: RecordedJob, attempt: Attempt, reporter: Reporter) -> "Optional[Future[Outcome]]":
+        rec = self._watch.adopt(job, attempt, reporter)
         if rec is None:
             self.log.info("job %s of %s is unknown to %s: submitting again", job.job_id, job.task_uid, self.name)
             return None
@@ -210,7 +188,7 @@ class ClusterExecutor(Executor):
         if remaining:
             self.log.warning("job(s) still listed by the scheduler after cancelling: %s", " ".join(remaining))
         ended = utc_now()
-        for job in victims:  # a job in the scheduler counts as started (the ledger says so since on_started)
+        for job in victims:  # a job in the scheduler counts as started (the ledger says so since started())
             started_at, host = job.ran(jobscript.read_exit_file(job.exit_path) if job.exit_path else None)
             self._resolve(job, Outcome(exit_code=None, started_at=started_at or ended, ended_at=ended, host=host,
                                        interrupted=True,
@@ -249,7 +227,7 @@ class ClusterExecutor(Executor):
                 self._tick()
             except Exception:  # noqa: BLE001 - the monitor must survive its own bugs
                 self.log.exception("%s monitor: internal error (continuing)", self.name)
-                time.sleep(self.poll_interval)
+                time.sleep(self.settings.poll_interval)
 
     def _next_wake(self, now: float) -> Optional[float]:
         """Seconds until the monitor has something to do (None: until notified). Holds ``_cond``."""
@@ -266,7 +244,7 @@ class ClusterExecutor(Executor):
         return min(waits) if waits else None
 
     def _room(self) -> bool:
-        return len(self._inflight) < self.maxsize
+        return len(self._inflight) < self.settings.maxsize
 
     def _tick(self) -> None:
         with self._submit_lock:  # see _submit_ready: never after cancel_all resolved the job
@@ -275,7 +253,7 @@ class ClusterExecutor(Executor):
             for job in announce:
                 started, job.announce = job.announce, None
                 if started is not None:
-                    job.attempt.on_started(started)
+                    job.reporter.started(started)
         self._submit_ready()
         now = time.monotonic()
         if now >= self._watch.next_poll:
@@ -304,18 +282,18 @@ class ClusterExecutor(Executor):
                     if time.monotonic() < self._next_submit:
                         return
                     job = self._waiting.popleft()
-                    start = job.attempt.should_start()  # False once the run stops (a failure, no --keep-going)
+                    start = job.reporter.may_start()  # False once the run stops (a failure, no --keep-going)
                     if start:
                         job.phase = "submitting"
                         self._inflight.append(job)
                 if start:
-                    interval = 1.0 / self.submit_rate if self.submit_rate > 0 else 0.0
+                    interval = 1.0 / self.settings.submit_rate if self.settings.submit_rate > 0 else 0.0
                     self._next_submit = time.monotonic() + interval
                     outcome = self._submit_one(job)
                     if outcome is None:
                         # The job id reaches the ledger at once, and before any cancel_all can resolve
                         # the job (it waits for this lock), so "running" never overwrites "interrupted".
-                        job.attempt.on_started(Started(started_at=job.submitted_at or utc_now(), host=self._host,
+                        job.reporter.started(Started(started_at=job.submitted_at or utc_now(), host=self._host,
                                                        job_id=job.job_id, job_script=str(job.script),
                                                        queue=job.queue))
             if not start:
@@ -335,10 +313,11 @@ class ClusterExecutor(Executor):
         bad = [name for name in attempt.env if not _ENV_NAME.match(name)]
         if bad:
             raise ValueError(f"environment variable name {bad[0]!r} cannot be exported by a job script")
-        directives = self.directives_for(res, attempt, self.job_name(attempt)) + self.directives + res.directives
+        directives = [*self.directives_for(res, attempt, self.job_name(attempt)), *self.settings.directives,
+                      *res.directives]
         text = jobscript.render_job_script(
-            attempt, shell=self.shell, directive_prefix=self.DIRECTIVE_PREFIX, directives=directives,
-            exit_path=jobscript.exit_path_for(script), modules=self.modules, setup=self.setup,
+            attempt, shell=self.settings.shell, directive_prefix=self.DIRECTIVE_PREFIX, directives=directives,
+            exit_path=jobscript.exit_path_for(script), modules=self.settings.modules, setup=self.settings.setup,
             log_note=self.log_note())
         attempt.stdout_path.parent.mkdir(parents=True, exist_ok=True)
         attempt.stderr_path.parent.mkdir(parents=True, exist_ok=True)
@@ -385,7 +364,7 @@ class ClusterExecutor(Executor):
         """Resolve the attempt's future, then free its slot: in that order, on the calling thread.
 
         The engine's done-callback decides synchronously whether the run stops (what
-        ``attempt.should_start`` answers after a failure without --keep-going). Only once it has
+        ``reporter.may_start`` answers after a failure without --keep-going). Only once it has
         run may this job's slot take the next queued attempt; resolving on another thread, or
         freeing the slot first, would let the monitor submit a job the engine no longer wants.
         """

@@ -5,8 +5,9 @@ unreliable. The scheduler stops listing a job before its exit file shows on
 a shared filesystem, a killed job writes no exit file (only accounting
 knows), the status command fails for minutes while the controller restarts,
 and declared outputs appear seconds after the job ended. Those rules live
-here, apart from the submission queue and the thread in ``cluster.py``, so
-that each can be read and changed in one place.
+here, apart from the submission queue and the thread in ``core.py``, so
+that each can be read and changed in one place. The watch knows the
+executor only as a ``SchedulerClient`` (``scheduler.py``).
 
 A ``JobWatch`` runs on the executor's monitor thread (``adopt``, which only
 asks, runs on the engine's when a resumed run re-attaches to a job). It is
@@ -21,15 +22,12 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import Callable, Optional
 
 from ...clock import utc_now
-from ..base import Attempt, Outcome, RecordedJob, Started
+from ..base import Attempt, Outcome, RecordedJob, Reporter, Started
 from .jobscript import epoch_to_text, exit_path_for, read_exit_file
-from .scheduler import Final, JobStatus, PollError
-
-if TYPE_CHECKING:
-    from .core import ClusterExecutor
+from .scheduler import Final, JobStatus, PollError, SchedulerClient
 
 
 @dataclass(eq=False)
@@ -38,6 +36,7 @@ class Job:
 
     attempt: Attempt
     future: "Future[Outcome]"
+    reporter: Reporter
     script: Optional[Path] = None
     exit_path: Optional[Path] = None
     job_id: Optional[str] = None
@@ -67,7 +66,7 @@ class Job:
 class JobWatch:
     """Decides how the jobs of one cluster executor ended; see the module docstring."""
 
-    def __init__(self, scheduler: "ClusterExecutor", resolve: Callable[[Job, Outcome], None]) -> None:
+    def __init__(self, scheduler: SchedulerClient, resolve: Callable[[Job, Outcome], None]) -> None:
         self.scheduler = scheduler
         self.resolve = resolve
         #: monotonic times of the next status query and of the next look at ended jobs
@@ -76,13 +75,15 @@ class JobWatch:
         self._failures = 0
         self._failing_since: Optional[float] = None
 
-    def adopt(self, recorded: RecordedJob, attempt: Attempt) -> Optional[Job]:
+    def adopt(self, recorded: RecordedJob, attempt: Attempt, reporter: Reporter) -> Optional[Job]:
         """A job a dead run submitted, in the phase it has now (exit file, status query, accounting),
-        for ``attempt`` to follow; None if neither knows it. Runs on the engine's thread: it only asks."""
+        for ``attempt`` to follow; None only when the scheduler no longer lists it and neither it nor
+        an exit file says it might still run (what ``Executor.reattach`` promises by None). A status
+        query that fails is no such proof: the job is followed. Runs on the engine's thread: it only asks."""
         sch = self.scheduler
         script = Path(recorded.job_script) if recorded.job_script else None
         exit_path = exit_path_for(script) if script else None
-        job = Job(attempt, Future(), script=script, exit_path=exit_path, job_id=recorded.job_id,
+        job = Job(attempt, Future(), reporter, script=script, exit_path=exit_path, job_id=recorded.job_id,
                   submitted_at=recorded.started_at, queue=recorded.queue, phase="submitted")
         if exit_path is not None and read_exit_file(exit_path) is not None:
             return job
@@ -101,20 +102,20 @@ class JobWatch:
         final = self.accounting([recorded.job_id]).get(recorded.job_id)
         if final is None:
             return None
-        job.phase, job.gone_at, job.final = "ended", time.monotonic() - sch.output_latency, final
+        job.phase, job.gone_at, job.final = "ended", time.monotonic() - sch.settings.output_latency, final
         return job
 
     def poll(self, jobs: list[Job], now: float) -> None:
         """One status query covering ``jobs`` (those submitted or ended, not being cancelled)."""
         sch = self.scheduler
         if not any(j.phase == "submitted" for j in jobs):
-            self.next_poll = now + sch.poll_interval
+            self.next_poll = now + sch.settings.poll_interval
             return
         for job in jobs:  # an exit file is the answer, whatever the scheduler says
             self.take_exit_file(job, refresh=False)
         jobs = [j for j in jobs if j.phase in ("submitted", "ended") and j.job_id]
         if not jobs:
-            self.next_poll = now + sch.poll_interval
+            self.next_poll = now + sch.settings.poll_interval
             return
         try:
             statuses = sch.poll([j.job_id for j in jobs if j.job_id])
@@ -125,7 +126,7 @@ class JobWatch:
             sch.log.info("%s answers again after %d failed quer%s", sch.STATUS_COMMAND, self._failures,
                          "y" if self._failures == 1 else "ies")
         self._failures, self._failing_since = 0, None
-        self.next_poll = time.monotonic() + sch.poll_interval
+        self.next_poll = time.monotonic() + sch.settings.poll_interval
         broken: list[tuple[Job, str]] = []
         for job in jobs:
             status = statuses.get(job.job_id or "")
@@ -151,9 +152,9 @@ class JobWatch:
         if self._failing_since is None:
             self._failing_since = now
         failing_for = now - self._failing_since
-        delay = min(sch.poll_interval * 1.5 ** self._failures, max(sch.poll_interval, 60.0))
+        delay = min(sch.settings.poll_interval * 1.5 ** self._failures, max(sch.settings.poll_interval, 60.0))
         self.next_poll = now + delay
-        if failing_for >= sch.poll_failure_timeout:
+        if failing_for >= sch.settings.poll_failure_timeout:
             lost = [j for j in jobs if j.phase == "submitted"]
             sch.log.error("%s has failed for %.0f s (%s): failing %d job(s)", sch.STATUS_COMMAND, failing_for,
                           error, len(lost))
@@ -167,7 +168,8 @@ class JobWatch:
             self._failing_since = now  # the next jobs get a full timeout of their own
             return
         sch.log.warning("%s failed (%d in a row, %.0f s of %g s allowed), retrying in %.1f s: %s",
-                        sch.STATUS_COMMAND, self._failures, failing_for, sch.poll_failure_timeout, delay, error)
+                        sch.STATUS_COMMAND, self._failures, failing_for, sch.settings.poll_failure_timeout, delay,
+                        error)
 
     def take_exit_file(self, job: Job, refresh: bool) -> bool:
         """Decide ``job`` from its exit file if it is there (True)."""
@@ -198,17 +200,17 @@ class JobWatch:
             if self.take_exit_file(job, refresh=False):
                 continue
             waited = now - (job.gone_at or now)
-            if waited < sch.output_latency:
+            if waited < sch.settings.output_latency:
                 continue
             if job.final is not None:
                 self.decide_final(job, job.final)
-            elif waited > sch.output_latency + max(30.0, 6 * sch.poll_interval):
+            elif waited > sch.settings.output_latency + max(30.0, 6 * sch.settings.poll_interval):
                 self.decide(job, Outcome(
                     exit_code=None, started_at=job.submitted_at if job.seen_running else None, ended_at=utc_now(),
                     error=f"job {job.job_id} ended without writing its exit file ({job.exit_path}) and "
                           f"the scheduler's accounting does not know how it ended"))
             elif now >= job.next_accounting:
-                job.next_accounting = now + max(sch.poll_interval, 1.0)
+                job.next_accounting = now + max(sch.settings.poll_interval, 1.0)
                 ask.append(job)
         if ask:
             finals = self.accounting([j.job_id for j in ask if j.job_id])
@@ -250,7 +252,7 @@ class JobWatch:
                     for parent in {Path(p).parent for p in missing}:
                         refresh_dir(parent)
                     missing = [p for p in missing if not os.path.exists(p)]
-                if missing and now - job.outcome_at < self.scheduler.output_latency:
+                if missing and now - job.outcome_at < self.scheduler.settings.output_latency:
                     continue
             self.resolve(job, outcome)
 

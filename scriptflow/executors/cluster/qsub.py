@@ -23,10 +23,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ...errors import ConfigError
 from ..base import Attempt
 from .core import ClusterExecutor
-from .settings import COMMON_SETTINGS, Settings
+from .settings import PbsSettings, SgeSettings
 from .resources import Resources, hms
 from .scheduler import Final, JobStatus, PollError, job_id_in
 
@@ -47,13 +46,13 @@ class QsubExecutor(ClusterExecutor):
         return ["qdel", *job_ids]
 
     def common_directives(self, job_name: str) -> list[str]:
-        out = [f"-N {job_name}", f"-S {self.shell}"]
-        if self.export_env:
+        out = [f"-N {job_name}", f"-S {self.settings.shell}"]
+        if self.settings.export_env:
             out.append("-V")
         if self.queue:
             out.append(f"-q {self.queue}")
-        if self.account:
-            out.append(f"-A {self.account}")
+        if self.settings.account:
+            out.append(f"-A {self.settings.account}")
         return out
 
 
@@ -114,19 +113,12 @@ def parse_qacct(stdout: str) -> Optional[Final]:
 
 
 class SgeExecutor(QsubExecutor):
-    name = "sge"
-    SETTINGS = {
-        **COMMON_SETTINGS,
-        "pe": "parallel environment for cpus > 1: `-pe PE N` (default smp)",
-        "mem_resource": "per-slot memory resource that `mem` sets (default h_vmem; e.g. mem_free, h_rss)",
-        "gpu_resource": "resource that `gpus` requests: `-l NAME=N` (default gpu)",
-    }
-    DIRECTIVE_PREFIX = "#$"
+    """(Son of) Grid Engine jobs: `qsub -terse`, one `qstat -xml` per poll, `qacct`, `qdel`."""
 
-    def configure(self, s: Settings) -> None:
-        self.pe = s.text("pe", "smp")
-        self.mem_resource = s.text("mem_resource", "h_vmem")
-        self.gpu_resource = s.text("gpu_resource", "gpu")
+    name = "sge"
+    settings_class = SgeSettings
+    settings: SgeSettings
+    DIRECTIVE_PREFIX = "#$"
 
     def submit_flags(self) -> list[str]:
         return ["-terse"]
@@ -135,14 +127,14 @@ class SgeExecutor(QsubExecutor):
         out = self.common_directives(job_name)
         slots = res.cpus or 1
         if res.cpus is not None and res.cpus > 1:
-            out.append(f"-pe {self.pe} {res.cpus}")
+            out.append(f"-pe {self.settings.pe} {res.cpus}")
         requests = []
         if res.mem_mb is not None:  # per slot: the job gets slots x this
-            requests.append(f"{self.mem_resource}={math.ceil(res.mem_mb / slots)}M")
+            requests.append(f"{self.settings.mem_resource}={math.ceil(res.mem_mb / slots)}M")
         if res.time_s is not None:
             requests.append(f"h_rt={hms(res.time_s)}")
         if res.gpus:
-            requests.append(f"{self.gpu_resource}={res.gpus}")
+            requests.append(f"{self.settings.gpu_resource}={res.gpus}")
         if requests:
             out.append("-l " + ",".join(requests))
         return out
@@ -271,26 +263,21 @@ def pbs_gone_ids(stderr: str) -> Optional[set[str]]:
 
 
 class PbsExecutor(QsubExecutor):
-    name = "pbs"
-    SETTINGS = {
-        **COMMON_SETTINGS,
-        "flavor": "'torque' (default: -l nodes=1:ppn=N, qstat -f) or 'pbspro' (-l select=..., qstat -x -f)",
-    }
-    DIRECTIVE_PREFIX = "#PBS"
+    """PBS/Torque or PBS Professional jobs: `qsub`, one `qstat -f` per poll, `qdel`."""
 
-    def configure(self, s: Settings) -> None:
-        self.flavor = s.text("flavor", "torque")
-        if self.flavor not in ("torque", "pbspro"):
-            raise ConfigError(f"executors.pbs.flavor must be 'torque' or 'pbspro', got {self.flavor!r}")
+    name = "pbs"
+    settings_class = PbsSettings
+    settings: PbsSettings
+    DIRECTIVE_PREFIX = "#PBS"
 
     def job_name(self, attempt: Attempt) -> str:
         name = super().job_name(attempt)
-        return name[:15] if self.flavor == "torque" else name[:236]  # Torque allows 15 characters
+        return name[:15] if self.settings.flavor == "torque" else name[:236]  # Torque allows 15 characters
 
     def directives_for(self, res: Resources, attempt: Attempt, job_name: str) -> list[str]:
         out = self.common_directives(job_name)
         mem = f"{res.mem_mb}mb" if res.mem_mb is not None else None
-        if self.flavor == "torque":
+        if self.settings.flavor == "torque":
             requests = []
             if res.cpus is not None or res.gpus:
                 nodes = f"nodes=1:ppn={res.cpus or 1}"
@@ -321,7 +308,7 @@ class PbsExecutor(QsubExecutor):
         return parse_pbs_qsub(stdout)
 
     def poll(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
-        argv = ["qstat", "-x", "-f", *job_ids] if self.flavor == "pbspro" else ["qstat", "-f", *job_ids]
+        argv = ["qstat", "-x", "-f", *job_ids] if self.settings.flavor == "pbspro" else ["qstat", "-f", *job_ids]
         proc = self.run_command(argv)
         if proc.returncode != 0 and not pbs_gone_ids(proc.stderr or ""):
             raise PollError(f"qstat (exit {proc.returncode}): {self.message(proc)}")

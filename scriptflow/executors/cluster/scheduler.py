@@ -5,12 +5,21 @@ The three schedulers word everything differently (``PENDING``/``qw``/``Q``,
 command output into these few types, so the core that submits, watches and
 decides never reads a scheduler's text, and a new scheduler needs parsers,
 not another copy of the monitor.
+
+``SchedulerClient`` is what ``JobWatch`` needs of the executor it watches
+for (asking, cancelling, its settings and log): the watch depends on that
+description, the executor in ``core`` satisfies it, and neither module
+imports the other's.
 """
 from __future__ import annotations
 
+import logging
 import re
+import subprocess
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Protocol, Sequence
+
+from .settings import ClusterSettings
 
 
 class PollError(Exception):
@@ -47,3 +56,36 @@ def job_id_in(stdout: str, pattern: str) -> str:
 
 def join_ids(ids: Iterable[str]) -> str:
     return ",".join(ids)
+
+
+class SchedulerClient(Protocol):
+    """What ``JobWatch`` uses of a cluster executor; ``ClusterExecutor`` provides it."""
+
+    @property
+    def settings(self) -> ClusterSettings:
+        """``poll_interval``, ``poll_failure_timeout`` and ``output_latency`` pace the watch."""
+
+    @property
+    def log(self) -> logging.Logger: ...
+
+    @property
+    def STATUS_COMMAND(self) -> str:  # noqa: N802 - the executors' class constant
+        """The status command's name, for messages (``squeue``, ``qstat``)."""
+
+    @property
+    def CANCEL_COMMAND(self) -> str:  # noqa: N802 - the executors' class constant
+        """The cancel command's name, for messages (``scancel``, ``qdel``)."""
+
+    def poll(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        """Status of the given jobs in one query (PollError if the query failed)."""
+
+    def accounting(self, job_ids: Sequence[str]) -> dict[str, Final]:
+        """How ended jobs ended, for those the accounting knows (PollError if the query failed)."""
+
+    def cancel_argv(self, job_ids: Sequence[str]) -> list[str]: ...
+
+    def run_command(self, argv: Sequence[str], timeout: Optional[float] = None) -> subprocess.CompletedProcess:
+        """Run a scheduler command; failures to run it come back as a non-zero return code."""
+
+    def message(self, proc: subprocess.CompletedProcess) -> str:
+        """The command's complaint on one line."""

@@ -1,80 +1,82 @@
-"""The settings every cluster executor accepts, and the typed reader that checks them.
+"""The settings of the cluster executors: what they share, and what each scheduler adds.
 
 A wrong setting must stop the run before the first submission, with a
 message naming the key (``executors.slurm.poll_interval must be a number
 >= 0.05 (seconds), got 'fast'``), rather than surface later inside the
-monitor thread as a TypeError. The reader is shared by the common settings
-and by each scheduler's own (``pe``, ``flavor``...), so every key is
-checked and worded the same way.
+monitor thread as a TypeError; ``ExecutorSettings.from_config`` checks every
+field declared here the same way. Keys and defaults are a public interface
+(``docs/hpc.md``, ``docs/executors.md``).
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from dataclasses import dataclass
+from typing import Optional
 
 from ...errors import ConfigError
-from .resources import as_lines
-
-COMMON_SETTINGS = {
-    "maxsize": "jobs in the scheduler at once, queued or running (default 100); the rest wait in scriptflow",
-    "partition": "partition (SLURM) or queue (SGE, PBS) to submit to; 'queue' is the same setting",
-    "queue": "queue (SGE, PBS) or partition (SLURM) to submit to; 'partition' is the same setting",
-    "account": "account to charge (SLURM --account, SGE/PBS -A)",
-    "modules": "environment modules loaded before the command (list; each becomes `module load NAME`)",
-    "setup": "shell lines run before the command, e.g. 'source venv/bin/activate' (list or string)",
-    "directives": "extra scheduler options for every job script, e.g. ['--qos=short'] (list)",
-    "poll_interval": "seconds between two status queries covering all jobs in flight (default 5)",
-    "submit_rate": "at most this many submissions per second (default 10; 0: no limit)",
-    "poll_failure_timeout": "seconds of failing status queries before the jobs in flight fail (default 600)",
-    "output_latency": "seconds to wait after a job ends for declared outputs to appear (default 5)",
-    "shell": "interpreter of the job scripts (default /bin/bash)",
-    "export_env": "jobs get the submitting environment (default true; SGE/PBS -V, SLURM --export=ALL)",
-    "command_timeout": "seconds a scheduler command may take before it counts as failed (default 60)",
-}
+from ..settings import ExecutorSettings, setting
 
 
-class Settings:
-    """Typed reading of ``executors.<name>`` with one-line errors naming the key."""
+def _absolute_path(value: str) -> bool:
+    return value.startswith("/") and not any(c.isspace() for c in value)
 
-    def __init__(self, name: str, settings: Mapping[str, Any]) -> None:
-        self.name, self.raw = name, settings
 
-    def _fail(self, key: str, what: str) -> ConfigError:
-        return ConfigError(f"executors.{self.name}.{key} must be {what}, got {self.raw[key]!r}")
+@dataclass(frozen=True)
+class ClusterSettings(ExecutorSettings):
+    """What every batch-scheduler executor accepts under ``executors.<name>``."""
 
-    def number(self, key: str, default: float, minimum: float = 0.0, strict: bool = False,
-               unit: str = "seconds") -> float:
-        value = self.raw.get(key, default)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum or (
-                strict and value <= minimum):
-            raise self._fail(key, f"a number {'>' if strict else '>='} {minimum:g} ({unit})")
-        return float(value)
+    maxsize: int = setting(100, "jobs in the scheduler at once, queued or running; the rest wait in scriptflow",
+                           unit="jobs")
+    partition: Optional[str] = setting(None, "partition (SLURM) or queue (SGE, PBS) to submit to; "
+                                             "'queue' is the same setting")
+    queue: Optional[str] = setting(None, "queue (SGE, PBS) or partition (SLURM) to submit to; "
+                                         "'partition' is the same setting")
+    account: Optional[str] = setting(None, "account to charge (SLURM --account, SGE/PBS -A)")
+    modules: list[str] = setting([], "environment modules loaded before the command (each becomes "
+                                     "`module load NAME`)")
+    setup: list[str] = setting([], "shell lines run before the command, e.g. 'source venv/bin/activate'")
+    directives: list[str] = setting([], "extra scheduler options for every job script, e.g. ['--qos=short']")
+    poll_interval: float = setting(5.0, "time between two status queries covering all jobs in flight",
+                                   unit="seconds", minimum=0.05)
+    submit_rate: float = setting(10.0, "at most this many submissions per second (0: no limit)",
+                                 unit="submissions per second", minimum=0.0)
+    poll_failure_timeout: float = setting(600.0, "how long status queries may keep failing before the jobs "
+                                                 "in flight fail", unit="seconds", minimum=0.0)
+    output_latency: float = setting(5.0, "how long to wait after a job ends for declared outputs to appear "
+                                         "(shared filesystems)", unit="seconds", minimum=0.0)
+    shell: str = setting("/bin/bash", "interpreter of the job scripts (their #! line; SGE/PBS -S)",
+                         check=(_absolute_path, "an absolute path without spaces"))
+    export_env: bool = setting(True, "jobs get the submitting environment (SGE/PBS -V, SLURM --export=ALL; "
+                                     "false: SLURM --export=NONE)")
+    command_timeout: float = setting(60.0, "how long a scheduler command may take before it counts as failed",
+                                     unit="seconds", minimum=0.0, strict=True)
 
-    def integer(self, key: str, default: int) -> int:
-        value = self.raw.get(key, default)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise self._fail(key, "a positive integer")
-        return value
+    def check(self, executor: str) -> None:
+        if self.partition is not None and self.queue is not None:
+            raise ConfigError(f"executors.{executor}: give either 'partition' or 'queue', not both")
 
-    def text(self, key: str, default: Optional[str] = None) -> Optional[str]:
-        value = self.raw.get(key, default)
-        if value is None:
-            return default
-        if not isinstance(value, str) or not value.strip() or "\n" in value:
-            raise self._fail(key, "a non-empty one-line string")
-        return value.strip()
+    @property
+    def target_queue(self) -> Optional[str]:
+        """The partition or queue jobs go to (the two keys are one setting)."""
+        return self.partition or self.queue
 
-    def lines(self, key: str) -> list[str]:
-        try:
-            return as_lines(self.raw.get(key), key)
-        except ValueError:
-            raise self._fail(key, "a string or a list of strings") from None
 
-    def flag(self, key: str, default: bool) -> bool:
-        value = self.raw.get(key, default)
-        if not isinstance(value, bool):
-            raise self._fail(key, "true or false")
-        return value
+@dataclass(frozen=True)
+class SlurmSettings(ClusterSettings):
+    """``executors.slurm``: the common cluster settings."""
+
+
+@dataclass(frozen=True)
+class SgeSettings(ClusterSettings):
+    """``executors.sge``: the common cluster settings and how Grid Engine names its resources."""
+
+    pe: str = setting("smp", "parallel environment for cpus > 1: `-pe PE N`")
+    mem_resource: str = setting("h_vmem", "per-slot memory resource that `mem` sets (e.g. mem_free, h_rss)")
+    gpu_resource: str = setting("gpu", "resource that `gpus` requests: `-l NAME=N`")
+
+
+@dataclass(frozen=True)
+class PbsSettings(ClusterSettings):
+    """``executors.pbs``: the common cluster settings and which PBS it talks to."""
+
+    flavor: str = setting("torque", "'torque' (-l nodes=1:ppn=N, qstat -f) or 'pbspro' (-l select=..., "
+                                    "qstat -x -f)", choices=("torque", "pbspro"))

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from ..base import Attempt
 from .core import ClusterExecutor
-from .settings import COMMON_SETTINGS
+from .settings import SlurmSettings
 from .resources import Resources
 from .scheduler import Final, JobStatus, PollError, job_id_in, join_ids
 
@@ -98,8 +98,11 @@ def parse_scontrol(stdout: str) -> dict[str, Final]:
 
 
 class SlurmExecutor(ClusterExecutor):
+    """SLURM batch jobs: `sbatch`, one `squeue` per poll, `sacct` (or `scontrol`), `scancel`."""
+
     name = "slurm"
-    SETTINGS = COMMON_SETTINGS
+    settings_class = SlurmSettings
+    settings: SlurmSettings
     DIRECTIVE_PREFIX = "#SBATCH"
     SUBMIT_COMMAND, STATUS_COMMAND, CANCEL_COMMAND = "sbatch", "squeue", "scancel"
 
@@ -107,8 +110,8 @@ class SlurmExecutor(ClusterExecutor):
         out = [f"--job-name={job_name}"]
         if self.queue:
             out.append(f"--partition={self.queue}")
-        if self.account:
-            out.append(f"--account={self.account}")
+        if self.settings.account:
+            out.append(f"--account={self.settings.account}")
         if res.cpus is not None:
             out.append(f"--cpus-per-task={res.cpus}")
         if res.mem_mb is not None:
@@ -117,7 +120,7 @@ class SlurmExecutor(ClusterExecutor):
             out.append(f"--time={slurm_time(res.time_s)}")
         if res.gpus:
             out.append(f"--gres=gpu:{res.gpus}")
-        out.append("--export=ALL" if self.export_env else "--export=NONE")
+        out.append("--export=ALL" if self.settings.export_env else "--export=NONE")
         return out
 
     def submit_argv(self, script: Path, attempt: Attempt) -> list[str]:
