@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import threading
 from typing import Any, Callable
 
@@ -45,7 +46,9 @@ def detach_from_lost_terminal() -> None:
         return
     for fd in (1, 2):
         try:
-            if os.isatty(fd):
+            # isatty() is already False on a hung-up terminal (its ioctl fails): any character
+            # device is replaced (files and pipes are kept; /dev/null stays /dev/null).
+            if stat.S_ISCHR(os.fstat(fd).st_mode):
                 os.dup2(devnull, fd)
         except OSError:
             pass
