@@ -205,3 +205,95 @@ def test_processes_a_task_leaves_behind_end_with_it_or_with_the_run(project):
     finally:
         if project.exists("bg.pids"):
             kill_leftovers(map(int, project.read("bg.pids").split()))
+
+
+# The soak flow's task: a start marker (the test kills right after one appears, in some cycles),
+# a first attempt that fails for every tenth task, a background process in its group that would
+# corrupt the output a second later if it survived, and the output written in two steps.
+SOAK_TASK = (
+    'i=$1\n'
+    ': > "started/$i.$$"\n'
+    'if [ $((i % 10)) -eq 3 ] && [ ! -e "failed/$i" ]; then : > "failed/$i"; exit 1; fi\n'
+    '(sleep 1; echo stale >> "out/$i.txt") &\n'
+    'printf "part," > "out/$i.txt"\n'
+    'sleep 0.15\n'
+    'echo "$i" >> "out/$i.txt"\n'
+)
+SOAK_TASKS = 200
+SOAK_KILLS = 20
+
+
+@needs_proc
+def test_soak_kill_9_at_random_moments_then_resume_until_done(project):
+    """20+ SIGKILLs of the runner (seeded: SOAK_SEED=N reproduces a failure's moments), some right as
+    a task starts, over 200 tasks with retries; resumed until done; then every output is exact, the
+    last run holds one success per task whose outputs match their recorded hashes, and nothing runs."""
+    import random
+    import time
+
+    seed = int(os.environ.get("SOAK_SEED", random.randrange(2**32)))
+    print(f"soak seed: SOAK_SEED={seed}")
+    rng = random.Random(seed)
+    project.flow(f"""
+        import os
+        def flow_main():
+            for d in ("out", "started", "failed"):
+                os.makedirs(d, exist_ok=True)
+            sf.bag(*[sf.Task(["sh", "-c", {SOAK_TASK!r}, "sh", str(i)], outputs=f"out/{{i}}.txt",
+                             name=f"t{{i:03d}}", retry=1).start() for i in range({SOAK_TASKS})])
+    """)
+    started = project.path / "started"
+
+    def markers() -> int:
+        return len(os.listdir(started)) if started.exists() else 0
+
+    kills, cycles = 0, 0
+    while kills < SOAK_KILLS:
+        cycles += 1
+        assert cycles < 4 * SOAK_KILLS, f"seed {seed}: too many runs ended on their own"
+        has_run = (project.path / ".scriptflow" / "ledger.db").exists() and project.query(
+            "SELECT name FROM sqlite_master WHERE name = 'runs'") and project.query("SELECT 1 FROM runs")
+        proc = project.popen(*(["resume", "--classic"] if has_run else ["run", "main", "-j", "4", "--classic"]))
+        try:
+            if rng.random() < 0.4:  # right as a task starts
+                before = markers()
+                deadline = time.monotonic() + 30
+                while markers() == before and proc.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.001)
+            else:
+                time.sleep(rng.uniform(0.0, 1.2))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+            out, err = proc.communicate(timeout=120)
+            assert "Traceback" not in out + err, f"seed {seed}:\n{out}{err}"
+            assert proc.returncode in (0, 1, -signal.SIGKILL), f"seed {seed}: exit {proc.returncode}\n{out}{err}"
+            assert proc.returncode != 0 or kills >= SOAK_KILLS, (
+                f"seed {seed}: the flow finished after only {kills} kills")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    for _ in range(5):
+        done = project.run("resume", "--classic")
+        if done.returncode == 0:
+            break
+    assert done.returncode == 0, f"seed {seed}:\n{done.stdout}{done.stderr}"
+
+    for i in range(SOAK_TASKS):
+        assert project.read(f"out/{i}.txt") == f"part,{i}\n", f"seed {seed}: out/{i}.txt"
+    last = project.last_run()
+    assert last["status"] == "succeeded"
+    tasks = project.tasks(last["id"])
+    assert set(tasks) == {f"t{i:03d}" for i in range(SOAK_TASKS)}
+    assert {t["status"] for t in tasks.values()} <= {"succeeded", "cached"}, f"seed {seed}"
+    outputs = project.query("SELECT t.uid, f.path, f.sha256 FROM files f JOIN tasks t ON t.id = f.task_id "
+                            "WHERE f.role = 'output' AND t.run_id = ?", (last["id"],))
+    assert sorted(r["uid"] for r in outputs) == sorted(tasks), f"seed {seed}"
+    for r in outputs:
+        assert sha256_file(project.path / r["path"]) == r["sha256"], f"seed {seed}: {r['uid']}"
+    assert project.query("PRAGMA integrity_check")[0][0] == "ok"
+    assert not project.query("SELECT id FROM runs WHERE status = 'running'"), f"seed {seed}"
+    assert not project.query("SELECT id FROM attempts WHERE status IN ('queued', 'running')"), f"seed {seed}"
+    assert not _processes_with_tokens(_tokens(project)), f"seed {seed}"
