@@ -73,37 +73,43 @@ def _protected() -> set[int]:
     return pids
 
 
-def _token_of(pid: int) -> Optional[str]:
+_KEY = RUN_ENV.encode() + b"="
+
+
+def _token_of(pid: str) -> Optional[str]:
     """The value of SCRIPTFLOW_RUN in a process's environment (None if absent or unreadable)."""
     try:
-        data = (PROC / str(pid) / "environ").read_bytes()
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            data = f.read()
     except OSError:
         return None
-    key = RUN_ENV.encode() + b"="
-    if key not in data:
+    start = data.find(_KEY)
+    while start > 0 and data[start - 1] != 0:  # the text inside another variable's value
+        start = data.find(_KEY, start + 1)
+    if start < 0:
         return None
-    for item in data.split(b"\0"):
-        if item.startswith(key):
-            return item[len(key):].decode(errors="replace")
-    return None
+    end = data.find(b"\0", start)
+    return data[start + len(_KEY):end if end >= 0 else len(data)].decode(errors="replace")
 
 
 def find_by_token(tokens: Iterable[str]) -> dict[int, str]:
-    """pid -> token of every live process on this host whose environment carries one of ``tokens``."""
+    """pid -> token of every live process on this host whose environment carries one of ``tokens``.
+
+    One read of /proc/PID/environ per process (a few tens of ms for hundreds of
+    processes): done when a run starts after a dead one, and once when a run ends.
+    """
     wanted = set(tokens)
     if not wanted or not proc_available():
         return {}
-    protected = _protected()
     found: dict[int, str] = {}
-    for entry in PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        pid = int(entry.name)
-        if pid in protected:
-            continue
-        token = _token_of(pid)
-        if token in wanted and _state(pid) not in (None, "Z", "X"):
-            found[pid] = token  # type: ignore[assignment]
+    for name in os.listdir(PROC):
+        if name.isdigit():
+            token = _token_of(name)
+            if token is not None and token in wanted and _state(int(name)) not in (None, "Z", "X"):
+                found[int(name)] = token
+    if found:
+        for pid in _protected() & set(found):
+            del found[pid]
     return found
 
 
