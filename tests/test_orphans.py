@@ -141,21 +141,23 @@ def test_kill_9_as_tasks_start_then_resume_stops_every_orphan_first(project, pid
         kill_leftovers(_pids(project))
 
 
-# Fails its first attempt leaving a stale writer on its output in its process group; the retry
-# records whether that writer still runs, then writes the output.
+# Fails its first attempt leaving two stale writers on its output, one in its process group and
+# one that left it (setsid); the retry records which still run, then writes the output.
 RETRIED_TASK = (
     "import os, subprocess, sys\n"
     "if not os.path.exists('failed_once'):\n"
     "    open('failed_once', 'w').close()\n"
-    f"    w = subprocess.Popen([sys.executable, '-c', {STALE_WRITER!r}, 'out.txt'])\n"
-    "    open('writer.pid', 'w').write(str(w.pid))\n"
+    f"    a = subprocess.Popen([sys.executable, '-c', {STALE_WRITER!r}, 'out.txt'])\n"
+    f"    b = subprocess.Popen([sys.executable, '-c', {STALE_WRITER!r}, 'out.txt'], start_new_session=True)\n"
+    "    open('writer.pids', 'w').write('%d %d' % (a.pid, b.pid))\n"
     "    sys.exit(1)\n"
-    "pid = int(open('writer.pid').read())\n"
-    "try:\n"
-    "    alive = open('/proc/%d/stat' % pid).read().rsplit(')', 1)[1].split()[0] not in 'ZX'\n"
-    "except OSError:\n"
-    "    alive = False\n"
-    "open('writer_alive_at_retry', 'w').write(str(alive))\n"
+    "def alive(pid):\n"
+    "    try:\n"
+    "        return open('/proc/%d/stat' % pid).read().rsplit(')', 1)[1].split()[0] not in 'ZX'\n"
+    "    except OSError:\n"
+    "        return False\n"
+    "pids = [int(p) for p in open('writer.pids').read().split()]\n"
+    "open('alive_at_retry', 'w').write(repr([p for p in pids if alive(p)]))\n"
     "open('out.txt', 'w').write('done\\n')\n"
 )
 
@@ -168,16 +170,16 @@ def test_retry_never_starts_beside_the_failed_attempts_leftovers(project):
     """)
     try:
         project.run("run", "main", "--classic", check=True)
-        assert project.read("writer_alive_at_retry") == "False"
+        assert project.read("alive_at_retry") == "[]"
         assert project.read("out.txt") == "done\n"
-        assert process_gone(int(project.read("writer.pid")))
+        assert all(process_gone(int(pid)) for pid in project.read("writer.pids").split())
         attempts = project.query("SELECT number, status FROM attempts ORDER BY number")
         assert [(a["number"], a["status"]) for a in attempts] == [(1, "failed"), (2, "succeeded")]
         assert project.query("SELECT sha256 FROM files WHERE role = 'output'")[0]["sha256"] == sha256_file(
             project.path / "out.txt")
     finally:
-        if project.exists("writer.pid"):
-            kill_leftovers([int(project.read("writer.pid"))])
+        if project.exists("writer.pids"):
+            kill_leftovers(map(int, project.read("writer.pids").split()))
 
 
 # Succeeds at once, leaving one background process in its group and one that left it (setsid).

@@ -88,7 +88,7 @@ class LocalExecutor(Executor):
                 self._kill(proc) if self._kill_now.is_set() else self._terminate(proc)
             attempt.on_started(Started(started_at=started_at, host=self._host, pid=proc.pid))
             try:
-                code = process_groups.end_group(proc)
+                code = process_groups.end_attempt(proc, attempt.run_token, attempt.attempt_id)
                 leftover = None
             except process_groups.LeftoverProcesses as exc:
                 code, leftover = exc.exit_code, str(exc)

@@ -73,40 +73,49 @@ def _protected() -> set[int]:
     return pids
 
 
-_KEY = RUN_ENV.encode() + b"="
-
-
-def _token_of(pid: str) -> Optional[str]:
-    """The value of SCRIPTFLOW_RUN in a process's environment (None if absent or unreadable)."""
+def _environ(pid: str) -> bytes:
     try:
         with open(f"/proc/{pid}/environ", "rb") as f:
-            data = f.read()
+            return f.read()
     except OSError:
-        return None
-    start = data.find(_KEY)
-    while start > 0 and data[start - 1] != 0:  # the text inside another variable's value
-        start = data.find(_KEY, start + 1)
+        return b""
+
+
+def _variable(environ: bytes, name: str) -> Optional[str]:
+    """The value of one variable in a NUL-separated environment block (None if absent)."""
+    key = name.encode() + b"="
+    start = environ.find(key)
+    while start > 0 and environ[start - 1] != 0:  # the text inside another variable's value
+        start = environ.find(key, start + 1)
     if start < 0:
         return None
-    end = data.find(b"\0", start)
-    return data[start + len(_KEY):end if end >= 0 else len(data)].decode(errors="replace")
+    end = environ.find(b"\0", start)
+    return environ[start + len(key):end if end >= 0 else len(environ)].decode(errors="replace")
 
 
-def find_by_token(tokens: Iterable[str]) -> dict[int, str]:
-    """pid -> token of every live process on this host whose environment carries one of ``tokens``.
+def find_by_token(tokens: Iterable[str], attempt_id: Optional[int] = None) -> dict[int, str]:
+    """pid -> token of every live process on this host whose environment carries one of ``tokens``
+    (and, given ``attempt_id``, that attempt's SCRIPTFLOW_ATTEMPT).
 
     One read of /proc/PID/environ per process (a few tens of ms for hundreds of
-    processes): done when a run starts after a dead one, and once when a run ends.
+    processes): done when a run starts after a dead one, after a failed
+    attempt, and once when a run ends; never per successful task.
     """
     wanted = set(tokens)
     if not wanted or not proc_available():
         return {}
     found: dict[int, str] = {}
     for name in os.listdir(PROC):
-        if name.isdigit():
-            token = _token_of(name)
-            if token is not None and token in wanted and _state(int(name)) not in (None, "Z", "X"):
-                found[int(name)] = token
+        if not name.isdigit():
+            continue
+        environ = _environ(name)
+        token = _variable(environ, RUN_ENV) if environ else None
+        if token is None or token not in wanted:
+            continue
+        if attempt_id is not None and _variable(environ, ATTEMPT_ENV) != str(attempt_id):
+            continue
+        if _state(int(name)) not in (None, "Z", "X"):
+            found[int(name)] = token
     if found:
         for pid in _protected() & set(found):
             del found[pid]
@@ -145,7 +154,8 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
-def stop_token_processes(tokens: Iterable[str], timeout: float = GONE_TIMEOUT) -> list[int]:
+def stop_token_processes(tokens: Iterable[str], timeout: float = GONE_TIMEOUT,
+                         attempt_id: Optional[int] = None) -> list[int]:
     """Kill every process carrying one of ``tokens``, and the groups they lead; wait until all are gone.
 
     Returns the pids still alive after ``timeout`` (empty when everything
@@ -156,14 +166,14 @@ def stop_token_processes(tokens: Iterable[str], timeout: float = GONE_TIMEOUT) -
     deadline = time.monotonic() + timeout
     killed: set[int] = set()
     while True:
-        found = find_by_token(tokens)
+        found = find_by_token(tokens, attempt_id)
         if not found:
             return []
         if time.monotonic() > deadline:
             return sorted(found)
         for pid in found:
             if pid not in killed:
-                log.warning("stopping process %d left running by a dead run (%s=%s)", pid, RUN_ENV, found[pid])
+                log.warning("stopping process %d left running (%s=%s)", pid, RUN_ENV, found[pid])
             killed.add(pid)
             try:
                 if os.getpgid(pid) == pid:  # it leads its group: the members go too, token or not
@@ -237,10 +247,22 @@ def end_group(proc: "subprocess.Popen[bytes]", timeout: float = GONE_TIMEOUT) ->
     return code
 
 
+def end_attempt(proc: "subprocess.Popen[bytes]", run_token: str, attempt_id: int,
+                timeout: float = GONE_TIMEOUT) -> int:
+    """``end_group``, and after a failure (a retry may follow) also the attempt's processes that
+    left the group (``setsid``), found by their environment; the command's exit code."""
+    code = end_group(proc, timeout)
+    if code != 0 and run_token:
+        left = stop_token_processes([run_token], timeout, attempt_id=attempt_id)
+        if left:
+            raise LeftoverProcesses(left[0], code)
+    return code
+
+
 class LeftoverProcesses(Exception):
     """A process of an attempt's group could not be stopped after the command ended."""
 
     def __init__(self, pgid: int, exit_code: int) -> None:
-        super().__init__(f"process group {pgid} still has a running process after SIGKILL")
+        super().__init__(f"a process it started (group or pid {pgid}) still runs after SIGKILL")
         self.pgid = pgid
         self.exit_code = exit_code
