@@ -314,3 +314,20 @@ def test_terminal_hangup_stops_the_run_like_sigterm(project):
     assert not any(project.exists(f"out_{i}.txt") for i in range(3))
     log = (project.path / ".scriptflow" / "scriptflow.log").read_text(errors="replace")
     assert "Traceback" not in log, log
+
+
+def test_sighup_is_ignored_under_nohup(project):
+    """``nohup scriptflow run``: SIGHUP was ignored when the run started, so the run goes on."""
+    _slow_flow(project, 2)
+    proc = project.popen("run", "main", "-j", "2", "--classic",
+                         preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    try:
+        wait_until(lambda: len(_started(project)) == 2, "both tasks to start")
+        proc.send_signal(signal.SIGHUP)
+        (project.path / "hold").unlink()
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out + err
+    finally:
+        _stop(project, proc)
+    assert _run_row(project, proc)["status"] == "succeeded"
+    assert project.read("out_0.txt") == "partial output and the rest"

@@ -4,7 +4,8 @@ A dropped ssh session sends SIGHUP; a scheduler ending a job or ``kill``
 sends SIGTERM. Either is raised in the main thread as ``Terminated`` (as
 Python raises ``KeyboardInterrupt`` for SIGINT), so the runner stops the
 tasks, records the run ``interrupted`` and exits 128 + the signal number:
-143 for SIGTERM, 129 for SIGHUP.
+143 for SIGTERM, 129 for SIGHUP. A SIGHUP that is ignored when scriptflow
+starts (``nohup``) stays ignored.
 """
 from __future__ import annotations
 
@@ -59,7 +60,11 @@ def install() -> Callable[[], None]:
     """Raise ``Terminated`` on SIGTERM/SIGHUP (main thread only); returns what restores the old handlers."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
-    previous = {signum: signal.signal(signum, _raise_terminated) for signum in TERMINATING}
+    previous = {}
+    for signum in TERMINATING:
+        if signum != signal.SIGTERM and signal.getsignal(signum) == signal.SIG_IGN:
+            continue  # started under nohup: the user asked for the run to outlive the terminal
+        previous[signum] = signal.signal(signum, _raise_terminated)
 
     def restore() -> None:
         for signum, handler in previous.items():
