@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM sent to a real ``scriptflow run`` process: exit codes, process groups, the ledger, the files.
+"""Ctrl-C, SIGTERM and SIGHUP sent to a real ``scriptflow run`` process: exit codes, process groups, the ledger, the files.
 
 Each slow task spawns a child, writes both pids and part of its output, then a
 ``started`` marker, and waits while the file ``hold`` exists; the tests wait
@@ -114,8 +114,8 @@ def _no_traceback(out: str, err: str) -> None:
     assert "Traceback" not in out + err, out + err
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
-                         ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
+                         ids=["SIGINT", "SIGTERM", "SIGHUP"])
 def test_signal_stops_running_tasks_and_records_the_run(project, signum, code):
     _slow_flow(project, 5)
     proc = project.popen("run", "main", "-j", "2", "--classic")
@@ -257,3 +257,77 @@ def test_interrupt_stops_a_group_member_that_ignores_sigterm(project):
                    timeout=10)
     finally:
         _stop(project, proc)
+
+
+def test_terminal_hangup_stops_the_run_like_sigterm(project):
+    """A dropped ssh session: the run's controlling terminal (a real pty) goes away. The kernel sends
+    SIGHUP; the live display can no longer write; the run still stops its tasks and is recorded."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import subprocess
+    import termios
+    import threading
+
+    _slow_flow(project, 3)
+    master, slave = pty.openpty()
+
+    def take_terminal() -> None:  # the run becomes the session leader of this terminal, as over ssh
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(["scriptflow", "run", "main", "-j", "2"], cwd=project.path, stdin=slave,
+                            stdout=slave, stderr=slave, preexec_fn=take_terminal)
+    os.close(slave)
+    stop_draining = threading.Event()
+
+    def drain() -> None:  # read what the live display shows, so that it never blocks on a full terminal
+        while not stop_draining.is_set():
+            if select.select([master], [], [], 0.05)[0]:
+                try:
+                    os.read(master, 65536)
+                except OSError:
+                    return
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        started = wait_until(lambda: len(_started(project)) == 2 and _started(project), "two tasks to start")
+        pids = [_pid(project, f"task_{i}.pid") for i in started] + [_pid(project, f"child_{i}.pid") for i in started]
+        stop_draining.set()
+        reader.join()
+        os.close(master)  # hang up
+        master = -1
+        assert proc.wait(timeout=120) == 129
+        for pid in pids:
+            wait_until(lambda: process_gone(pid), f"process {pid} of an interrupted task to end", timeout=30)
+    finally:
+        stop_draining.set()
+        if master >= 0:
+            os.close(master)
+        _stop(project, proc)
+    run = _run_row(project, proc)
+    assert (run["status"], run["exit_code"]) == ("interrupted", 129)
+    assert {uid for uid, s in project.statuses(run["id"]).items() if s == "interrupted"} == {
+        f"slow{i}" for i in started}
+    assert not any(project.exists(f"out_{i}.txt") for i in range(3))
+    log = (project.path / ".scriptflow" / "scriptflow.log").read_text(errors="replace")
+    assert "Traceback" not in log, log
+
+
+def test_sighup_is_ignored_under_nohup(project):
+    """``nohup scriptflow run``: SIGHUP was ignored when the run started, so the run goes on."""
+    _slow_flow(project, 2)
+    proc = project.popen("run", "main", "-j", "2", "--classic",
+                         preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    try:
+        wait_until(lambda: len(_started(project)) == 2, "both tasks to start")
+        proc.send_signal(signal.SIGHUP)
+        (project.path / "hold").unlink()
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out + err
+    finally:
+        _stop(project, proc)
+    assert _run_row(project, proc)["status"] == "succeeded"
+    assert project.read("out_0.txt") == "partial output and the rest"

@@ -22,7 +22,9 @@ def resume_command(run: str | None, force: bool, classic: bool | None, no_wait: 
     in the same folder, recording RUN as its parent. Tasks that succeeded and
     whose outputs are unchanged are cached; failed, interrupted and lost ones
     run again; cluster jobs a killed run left queued or running are re-attached
-    instead of submitted again.
+    instead of submitted again. Local processes a killed run left running are
+    killed first (found by SCRIPTFLOW_RUN in their environment); exit codes
+    as for `scriptflow run`.
     """
     from ..run.runner import RunRequest, execute
     from ..readers.runs import connect, find_project, latest_unfinished_run, live_status, resolve_run

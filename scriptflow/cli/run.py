@@ -37,7 +37,15 @@ def run_command(flow: str, args: tuple[str, ...], jobs: int | None, force: tuple
     are skipped ("cached"); see `scriptflow --help` and the README for the
     rules. Exit code: 0 when every task succeeded or was cached, 1 when a
     task or the flow failed, 2 for usage errors, 3 when the project is busy
-    (--no-wait), 130/143 when interrupted.
+    (--no-wait, or a process left by a dead run cannot be stopped), 130
+    (Ctrl-C), 143 (SIGTERM) or 129 (SIGHUP, e.g. a dropped ssh session) when
+    interrupted: running tasks are stopped and the run is recorded
+    interrupted.
+
+    Processes a task leaves running when its command exits are killed.
+    Before anything is decided, processes left running by a run that died
+    (kill -9) are found by the SCRIPTFLOW_RUN variable in their environment
+    and killed.
 
     With --dry-run nothing is executed or recorded: tasks whose inputs come
     from a task that would run are listed as "would run: upstream will

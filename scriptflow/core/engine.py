@@ -241,7 +241,7 @@ class Engine:
         attempt = Attempt(
             run_id=self.run_id, attempt_id=self.record.new_attempt_id(), task_uid=spec.uid, number=number,
             command=spec.command, shell=spec.shell, cwd=spec.cwd, env=spec.env,
-            stdout_path=logs / f"{stem}.out", stderr_path=logs / f"{stem}.err",
+            stdout_path=logs / f"{stem}.out", stderr_path=logs / f"{stem}.err", run_token=self.options.run_token,
             resources=spec.resources, outputs=[spec.output_abs[p] for p in spec.outputs],
         )
         reporter = _AttemptReporter(self, record, attempt)

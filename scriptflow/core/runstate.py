@@ -61,3 +61,5 @@ class RunOptions:
     dry_run: bool = False
     #: uid -> cluster job left running by a run that died; re-attached instead of resubmitted.
     reattach: dict[str, RecordedJob] = field(default_factory=dict)
+    #: Put in every local attempt's environment (SCRIPTFLOW_RUN) so a later run can find its processes.
+    run_token: str = ""

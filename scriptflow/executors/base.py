@@ -32,6 +32,9 @@ class Attempt:
     env: dict[str, str]
     stdout_path: Path
     stderr_path: Path
+    #: The run's token: a local executor puts it in the environment of the command (SCRIPTFLOW_RUN)
+    #: so that a later run can find and stop its processes if this run dies (see process_groups).
+    run_token: str = ""
     resources: dict[str, Any] = field(default_factory=dict)
     #: Declared outputs (absolute): cluster executors wait for them on slow shared filesystems.
     outputs: list[Path] = field(default_factory=list)

@@ -2,7 +2,10 @@
 
 Each command runs in its own process group (a new session on POSIX, a new
 process group on Windows) so an interrupt stops the whole tree it spawned,
-with stdout and stderr going straight to the attempt's log files.
+with stdout and stderr going straight to the attempt's log files. When the
+command exits, whatever it left running in its group is killed before the
+outcome is reported (POSIX), so no retry or later task ever runs beside a
+stale writer; its environment carries the run's token (``process_groups``).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from ..clock import utc_now
+from . import process_groups
 from .base import Attempt, Executor, Outcome, Reporter, Started
 from .settings import ExecutorSettings, setting
 
@@ -66,6 +70,7 @@ class LocalExecutor(Executor):
         attempt.stdout_path.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         env.update(attempt.env)
+        env.update(process_groups.attempt_environment(attempt.run_token, attempt.attempt_id))
         group = {"start_new_session": True} if POSIX else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
         with open(attempt.stdout_path, "wb") as out, open(attempt.stderr_path, "wb") as err:
             started_at = utc_now()
@@ -91,14 +96,18 @@ class LocalExecutor(Executor):
             if self._stopping.is_set():  # interrupted between the check above and Popen
                 self._kill(proc) if self._kill_now.is_set() else self._terminate(proc)
             reporter.started(Started(started_at=started_at, host=self._host, pid=proc.pid))
-            code = proc.wait()
+            try:
+                code = process_groups.end_attempt(proc, attempt.run_token, attempt.attempt_id)
+                leftover = None
+            except process_groups.LeftoverProcesses as exc:
+                code, leftover = exc.exit_code, str(exc)
             ended_at = utc_now()
             with self._lock:
                 self._procs.pop(attempt.attempt_id, None)
         if self._stopping.is_set():
             return Outcome(code, started_at, ended_at, error="interrupted", interrupted=True)
-        error = None
-        if code != 0:
+        error = leftover
+        if error is None and code != 0:
             error = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
         return Outcome(code, started_at, ended_at, error=error)
 

@@ -1,23 +1,20 @@
 """Closing what a dead run left open (``kill -9``, a crash, a lost machine).
 
 Runs only while holding the project lock, so every run still marked
-``running`` is certainly dead. Its unfinished tasks and attempts become
-``lost`` (their outputs are never trusted: a lost task reruns), local
-processes it left behind are stopped, and its cluster jobs are handed to the
-new run to re-attach to instead of submitting them again.
+``running`` is certainly dead. The local processes it left behind have
+already been stopped (``orphans.stop_dead_runs``, before this); its
+unfinished tasks and attempts become ``lost`` (their outputs are never
+trusted: a lost task reruns), and its cluster jobs are handed to the new run
+to re-attach to instead of submitting them again.
 """
 from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
-import socket
 import sqlite3
-from pathlib import Path
 
 from ..executors.base import RecordedJob
-from ..clock import parse_time, utc_now
+from ..clock import utc_now
 from ..project import Project
 
 log = logging.getLogger("scriptflow.recovery")
@@ -42,8 +39,6 @@ def recover_dead_runs(conn: sqlite3.Connection, project: Project) -> dict[str, R
                         job_id=attempt["job_id"], job_script=attempt["job_script"], queue=attempt["queue"],
                         stdout_path=project.absolute(attempt["stdout_path"]),
                         stderr_path=project.absolute(attempt["stderr_path"]), started_at=attempt["started_at"])
-            elif attempt["pid"] and attempt["host"] == socket.gethostname():
-                stop_orphan(attempt["pid"], attempt["started_at"])
         now = utc_now()
         conn.execute("UPDATE attempts SET status = 'lost', ended_at = ?, error = ? "
                      "WHERE run_id = ? AND status IN ('queued', 'running')", (now, LOST_MESSAGE, run["id"]))
@@ -58,29 +53,3 @@ def recover_dead_runs(conn: sqlite3.Connection, project: Project) -> dict[str, R
                                                    "jobs": [j.job_id for j in jobs.values()]})))
         log.warning("run %d (pid %s on %s) was left running: marked lost", run["id"], run["pid"], run["host"])
     return jobs
-
-
-def _process_start_epoch(pid: int) -> float | None:
-    """When a process started (Linux /proc), to tell our orphan from a recycled pid."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = int(fields[19])
-        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime "))
-        return boot + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
-        return None
-
-
-def stop_orphan(pid: int, started_at: str | None) -> bool:
-    """Kill the process group a dead run left running, if it is really that attempt's."""
-    started = parse_time(started_at)
-    began = _process_start_epoch(pid)
-    if started is None or began is None or abs(began - started.timestamp()) > 5:
-        return False
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError, OSError):
-        return False
-    log.warning("stopped process group %d left running by a dead run", pid)
-    return True

@@ -1,5 +1,5 @@
 """One run from start to end: load the flow, lock the project, open the ledger,
-run the flow in its own thread, handle Ctrl-C/SIGTERM, record the outcome.
+run the flow in its own thread, handle Ctrl-C/SIGTERM/SIGHUP, record the outcome.
 
 The flow runs in a separate thread so that the main thread stays free to
 receive signals and to wait for the engine.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
+import secrets
 import socket
 import sys
 import threading
@@ -26,15 +26,19 @@ from ..core.runstate import RunOptions, TaskRecord
 from ..errors import ScriptflowError, TaskError
 from ..clock import utc_now
 from ..ledger.writer import LedgerWriter
+from ..executors import process_groups
 from ..executors.base import RecordedJob
 from .lock import ProjectLock
+from ..ledger.orphans import dead_runs, record_run_token, stop_dead_runs
 from ..ledger.recovery import recover_dead_runs
 from .logsetup import setup_logging
+from . import signals
+from .signals import Terminated as _Terminated
 from ..project import Project
 
 log = logging.getLogger("scriptflow.run")
 
-EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 130, 143
+EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGHUP, EXIT_SIGTERM = 0, 1, 130, 129, 143
 
 
 @dataclass
@@ -65,14 +69,6 @@ class RunResult:
     exit_code: int
     records: list[TaskRecord] = field(default_factory=list)
     error: Optional[str] = None
-
-
-class _Terminated(BaseException):
-    """SIGTERM, raised in the main thread like KeyboardInterrupt is for SIGINT."""
-
-
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise _Terminated()
 
 
 def command_line_config(request: RunRequest) -> dict[str, Any]:
@@ -123,6 +119,8 @@ def execute(request: RunRequest, stream: Optional[IO[str]] = None) -> RunResult:
     try:
         writer = LedgerWriter(project.ledger_path)
         try:
+            # Before any task is decided: nothing a dead run started may still run beside this one.
+            stop_dead_runs(writer.call(dead_runs).result())
             jobs = writer.call(lambda conn: recover_dead_runs(conn, project)).result()
             return _run(request, project, path, flow, cfg, force_all, globs, writer, lock, console, jobs)
         finally:
@@ -147,17 +145,22 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
          json.dumps(options, default=str), str(project.dir), request.parent_run_id, utc_now(), utc_now(),
          socket.gethostname(), os.getpid(), __version__),
     )
+    token = "" if request.dry_run else f"{run_id}-{secrets.token_hex(8)}"
+    if token:
+        # Committed before the flow starts, so before any command can run: if this process dies,
+        # the next run finds this run's processes by the token even when no pid reached the ledger.
+        writer.call(lambda conn: record_run_token(conn, run_id, token)).result()
     writer.set_heartbeat(lambda conn: conn.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?",
                                                    (utc_now(), run_id)))
     log.info("run %d: flow %s of %s started", run_id, flow.name, path)
     engine_options = RunOptions(run_id=run_id, config=cfg, force_globs=globs, force_all=force_all,
                                 grace_seconds=float(cfg.get("interrupt_grace", 10)),
                                 keep_going=request.keep_going or request.dry_run, dry_run=request.dry_run,
-                                reattach=jobs)
+                                reattach=jobs, run_token=token)
     flow_error: list[BaseException] = []
     flow_done = threading.Event()
     exit_code: Optional[int] = None
-    previous_term = signal.signal(signal.SIGTERM, _raise_terminated) if _main_thread() else None
+    restore_signals = signals.install()
     engine = Engine(project, writer, engine_options, console)
     try:
         with engine:
@@ -178,12 +181,15 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
                 flow_done.wait()
                 engine.wait_idle()
             except (KeyboardInterrupt, _Terminated) as exc:
-                exit_code = EXIT_SIGTERM if isinstance(exc, _Terminated) else EXIT_SIGINT
+                exit_code = exc.exit_code if isinstance(exc, _Terminated) else EXIT_SIGINT
                 _stop(engine, console)
     finally:
-        console.end()
-        if previous_term is not None:
-            signal.signal(signal.SIGTERM, previous_term)
+        try:
+            console.end()
+        finally:
+            restore_signals()
+    if token:  # what a task left outside its process group (setsid, a daemon) goes with the run
+        process_groups.stop_token_processes([token])
 
     error = None
     if flow_error and not isinstance(flow_error[0], TaskError) and exit_code is None:
@@ -236,10 +242,6 @@ def _stop(engine: Engine, console: RunConsole) -> None:
         except (KeyboardInterrupt, _Terminated):
             engine.interrupt()
             engine.kill_now()
-
-
-def _main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
 
 
 DRY_RUN_WORDS = {
