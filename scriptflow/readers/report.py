@@ -21,7 +21,7 @@ from typing import Any, Optional
 from . import runs
 from ..errors import ScriptflowError
 from ..core.fingerprint import FileHasher
-from ..clock import parse_time
+from ..clock import elapsed_seconds
 from ..ledger.store import open_for_reading, read_stat_entry
 from ..project import Project
 
@@ -138,11 +138,6 @@ def disk_state(project: Project, hasher: FileHasher, path: str, recorded: Option
     return ("unchanged" if now.sha256 == recorded else "modified"), now.sha256
 
 
-def _duration(start: Optional[str], end: Optional[str]) -> Optional[float]:
-    a, b = parse_time(start), parse_time(end)
-    return round((b - a).total_seconds(), 3) if a and b else None
-
-
 # -- lineage ----------------------------------------------------------------------------------
 
 _LATEST_OUTPUT = (
@@ -227,7 +222,7 @@ class _Walker:
             attempt=a["number"], depth=depth, command=command, shell=bool(a["shell"]), cwd=a["cwd"],
             env=json.loads(a["env"] or "{}"), executor=a["executor"], job_id=a["job_id"], host=a["host"],
             pid=a["pid"], started_at=a["started_at"], ended_at=a["ended_at"],
-            duration_seconds=_duration(a["started_at"], a["ended_at"]), exit_code=a["exit_code"],
+            duration_seconds=elapsed_seconds(a["started_at"], a["ended_at"]), exit_code=a["exit_code"],
             stdout_path=a["stdout_path"], stderr_path=a["stderr_path"],
         )
         for row in self.conn.execute("SELECT path, sha256, size FROM files WHERE task_id = ? AND role = 'output' "
