@@ -12,7 +12,6 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
-import re
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Optional
@@ -27,14 +26,12 @@ from .outputs import remove_outputs
 from .current import clear_current_engine, set_current_engine
 from .recorder import RunRecorder
 from .runstate import OK, Listener, RunOptions, TaskRecord
+from ..names import file_stem
 from ..project import Project
 from .spec import build_spec
 from .task import Task
 
 log = logging.getLogger("scriptflow.engine")
-
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-
 
 class Engine:
     """Runs the tasks of one run; see the module docstring for the flow of events."""
@@ -223,7 +220,7 @@ class Engine:
             return
         number = record.attempts
         logs = self.project.logs_dir(self.run_id)
-        stem = f"{_UNSAFE_NAME.sub('_', spec.uid)}.{number}"
+        stem = f"{file_stem(spec.uid)}.{number}"
         attempt = Attempt(
             run_id=self.run_id, attempt_id=self.record.new_attempt_id(), task_uid=spec.uid, number=number,
             command=spec.command, shell=spec.shell, cwd=spec.cwd, env=spec.env,
