@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Optional
@@ -19,6 +18,7 @@ from typing import Any, Callable, Optional
 from .decide import decide
 from ..errors import TaskDefinitionError, TaskFailed, TaskNotStarted, UpstreamFailed
 from ..executors.base import Attempt, Executor, Outcome, Started, create_executor
+from ..executors.outputs import missing_outputs
 from .fingerprint import FileHash, FileHasher, task_fingerprint
 from ..ledger.store import ThreadLocalReader, read_stat_entry
 from ..ledger.writer import LedgerWriter
@@ -248,7 +248,7 @@ class Engine:
             outcome = future.result()
             failed = outcome.exit_code != 0 or outcome.error is not None
             if not failed and not outcome.interrupted:
-                failed = any(not os.path.exists(record.spec.output_abs[p]) for p in record.spec.outputs)
+                failed = bool(missing_outputs(attempt.outputs))
             if failed and not outcome.interrupted:
                 self.stopping = True
         self._prepare.submit(self._guard, self._attempt_done, record, attempt, future)
@@ -301,9 +301,9 @@ class Engine:
             return
         error = outcome.error
         if outcome.exit_code == 0:
-            missing = [p for p in spec.outputs if not os.path.exists(spec.output_abs[p])]
+            missing = missing_outputs(attempt.outputs)
             if missing:
-                error = f"exit code 0 but declared output {missing[0]} was not written"
+                error = f"exit code 0 but declared output {self.project.relative(missing[0])} was not written"
         if error is None:
             hashes = [(p, self.hasher.hash(spec.output_abs[p])) for p in spec.outputs]
             self.record.attempt_ended(attempt, "succeeded", outcome, None)
