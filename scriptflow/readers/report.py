@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 from . import runs
+from .disk import disk_hasher, disk_state
 from ..errors import ScriptflowError
-from ..core.fingerprint import FileHasher
 from ..clock import elapsed_seconds
-from ..ledger.store import open_for_reading, read_stat_entry
+from ..ledger.store import open_for_reading
 from ..project import Project
 
 #: Identifies the ``--json`` structure; bumped only when a field changes meaning or goes away.
@@ -114,28 +114,6 @@ class Lineage:
         return {"format": FORMAT, "project_dir": self.project_dir, "path": self.path,
                 "as_of_run": self.as_of_run, "depth": self.depth, "file": root,
                 "tasks": [asdict(t) for t in self.tasks]}
-
-
-# -- finding the project, the path and the run ------------------------------------------
-
-
-def resolve_run(conn: sqlite3.Connection, text: str) -> int:
-    """A run id from an id or a name (a reused name means its most recent run), as every command reads RUN."""
-    return int(runs.resolve_run(conn, text)["id"])
-
-
-def disk_hasher(conn: sqlite3.Connection) -> FileHasher:
-    """Hashes files on disk, trusting the ledger's stat cache and never storing into it."""
-
-    return FileHasher(lambda path: read_stat_entry(conn, path))
-
-
-def disk_state(project: Project, hasher: FileHasher, path: str, recorded: Optional[str]) -> tuple[str, Optional[str]]:
-    """('unchanged' | 'modified' | 'deleted', sha256 on disk today)."""
-    now = hasher.hash(str(project.absolute(path)))
-    if now is None:
-        return "deleted", None
-    return ("unchanged" if now.sha256 == recorded else "modified"), now.sha256
 
 
 # -- lineage ----------------------------------------------------------------------------------
@@ -287,7 +265,7 @@ def report(path_text: str, file: Optional[str] = None, directory: Optional[str] 
     project = runs.find_project(file, directory)  # never imports sflow.py: report runs no user code
     conn = open_for_reading(project.ledger_path)
     try:
-        as_of = resolve_run(conn, run) if run is not None else None
+        as_of = int(runs.resolve_run(conn, run)["id"]) if run is not None else None
         return lineage(conn, project, runs.typed_path(project, path_text, directory), as_of, depth)
     finally:
         conn.close()

@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from ..errors import ScriptflowError
 from ..project import Project
-from .report import disk_hasher, disk_state
+from .disk import disk_hasher, disk_state
 from .runs import typed_path
 
 
