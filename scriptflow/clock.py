@@ -34,6 +34,11 @@ def parse_time(text: Optional[str]) -> Optional[datetime]:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
 
 
+def format_timestamp(text: Optional[str], missing: str = "-") -> str:
+    """A ledger timestamp as people read it, to the second, still UTC: ``2026-11-25 15:49:12``."""
+    return text[:19].replace("T", " ") if text else missing
+
+
 def elapsed_seconds(start: Optional[str], end: Optional[str], until_now: bool = False) -> Optional[float]:
     """Seconds from ``start`` to ``end`` (ledger timestamps), to the millisecond.
 

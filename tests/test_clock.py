@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scriptflow.clock import elapsed_seconds, format_duration, utc_now
+from scriptflow.clock import elapsed_seconds, format_duration, format_timestamp, utc_now
 
 
 @pytest.mark.parametrize(("seconds", "text"), [
@@ -30,3 +30,9 @@ def test_elapsed_seconds_of_something_still_going_runs_until_now() -> None:
     start = utc_now()
     ongoing = elapsed_seconds(start, None, until_now=True)
     assert ongoing is not None and 0 <= ongoing < 3600
+
+
+def test_format_timestamp_to_the_second() -> None:
+    assert format_timestamp("2026-11-25T15:49:12.123456Z") == "2026-11-25 15:49:12"
+    assert format_timestamp(None) == "-"
+    assert format_timestamp(None, missing="") == ""

@@ -9,12 +9,8 @@ import sys
 
 import click
 
-from ..clock import format_duration
+from ..clock import format_duration, format_timestamp
 from .options import directory_option, file_option
-
-
-def _started(text: str | None) -> str:
-    return (text or "")[:19].replace("T", " ")
 
 
 @click.command("runs", short_help="List the latest runs.")
@@ -43,7 +39,7 @@ def runs_command(limit: int, as_json: bool, file: str | None, directory: str | N
     if not runs:
         click.echo("no runs yet")
         return 0
-    rows = [(r["id"], r["name"] or "", r["flow"], r["status"], _started(r["started_at"]),
+    rows = [(r["id"], r["name"] or "", r["flow"], r["status"], format_timestamp(r["started_at"], missing=""),
              format_duration(r["duration_seconds"], missing=""), r["ran"], r["cached"], r["failed"] + r["not_run"])
             for r in runs]
     click.echo(tabulate(rows, headers=["id", "name", "flow", "status", "started (UTC)", "duration",
@@ -74,7 +70,8 @@ def show_command(run: str, as_json: bool, file: str | None, directory: str | Non
                                "tasks": tasks}, indent=2))
         return 0
     name = f" '{row['name']}'" if row["name"] else ""
-    click.echo(f"run {row['id']}{name}: flow {row['flow']}, {status}, started {_started(row['started_at'])} UTC"
+    started = format_timestamp(row["started_at"], missing="")
+    click.echo(f"run {row['id']}{name}: flow {row['flow']}, {status}, started {started} UTC"
                + (f", resumes run {row['parent_run_id']}" if row["parent_run_id"] else ""))
     if row["error"]:
         click.echo(f"error: {row['error']}")
