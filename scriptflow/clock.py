@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
-from typing import Optional
 
 _second_cache: tuple[int, str] = (-1, "")
 
@@ -27,19 +26,19 @@ def utc_now() -> str:
     return f"{text}.{micros:06d}Z"
 
 
-def parse_time(text: Optional[str]) -> Optional[datetime]:
+def parse_time(text: str | None) -> datetime | None:
     """A ledger timestamp as an aware UTC datetime (None for NULL or empty text)."""
     if not text:
         return None
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
 
 
-def format_timestamp(text: Optional[str], missing: str = "-") -> str:
+def format_timestamp(text: str | None, missing: str = "-") -> str:
     """A ledger timestamp as people read it, to the second, still UTC: ``2026-11-25 15:49:12``."""
     return text[:19].replace("T", " ") if text else missing
 
 
-def elapsed_seconds(start: Optional[str], end: Optional[str], until_now: bool = False) -> Optional[float]:
+def elapsed_seconds(start: str | None, end: str | None, until_now: bool = False) -> float | None:
     """Seconds from ``start`` to ``end`` (ledger timestamps), to the millisecond.
 
     None without a start; without an end None too, unless ``until_now``: a run
@@ -55,12 +54,12 @@ def elapsed_seconds(start: Optional[str], end: Optional[str], until_now: bool = 
     return round((ended - began).total_seconds(), 3)
 
 
-def format_duration(seconds: Optional[float], missing: str = "-") -> str:
+def format_duration(seconds: float | None, missing: str = "-") -> str:
     """``5.1s`` under a minute, then ``2m03s`` and ``1h02m03s``; ``missing`` when unknown."""
     if seconds is None:
         return missing
     if round(seconds, 1) < 60:
         return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"

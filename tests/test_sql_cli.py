@@ -10,8 +10,7 @@ import subprocess
 import sys
 
 import pytest
-
-from conftest import py_src, wait_for_file
+from conftest import py_src, wait_for_file, wait_until
 
 TWO_TASKS = f"""
     def flow_main():
@@ -136,8 +135,6 @@ def test_works_while_a_run_is_live(project):
     """)
     proc = project.popen("run", "main", "--classic")
     try:
-        from conftest import wait_until
-
         def running():
             out = project.run("sql", "SELECT r.status, t.uid, t.status FROM runs r JOIN tasks t ON t.run_id = r.id",
                               "--json")
@@ -158,7 +155,7 @@ def test_works_while_a_run_is_live(project):
 def test_help_examples_run(ran):
     """Every example in `scriptflow sql --help` is a query that runs on a real ledger."""
     text = ran.run("sql", "--help", check=True).stdout
-    examples = re.findall(r'^\s+scriptflow sql "(.*)"(?: --\w+)?$', text, re.M)
+    examples = re.findall(r'^\s+scriptflow sql "(.*)"(?: --\w+)?$', text, re.MULTILINE)
     assert len(examples) >= 5
     for sql in examples:
         ran.run("sql", sql, check=True)
