@@ -1,13 +1,15 @@
-"""Timestamps as the ledger writes them (ISO-8601 UTC text that sorts), and parsing them back.
+"""Timestamps as the ledger writes them (ISO-8601 UTC text that sorts), parsing them back,
+and the one way scriptflow measures and shows a duration.
 
-Its own module because executors, the ledger and the readers all need it and
-must not import each other to get it.
+Its own module because executors, the ledger, the readers and the terminal
+all need it and must not import each other to get it. Every duration a user
+sees (the run summary, ``runs``, ``show``, ``report``) goes through
+``format_duration``, so they all read alike: ``5.1s``, ``2m03s``, ``1h02m03s``.
 """
 from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
-from typing import Optional
 
 _second_cache: tuple[int, str] = (-1, "")
 
@@ -24,7 +26,40 @@ def utc_now() -> str:
     return f"{text}.{micros:06d}Z"
 
 
-def parse_time(text: Optional[str]) -> Optional[datetime]:
+def parse_time(text: str | None) -> datetime | None:
+    """A ledger timestamp as an aware UTC datetime (None for NULL or empty text)."""
     if not text:
         return None
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def format_timestamp(text: str | None, missing: str = "-") -> str:
+    """A ledger timestamp as people read it, to the second, still UTC: ``2026-11-25 15:49:12``."""
+    return text[:19].replace("T", " ") if text else missing
+
+
+def elapsed_seconds(start: str | None, end: str | None, until_now: bool = False) -> float | None:
+    """Seconds from ``start`` to ``end`` (ledger timestamps), to the millisecond.
+
+    None without a start; without an end None too, unless ``until_now``: a run
+    or task still going has lasted until now.
+    """
+    began, ended = parse_time(start), parse_time(end)
+    if began is None:
+        return None
+    if ended is None:
+        if not until_now:
+            return None
+        ended = datetime.now(timezone.utc)
+    return round((ended - began).total_seconds(), 3)
+
+
+def format_duration(seconds: float | None, missing: str = "-") -> str:
+    """``5.1s`` under a minute, then ``2m03s`` and ``1h02m03s``; ``missing`` when unknown."""
+    if seconds is None:
+        return missing
+    if round(seconds, 1) < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"

@@ -69,6 +69,23 @@ def test_exit_0_without_the_declared_output_fails(project):
     assert not project.query("SELECT * FROM files WHERE role = 'output'")
 
 
+def test_exit_0_with_one_of_two_outputs_missing_names_it_by_its_ledger_path(project):
+    """The missing-output check names the first missing output as the ledger spells it (project-relative,
+    whatever the task's cwd), and removes the output that was written."""
+    (project.path / "sub").mkdir()
+    project.flow(f"""
+        def flow_main():
+            sf.Task({py_src("open('made.txt', 'w').write('x')")}, outputs=["made.txt", "out/never.txt"],
+                    cwd="sub", name="half").start()
+    """)
+    proc = project.run("run", "main", check=False)
+    assert proc.returncode == 1
+    attempt, = _attempts(project, "half")
+    assert (attempt["status"], attempt["exit_code"]) == ("failed", 0)
+    assert attempt["error"] == "exit code 0 but declared output sub/out/never.txt was not written"
+    assert not project.exists("sub/made.txt")
+
+
 def test_exit_1_after_writing_the_output_fails_and_removes_it(project):
     code = "import sys; open('out.txt', 'w').write('half done'); sys.exit(1)"
     project.flow(f"""

@@ -333,3 +333,26 @@ def test_resume_replays_flow_arguments_and_recorded_config(project):
     assert len(rows) == 4
     for before, after in zip(rows, rows[1:]):
         assert before["ended_at"] <= after["started_at"], [dict(r) for r in rows]
+
+
+def test_uids_that_read_alike_keep_their_own_logs(project):
+    """`a/b` and `a_b` (and `a b`) sanitise to the same text: each still gets its own log files,
+    and an ordinary uid keeps the plain documented name (`solve-1.1.out`)."""
+    uids = ["a/b", "a_b", "a b", "solve-1"]
+    tasks = "\n".join(
+        f"            sf.Task([PY, '-c', {f'print({uid!r})'!r}], name={uid!r}).start()" for uid in uids)
+    project.flow(f"""
+        import sys
+        PY = sys.executable
+
+        def flow_main():
+{tasks}
+    """)
+    project.run("run", "main", "--classic", check=True)
+    for uid in uids:
+        assert project.run("logs", "1", uid, check=True).stdout == f"{uid}\n", uid
+    paths = {r["uid"]: r["stdout_path"] for r in project.query(
+        "SELECT t.uid, a.stdout_path FROM attempts a JOIN tasks t ON t.id = a.task_id")}
+    assert len(set(paths.values())) == len(uids), paths
+    assert paths["solve-1"] == ".scriptflow/logs/1/solve-1.1.out"
+    assert paths["a_b"] == ".scriptflow/logs/1/a_b.1.out"

@@ -117,7 +117,7 @@ def test_slurm_script_directives_and_submission(tmp_path):
     script = script_for(tmp_path, "slurm", attempt, {"partition": "gpu", "account": "proj42",
                                                      "directives": ["--constraint=avx2"]})
     assert script == tmp_path / ".scriptflow" / "jobs" / "7" / f"{script.stem}.sh"
-    assert re.fullmatch(r"solve_1-[0-9a-f]{8}\.2", script.stem)  # sanitised, and never shared by two uids
+    assert re.fullmatch(r"solve_1\+[0-9a-f]{8}\.2", script.stem)  # sanitised, and never shared by two uids
     assert header(script, "#SBATCH") == [
         "--job-name=sf-solve_1", "--partition=gpu", "--account=proj42", "--cpus-per-task=2", "--mem=4096M",
         "--time=02:00:00", "--gres=gpu:1", "--export=ALL", "--constraint=avx2", "--qos=short"]

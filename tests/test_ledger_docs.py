@@ -1,9 +1,11 @@
-"""Every `sqlite3 .scriptflow/ledger.db "..."` query of docs/ledger.md, pasted into bash
-in a real project (three real runs) and run by the real sqlite3 tool, with its
-answer checked. Adding a query to the docs without a check here fails."""
+"""Every query of docs/ledger.md, pasted into bash in a real project (three real runs) and
+run in each documented form (the real sqlite3 tool, `scriptflow sql`, the `sqlite-utils`
+command), with its answer checked. Adding a query to the docs without a check here fails."""
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import re
 import shutil
 import subprocess
@@ -35,8 +37,16 @@ def flow_broken():
             name="boom").result()
 '''
 
-pytestmark = pytest.mark.skipif(shutil.which("sqlite3") is None or shutil.which("sha256sum") is None,
-                                reason="needs the sqlite3 command-line tool and sha256sum")
+pytestmark = pytest.mark.skipif(shutil.which("sha256sum") is None, reason="needs sha256sum")
+
+SQLITE3_LINE = 'sqlite3 .scriptflow/ledger.db "$Q"'
+#: The documented forms of each query: the line to run, and the flags that make its output parseable.
+FORMS = {
+    "sqlite3": (SQLITE3_LINE, ""),
+    "scriptflow-sql": ('# or: scriptflow sql "$Q"', " --csv"),
+    "sqlite-utils": ('# or: sqlite-utils .scriptflow/ledger.db "$Q" --table', ""),
+}
+TOOL = {"sqlite3": "sqlite3", "scriptflow-sql": "scriptflow", "sqlite-utils": "sqlite-utils"}
 
 
 def sha(text: str) -> str:
@@ -44,13 +54,15 @@ def sha(text: str) -> str:
 
 
 def documented_queries() -> dict[int, str]:
-    """{N: shell text} of each ```shell block in docs/ledger.md that runs sqlite3 on the ledger."""
+    """{N: shell text} of each ```shell block in docs/ledger.md that queries the ledger."""
     found: dict[int, str] = {}
     for block in re.findall(r"```shell\n(.*?)```", DOC.read_text(), re.S):
-        if "sqlite3 .scriptflow/ledger.db" not in block:
+        if "ledger.db" not in block:
             continue
         m = re.match(r"# (\d+)\. ", block)
         assert m, f"a documented query needs a '# N. title' first line:\n{block}"
+        for line, _ in FORMS.values():
+            assert line in block.splitlines(), f"query {m.group(1)} lacks the line {line!r}:\n{block}"
         assert int(m.group(1)) not in found, f"query number {m.group(1)} used twice"
         found[int(m.group(1))] = block
     return found
@@ -69,10 +81,20 @@ def ledger_project(tmp_path_factory) -> Project:
     return project
 
 
-def paste(project: Project, shell_text: str) -> list[list[str]]:
+def paste(project: Project, shell_text: str, form: str = "sqlite3") -> list[list[str]]:
+    """Run a documented block as pasted (sqlite3), or with its `# or:` line in place of the sqlite3 one;
+    the rows of the answer as text, parsed from sqlite3's `|` lines or from CSV."""
+    if shutil.which(TOOL[form]) is None:
+        pytest.skip(f"needs the {TOOL[form]} command")
+    line, flags = FORMS[form]
+    if form != "sqlite3":
+        command = line.removeprefix("# or: ").replace(" --table", " --csv") + flags
+        shell_text = shell_text.replace(SQLITE3_LINE, command)
     proc = subprocess.run(["bash", "-c", shell_text], cwd=project.path, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and not proc.stderr, f"{shell_text}\nexit {proc.returncode}: {proc.stderr}"
-    return [line.split("|") for line in proc.stdout.splitlines()]
+    if form == "sqlite3":
+        return [line.split("|") for line in proc.stdout.splitlines()]
+    return list(csv.reader(io.StringIO(proc.stdout)))[1:]  # without the header line
 
 
 def check_1(rows, p):  # the ten slowest tasks of the last run
@@ -134,16 +156,18 @@ def test_docs_have_at_least_five_queries_and_each_is_checked() -> None:
     assert set(queries) == set(CHECKS), "docs/ledger.md queries and the checks here must match one to one"
 
 
+@pytest.mark.parametrize("form", sorted(FORMS))
 @pytest.mark.parametrize("number", sorted(CHECKS))
-def test_documented_query(ledger_project: Project, number: int) -> None:
-    rows = paste(ledger_project, documented_queries()[number])
+def test_documented_query(ledger_project: Project, number: int, form: str) -> None:
+    rows = paste(ledger_project, documented_queries()[number], form)
     CHECKS[number](rows, ledger_project)
 
 
-def test_query_10_notices_a_hand_edit(ledger_project: Project) -> None:
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_query_10_notices_a_hand_edit(ledger_project: Project, form: str) -> None:
     original = ledger_project.read("final.txt")
     ledger_project.write("final.txt", "12")
     try:
-        assert paste(ledger_project, documented_queries()[10]) == [["changed since run 3"]]
+        assert paste(ledger_project, documented_queries()[10], form) == [["changed since run 3"]]
     finally:
         ledger_project.write("final.txt", original)

@@ -9,19 +9,8 @@ import sys
 
 import click
 
+from ..clock import format_duration, format_timestamp
 from .options import directory_option, file_option
-
-
-def _fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    from ..terminal.console import fmt_seconds
-
-    return fmt_seconds(seconds)
-
-
-def _started(text: str | None) -> str:
-    return (text or "")[:19].replace("T", " ")
 
 
 @click.command("runs", short_help="List the latest runs.")
@@ -50,8 +39,8 @@ def runs_command(limit: int, as_json: bool, file: str | None, directory: str | N
     if not runs:
         click.echo("no runs yet")
         return 0
-    rows = [(r["id"], r["name"] or "", r["flow"], r["status"], _started(r["started_at"]),
-             _fmt_duration(r["duration_seconds"]), r["ran"], r["cached"], r["failed"] + r["not_run"])
+    rows = [(r["id"], r["name"] or "", r["flow"], r["status"], format_timestamp(r["started_at"], missing=""),
+             format_duration(r["duration_seconds"], missing=""), r["ran"], r["cached"], r["failed"] + r["not_run"])
             for r in runs]
     click.echo(tabulate(rows, headers=["id", "name", "flow", "status", "started (UTC)", "duration",
                                        "ran", "cached", "failed"]))
@@ -81,7 +70,8 @@ def show_command(run: str, as_json: bool, file: str | None, directory: str | Non
                                "tasks": tasks}, indent=2))
         return 0
     name = f" '{row['name']}'" if row["name"] else ""
-    click.echo(f"run {row['id']}{name}: flow {row['flow']}, {status}, started {_started(row['started_at'])} UTC"
+    started = format_timestamp(row["started_at"], missing="")
+    click.echo(f"run {row['id']}{name}: flow {row['flow']}, {status}, started {started} UTC"
                + (f", resumes run {row['parent_run_id']}" if row["parent_run_id"] else ""))
     if row["error"]:
         click.echo(f"error: {row['error']}")
@@ -89,7 +79,7 @@ def show_command(run: str, as_json: bool, file: str | None, directory: str | Non
     rows = []
     for t in tasks:
         line = [t["uid"], t["status"], t["attempts"], "" if t["exit_code"] is None else t["exit_code"],
-                _fmt_duration(t["duration_seconds"]), t["executor"]]
+                format_duration(t["duration_seconds"], missing=""), t["executor"]]
         if with_jobs:
             line.append(",".join(t["job_ids"]))
         line.append(t["reason"] or "")

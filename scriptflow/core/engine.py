@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-import os
-import re
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Optional
@@ -20,6 +18,7 @@ from typing import Any, Callable, Optional
 from .decide import decide
 from ..errors import TaskDefinitionError, TaskFailed, TaskNotStarted, UpstreamFailed
 from ..executors.base import Attempt, Executor, Outcome, RecordedJob, Reporter, Started
+from ..executors.outputs import missing_outputs
 from ..executors.registry import create_executor
 from .fingerprint import FileHash, FileHasher, task_fingerprint
 from ..ledger.store import ThreadLocalReader, read_stat_entry
@@ -28,14 +27,12 @@ from .outputs import remove_outputs
 from .current import clear_current_engine, set_current_engine
 from .recorder import RunRecorder
 from .runstate import OK, Listener, RunOptions, TaskRecord
+from ..names import file_stem
 from ..project import Project
 from .spec import build_spec
 from .task import Task
 
 log = logging.getLogger("scriptflow.engine")
-
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-
 
 class _AttemptReporter(Reporter):
     """What an executor reports about one attempt of this engine (the contract is ``Reporter``'s)."""
@@ -237,7 +234,7 @@ class Engine:
             return
         number = record.attempts
         logs = self.project.logs_dir(self.run_id)
-        stem = f"{_UNSAFE_NAME.sub('_', spec.uid)}.{number}"
+        stem = f"{file_stem(spec.uid)}.{number}"
         attempt = Attempt(
             run_id=self.run_id, attempt_id=self.record.new_attempt_id(), task_uid=spec.uid, number=number,
             command=spec.command, shell=spec.shell, cwd=spec.cwd, env=spec.env,
@@ -272,7 +269,7 @@ class Engine:
             outcome = future.result()
             failed = outcome.exit_code != 0 or outcome.error is not None
             if not failed and not outcome.interrupted:
-                failed = any(not os.path.exists(record.spec.output_abs[p]) for p in record.spec.outputs)
+                failed = bool(missing_outputs(attempt.outputs))
             if failed and not outcome.interrupted:
                 self.stopping = True
         self._prepare.submit(self._guard, self._attempt_done, record, attempt, future)
@@ -331,9 +328,9 @@ class Engine:
             return
         error = outcome.error
         if outcome.exit_code == 0:
-            missing = [p for p in spec.outputs if not os.path.exists(spec.output_abs[p])]
+            missing = missing_outputs(attempt.outputs)
             if missing:
-                error = f"exit code 0 but declared output {missing[0]} was not written"
+                error = f"exit code 0 but declared output {self.project.relative(missing[0])} was not written"
         if error is None:
             hashes = [(p, self.hasher.hash(spec.output_abs[p])) for p in spec.outputs]
             self.record.attempt_ended(attempt, "succeeded", outcome, None)

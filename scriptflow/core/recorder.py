@@ -72,23 +72,23 @@ class RunRecorder:
 
     def files(self, task_id: int, role: str, hashes: Iterable[tuple[str, Optional[FileHash]]],
               producer_attempt_id: Optional[int] = None) -> None:
-        now = utc_now()
-        for path, h in hashes:
-            self.writer.execute(
-                "INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (task_id, self.run_id, role, path, h.sha256 if h else None, h.size if h else None,
-                 producer_attempt_id, now),
-            )
+        """Files hashed for a task: its inputs when decided, its outputs when an attempt succeeded."""
+        self._insert_files(task_id, role, ((path, h.sha256 if h else None, h.size if h else None,
+                                            producer_attempt_id) for path, h in hashes))
 
     def cached_outputs(self, task_id: int, decision: Decision) -> None:
         """A cached task's outputs point to the attempt that really wrote them."""
+        self._insert_files(task_id, "output", decision.cached_outputs)
+
+    def _insert_files(self, task_id: int, role: str,
+                      rows: Iterable[tuple[str, Optional[str], Optional[int], Optional[int]]]) -> None:
+        """The one ``files`` INSERT: (path, sha256, size, producer attempt id) rows, one timestamp."""
         now = utc_now()
-        for path, sha, size, producer in decision.cached_outputs:
+        for path, sha, size, producer in rows:
             self.writer.execute(
                 "INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at) "
-                "VALUES (?, ?, 'output', ?, ?, ?, ?, ?)",
-                (task_id, self.run_id, path, sha, size, producer, now),
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (task_id, self.run_id, role, path, sha, size, producer, now),
             )
 
     def stat_entry(self, entry: StatEntry) -> None:

@@ -16,7 +16,8 @@ from typing import Optional
 from ..errors import ScriptflowError
 from ..ledger.store import open_for_reading
 from ..project import Project
-from .report import disk_hasher, resolve_run
+from .disk import disk_hasher
+from .runs import resolve_run
 
 #: What happened to each recorded output.
 REMOVED, WOULD_REMOVE, MODIFIED, MISSING, OUTSIDE, FAILED = (
@@ -73,7 +74,7 @@ def clean(project: Project, flow: Optional[str] = None, run: Optional[str] = Non
         raise CleanUsageError("give a FLOW or --run RUN, not both")
     conn = open_for_reading(project.ledger_path)
     try:
-        run_id = resolve_run(conn, run) if run is not None else None
+        run_id = int(resolve_run(conn, run)["id"]) if run is not None else None
         if flow is not None and conn.execute("SELECT 1 FROM runs WHERE flow = ? LIMIT 1", (flow,)).fetchone() is None:
             raise CleanUsageError(f"flow {flow!r} never ran in this project: nothing to clean")
         outputs = recorded_outputs(conn, flow, run_id)

@@ -9,6 +9,7 @@ import json
 import shlex
 from typing import IO, Optional
 
+from ..clock import format_duration, format_timestamp
 from .report import FileNode, Lineage, TaskNode
 
 SHORT = 12
@@ -47,20 +48,6 @@ def human_size(size: Optional[int]) -> str:
     return f"{size} B"
 
 
-def human_duration(seconds: Optional[float]) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.2f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min {secs} s"
-
-
-def _when(stamp: Optional[str]) -> str:
-    return stamp[:19].replace("T", " ") if stamp else "-"
-
-
 def state_text(node: FileNode) -> str:
     """What the file on disk is today compared with the recorded bytes."""
     if node.state == "unchanged":
@@ -82,12 +69,12 @@ def origin_text(node: FileNode, lineage: Lineage) -> str:
 
 def task_heading(node: TaskNode) -> str:
     run = f"run {node.run_id}" + (f" ({node.run_name})" if node.run_name else "")
-    return f"{node.uid}  {run}, attempt {node.attempt}, exit {node.exit_code}, {human_duration(node.duration_seconds)}"
+    return f"{node.uid}  {run}, attempt {node.attempt}, exit {node.exit_code}, {format_duration(node.duration_seconds)}"
 
 
 def task_details(node: TaskNode) -> str:
     where = f"{node.executor}" + (f" job {node.job_id}" if node.job_id else "") + f" on {node.host or '?'}"
-    start, end = _when(node.started_at), _when(node.ended_at)
+    start, end = format_timestamp(node.started_at), format_timestamp(node.ended_at)
     if start[:10] == end[:10]:
         end = end[11:]
     return f"cwd {node.cwd} | {where} | {start} -> {end} UTC"
@@ -177,7 +164,7 @@ def render_table(lineage: Lineage) -> str:
     rows = []
     for node in lineage.tasks:
         rows.append([node.depth, node.uid, node.run_id, node.attempt, node.exit_code,
-                     human_duration(node.duration_seconds), _when(node.started_at), node.host or "-",
+                     format_duration(node.duration_seconds), format_timestamp(node.started_at), node.host or "-",
                      node.executor + (f" {node.job_id}" if node.job_id else ""),
                      ", ".join(i.path for i in node.inputs) or "-", command_text(node)])
     headers = ["depth", "task", "run", "attempt", "exit", "duration", "started (UTC)", "host", "executor",

@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 from . import runs
+from .disk import disk_hasher, disk_state
 from ..errors import ScriptflowError
-from ..core.fingerprint import FileHasher
-from ..clock import parse_time
-from ..ledger.store import open_for_reading, read_stat_entry
+from ..clock import elapsed_seconds
+from ..ledger.store import open_for_reading
 from ..project import Project
 
 #: Identifies the ``--json`` structure; bumped only when a field changes meaning or goes away.
@@ -116,33 +116,6 @@ class Lineage:
                 "tasks": [asdict(t) for t in self.tasks]}
 
 
-# -- finding the project, the path and the run ------------------------------------------
-
-
-def resolve_run(conn: sqlite3.Connection, text: str) -> int:
-    """A run id from an id or a name (a reused name means its most recent run), as every command reads RUN."""
-    return int(runs.resolve_run(conn, text)["id"])
-
-
-def disk_hasher(conn: sqlite3.Connection) -> FileHasher:
-    """Hashes files on disk, trusting the ledger's stat cache and never storing into it."""
-
-    return FileHasher(lambda path: read_stat_entry(conn, path))
-
-
-def disk_state(project: Project, hasher: FileHasher, path: str, recorded: Optional[str]) -> tuple[str, Optional[str]]:
-    """('unchanged' | 'modified' | 'deleted', sha256 on disk today)."""
-    now = hasher.hash(str(project.absolute(path)))
-    if now is None:
-        return "deleted", None
-    return ("unchanged" if now.sha256 == recorded else "modified"), now.sha256
-
-
-def _duration(start: Optional[str], end: Optional[str]) -> Optional[float]:
-    a, b = parse_time(start), parse_time(end)
-    return round((b - a).total_seconds(), 3) if a and b else None
-
-
 # -- lineage ----------------------------------------------------------------------------------
 
 _LATEST_OUTPUT = (
@@ -227,7 +200,7 @@ class _Walker:
             attempt=a["number"], depth=depth, command=command, shell=bool(a["shell"]), cwd=a["cwd"],
             env=json.loads(a["env"] or "{}"), executor=a["executor"], job_id=a["job_id"], host=a["host"],
             pid=a["pid"], started_at=a["started_at"], ended_at=a["ended_at"],
-            duration_seconds=_duration(a["started_at"], a["ended_at"]), exit_code=a["exit_code"],
+            duration_seconds=elapsed_seconds(a["started_at"], a["ended_at"]), exit_code=a["exit_code"],
             stdout_path=a["stdout_path"], stderr_path=a["stderr_path"],
         )
         for row in self.conn.execute("SELECT path, sha256, size FROM files WHERE task_id = ? AND role = 'output' "
@@ -292,7 +265,7 @@ def report(path_text: str, file: Optional[str] = None, directory: Optional[str] 
     project = runs.find_project(file, directory)  # never imports sflow.py: report runs no user code
     conn = open_for_reading(project.ledger_path)
     try:
-        as_of = resolve_run(conn, run) if run is not None else None
+        as_of = int(runs.resolve_run(conn, run)["id"]) if run is not None else None
         return lineage(conn, project, runs.typed_path(project, path_text, directory), as_of, depth)
     finally:
         conn.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import ScriptflowError
-from ..clock import parse_time
+from ..clock import elapsed_seconds, parse_time
 from ..ledger.store import HEARTBEAT_SECONDS, open_for_reading
 from ..project import Project
 
@@ -108,14 +108,6 @@ def latest_unfinished_run(conn: sqlite3.Connection) -> sqlite3.Row:
     return row
 
 
-def duration_seconds(start: Optional[str], end: Optional[str]) -> Optional[float]:
-    a, b = parse_time(start), parse_time(end)
-    if a is None:
-        return None
-    b = b or datetime.now(timezone.utc)
-    return (b - a).total_seconds()
-
-
 def list_runs(conn: sqlite3.Connection, limit: int = 20) -> list[dict[str, Any]]:
     rows = conn.execute(
         "SELECT r.*, count(t.id) AS tasks, "
@@ -132,7 +124,7 @@ def list_runs(conn: sqlite3.Connection, limit: int = 20) -> list[dict[str, Any]]
         out.append({
             "id": row["id"], "name": row["name"], "flow": row["flow"], "status": live_status(row),
             "started_at": row["started_at"], "ended_at": row["ended_at"],
-            "duration_seconds": duration_seconds(row["started_at"], row["ended_at"]),
+            "duration_seconds": elapsed_seconds(row["started_at"], row["ended_at"], until_now=True),
             "tasks": row["tasks"], "ran": row["ran"], "cached": row["cached"], "failed": row["failed"],
             "not_run": row["not_run"], "parent_run_id": row["parent_run_id"], "exit_code": row["exit_code"],
             "args": json.loads(row["flow_args"]), "error": row["error"],
@@ -164,7 +156,7 @@ def run_tasks(conn: sqlite3.Connection, run_id: int) -> list[dict[str, Any]]:
             "uid": row["uid"], "status": row["status"], "reason": row["reason"], "attempts": row["attempts"],
             "exit_code": attempt["exit_code"] if attempt else None,
             "error": attempt["error"] if attempt else None,
-            "duration_seconds": duration_seconds(row["first_start"], row["last_end"]) if row["first_start"] else None,
+            "duration_seconds": elapsed_seconds(row["first_start"], row["last_end"], until_now=True),
             "executor": row["executor"], "job_ids": job_ids.get(row["id"], []),
             "stderr_path": attempt["stderr_path"] if attempt else None,
         })

@@ -9,9 +9,10 @@ import json
 import sqlite3
 from typing import Any, Optional
 
+from ..clock import format_timestamp
 from ..errors import ScriptflowError
 from ..project import Project
-from .report import disk_hasher, disk_state
+from .disk import disk_hasher, disk_state
 from .runs import typed_path
 
 
@@ -110,7 +111,8 @@ def explain(conn: sqlite3.Connection, project: Project, target: str, directory: 
     lines = []
     if rel is not None:
         lines.append(f"{rel} is an output of task {task['uid']}")
-    lines.append(f"task {task['uid']}, run {task['run_id']}{name} (decided {(task['decided_at'] or '')[:19]} UTC):")
+    decided = format_timestamp(task["decided_at"])
+    lines.append(f"task {task['uid']}, run {task['run_id']}{name} (decided {decided} UTC):")
     verdict = {"cached": "skipped", "succeeded": "ran", "failed": "ran and failed"}.get(task["status"], task["status"])
     lines.append(f"  {verdict}: {task['reason'] or 'no decision recorded'}")
     lines.extend("  " + line for line in describe_reason(task["reason"], detail, compared_run))

@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import IO, Optional
 
+from ..clock import format_duration
 from ..core.runstate import Listener, TaskRecord
 from ..executors.base import Attempt, Outcome
 
@@ -31,14 +32,6 @@ def tail(path: Path, lines: int = STDERR_LINES) -> list[str]:
     except OSError:
         return []
     return text.rstrip("\n").splitlines()[-lines:]
-
-
-def fmt_seconds(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
 class RunConsole(Listener):
@@ -132,7 +125,7 @@ class RunConsole(Listener):
             lines.append(f"upstream failed (not run): {names}")
         if total and c["cached"] == total:
             lines.append(f"all {total} tasks up to date")
-        lines.append(f"{self.run_label} {status} in {fmt_seconds(self.elapsed())}: "
+        lines.append(f"{self.run_label} {status} in {format_duration(self.elapsed())}: "
                      f"{total} tasks: {', '.join(parts)}; {stats}")
         self.print("\n".join(lines))
 
@@ -158,7 +151,7 @@ class PlainConsole(RunConsole):
         if record.spec.quiet or record.status == "failed":
             return
         if record.status == "succeeded":
-            took = f" ({fmt_seconds(time.monotonic() - started)})" if started else ""
+            took = f" ({format_duration(time.monotonic() - started)})" if started else ""
             self.print(f"{self.stamp()} done    {record.spec.uid}{took}")
         elif record.status == "cached":
             self.print(f"{self.stamp()} cached  {record.spec.uid}")
@@ -206,7 +199,7 @@ class LiveConsole(RunConsole):
             running = sorted(self.running.items(), key=lambda kv: kv[1])
         now = time.monotonic()
         head = Text.assemble(
-            (f"{self.run_label}  ", "bold"), (fmt_seconds(self.elapsed()), "cyan"), "  ",
+            (f"{self.run_label}  ", "bold"), (format_duration(self.elapsed()), "cyan"), "  ",
             (f"queued {c.get('queued', 0)}", "white"), "  ",
             (f"running {len(running)}", "yellow"), "  ",
             (f"done {c.get('succeeded', 0)}", "green"), "  ",
@@ -216,7 +209,7 @@ class LiveConsole(RunConsole):
         table = Table.grid(padding=(0, 2))
         table.add_row(head)
         for uid, since in running[: self.MAX_SHOWN]:
-            table.add_row(Text(f"  {fmt_seconds(now - since):>7}  {uid}", "yellow"))
+            table.add_row(Text(f"  {format_duration(now - since):>7}  {uid}", "yellow"))
         if len(running) > self.MAX_SHOWN:
             table.add_row(Text(f"  ... and {len(running) - self.MAX_SHOWN} more running", "yellow"))
         return table

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Mapping, Optional, Sequence
 
 from ...clock import utc_now
+from ...names import safe_text
 from . import jobscript
 from ..base import Attempt, Executor, Outcome, RecordedJob, Reporter, Started
 from .settings import ClusterSettings
@@ -305,7 +306,7 @@ class ClusterExecutor(Executor):
         return jobscript.script_path(self.state_dir, attempt)
 
     def job_name(self, attempt: Attempt) -> str:
-        return "sf-" + (jobscript.safe_name(attempt.task_uid) or "task")
+        return "sf-" + (safe_text(attempt.task_uid) or "task")
 
     def write_script(self, attempt: Attempt, script: Path) -> None:
         """Check the task's resources and environment, and write its job script (ValueError, OSError)."""

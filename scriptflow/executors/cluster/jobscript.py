@@ -13,7 +13,6 @@ apart; it knows no scheduler.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shlex
@@ -21,9 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from ...names import file_stem
 from ..base import Attempt
-
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 #: Shell builtins and keywords: an argv naming one runs through ``env --`` so that the program
 #: (``/usr/bin/printf``...) runs, exactly as the local executor's exec would run it.
@@ -36,17 +34,9 @@ _SHELL_WORDS = frozenset(
 )
 
 
-def safe_name(task_uid: str) -> str:
-    """The uid with every run of characters outside ``A-Za-z0-9._-`` replaced by ``_``."""
-    return _UNSAFE_NAME.sub("_", task_uid)
-
-
 def script_path(state_dir: Path, attempt: Attempt) -> Path:
     """``<state_dir>/jobs/<run>/<uid>.<attempt>.sh``; two uids never share a script or an exit file."""
-    stem = safe_name(attempt.task_uid)
-    if stem != attempt.task_uid:
-        stem += "-" + hashlib.sha256(attempt.task_uid.encode()).hexdigest()[:8]
-    return state_dir / "jobs" / str(attempt.run_id) / f"{stem}.{attempt.number}.sh"
+    return state_dir / "jobs" / str(attempt.run_id) / f"{file_stem(attempt.task_uid)}.{attempt.number}.sh"
 
 
 def exit_path_for(script: Path) -> Path:

@@ -17,7 +17,6 @@ belongs to the core because resolving also frees the job's slot.
 """
 from __future__ import annotations
 
-import os
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Callable, Optional
 
 from ...clock import utc_now
 from ..base import Attempt, Outcome, RecordedJob, Reporter, Started
+from ..outputs import missing_outputs, refresh_dir
 from .jobscript import epoch_to_text, exit_path_for, read_exit_file
 from .scheduler import Final, JobStatus, PollError, SchedulerClient
 
@@ -247,19 +247,7 @@ class JobWatch:
             outcome = job.outcome
             assert outcome is not None
             if outcome.exit_code == 0 and outcome.error is None:
-                missing = [p for p in job.attempt.outputs if not os.path.exists(p)]
-                if missing:
-                    for parent in {Path(p).parent for p in missing}:
-                        refresh_dir(parent)
-                    missing = [p for p in missing if not os.path.exists(p)]
+                missing = missing_outputs(job.attempt.outputs)
                 if missing and now - job.outcome_at < self.scheduler.settings.output_latency:
                     continue
             self.resolve(job, outcome)
-
-
-def refresh_dir(path: Path) -> None:
-    """List a folder so that an NFS client drops its cached attributes and sees new files."""
-    try:
-        os.listdir(path)
-    except OSError:
-        pass

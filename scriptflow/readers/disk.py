@@ -1,0 +1,27 @@
+"""Files on disk today, compared with what the ledger recorded: for ``report``, ``why`` and ``clean``.
+
+Its own module because all three readers ask the same question ("is this
+file still the bytes the ledger knows?") and must answer it alike: through
+the ledger's stat cache (an unchanged file is not read again) and without
+ever writing that cache, since readers never write the ledger.
+"""
+from __future__ import annotations
+
+import sqlite3
+
+from ..core.fingerprint import FileHasher
+from ..ledger.store import read_stat_entry
+from ..project import Project
+
+
+def disk_hasher(conn: sqlite3.Connection) -> FileHasher:
+    """Hashes files on disk, trusting the ledger's stat cache and never storing into it."""
+    return FileHasher(lambda path: read_stat_entry(conn, path))
+
+
+def disk_state(project: Project, hasher: FileHasher, path: str, recorded: str | None) -> tuple[str, str | None]:
+    """('unchanged' | 'modified' | 'deleted', sha256 on disk today) of ``path`` (ledger spelling)."""
+    now = hasher.hash(str(project.absolute(path)))
+    if now is None:
+        return "deleted", None
+    return ("unchanged" if now.sha256 == recorded else "modified"), now.sha256
