@@ -34,7 +34,7 @@ from . import jobscript
 from ..base import Attempt, Executor, Outcome, RecordedJob, Started
 from .settings import COMMON_SETTINGS, Settings
 from .jobwatch import Job, JobWatch
-from .resources import Resources
+from .resources import Resources, parse_time_seconds
 from .scheduler import Final, JobStatus, PollError
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -60,7 +60,16 @@ class ClusterExecutor(Executor):
         if self.settings.get("partition") is not None and self.settings.get("queue") is not None:
             raise ConfigError(f"executors.{self.name}: give either 'partition' or 'queue', not both")
         self.queue = s.text("partition") or s.text("queue")
-        self.account = s.text("account")
+        self.account = s.optional_text("account")
+        self.user = s.optional_text("user")
+        self.walltime = self.settings.get("walltime")
+        if self.walltime == "":
+            self.walltime = None
+        if self.walltime is not None:
+            try:
+                parse_time_seconds(self.walltime)
+            except ValueError as exc:
+                raise ConfigError(f"executors.{self.name}.walltime: {exc}") from None
         self.modules = s.lines("modules")
         self.setup = s.lines("setup")
         self.directives = s.lines("directives")
@@ -331,7 +340,10 @@ class ClusterExecutor(Executor):
 
     def write_script(self, attempt: Attempt, script: Path) -> None:
         """Check the task's resources and environment, and write its job script (ValueError, OSError)."""
-        res = Resources.from_task(attempt.resources)
+        resources = dict(attempt.resources)
+        if self.walltime is not None and resources.get("time") is None:
+            resources["time"] = self.walltime
+        res = Resources.from_task(resources)
         bad = [name for name in attempt.env if not _ENV_NAME.match(name)]
         if bad:
             raise ValueError(f"environment variable name {bad[0]!r} cannot be exported by a job script")

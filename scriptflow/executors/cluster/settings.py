@@ -18,8 +18,11 @@ COMMON_SETTINGS = {
     "maxsize": "jobs in the scheduler at once, queued or running (default 100); the rest wait in scriptflow",
     "partition": "partition (SLURM) or queue (SGE, PBS) to submit to; 'queue' is the same setting",
     "queue": "queue (SGE, PBS) or partition (SLURM) to submit to; 'partition' is the same setting",
-    "account": "account to charge (SLURM --account, SGE/PBS -A)",
-    "modules": "environment modules loaded before the command (list; each becomes `module load NAME`)",
+    "account": "account to charge (SLURM --account, SGE/PBS -A); empty means none",
+    "modules": ("environment modules loaded before the command (a string, or a list: each item becomes "
+                "`module load ITEM`)"),
+    "walltime": "default time limit of each job, e.g. '02:00:00' (a task's time= wins; default: the queue's)",
+    "user": "the user whose jobs are polled (default: the current user; SLURM squeue --user)",
     "setup": "shell lines run before the command, e.g. 'source venv/bin/activate' (list or string)",
     "directives": "extra scheduler options for every job script, e.g. ['--qos=short'] (list)",
     "poll_interval": "seconds between two status queries covering all jobs in flight (default 5)",
@@ -66,6 +69,13 @@ class Settings:
         if not isinstance(value, str) or not value.strip() or "\n" in value:
             raise self._fail(key, "a non-empty one-line string")
         return value.strip()
+
+    def optional_text(self, key: str) -> Optional[str]:
+        """Like ``text``, but an empty string means "not set" (as the original's ``account: ''``)."""
+        value = self.raw.get(key)
+        if isinstance(value, str) and not value.strip():
+            return None
+        return self.text(key)
 
     def lines(self, key: str) -> list[str]:
         try:
