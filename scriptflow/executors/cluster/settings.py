@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from ...errors import ConfigError
-from .resources import as_lines
+from .resources import as_lines, parse_time_seconds
 
 COMMON_SETTINGS = {
     "maxsize": "jobs in the scheduler at once, queued or running (default 100); the rest wait in scriptflow",
@@ -76,6 +76,17 @@ class Settings:
         if isinstance(value, str) and not value.strip():
             return None
         return self.text(key)
+
+    def duration(self, key: str) -> Any:
+        """A time as users write it ('00:01:00', 90, '2h'), checked now and kept as given; '' is None."""
+        value = self.raw.get(key)
+        if value is None or value == "":
+            return None
+        try:
+            parse_time_seconds(value)
+        except ValueError as exc:
+            raise ConfigError(f"executors.{self.name}.{key}: {exc}") from None
+        return value
 
     def lines(self, key: str) -> list[str]:
         try:
