@@ -22,11 +22,14 @@ from .options import directory_option, file_option
 @click.option("-n", "--dry-run", is_flag=True,
               help="Run the flow's code but execute no task: list each task, whether it would run, and why.")
 @click.option("--no-wait", is_flag=True, help="Fail at once if another run holds this project.")
+@click.option("-s", "--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Set a configuration value for this run, winning over sf.init and scriptflow.toml, e.g. "
+                   "executors.slurm.partition=debug or executor=local. Repeatable.")
 @file_option
 @directory_option
 def run_command(flow: str, args: tuple[str, ...], jobs: int | None, force: tuple[str, ...], force_all: bool,
                 keep_going: bool, name: str | None, classic: bool | None, dry_run: bool, no_wait: bool,
-                file: str | None, directory: str | None) -> int:
+                settings: tuple[str, ...], file: str | None, directory: str | None) -> int:
     """Run FLOW (the function flow_FLOW in sflow.py).
 
     ARGS are passed to the flow function: plain words as positional
@@ -39,6 +42,10 @@ def run_command(flow: str, args: tuple[str, ...], jobs: int | None, force: tuple
     task or the flow failed, 2 for usage errors, 3 when the project is busy
     (--no-wait), 130/143 when interrupted.
 
+    Tasks run on the executor named by `executor`, else on the first one
+    listed under `executors` (sf.init, then scriptflow.toml, then --set);
+    the run's first line says which when it is not `local`.
+
     With --dry-run nothing is executed or recorded: tasks whose inputs come
     from a task that would run are listed as "would run: upstream will
     change" (their inputs may not exist yet), and flow code that reads such
@@ -48,5 +55,5 @@ def run_command(flow: str, args: tuple[str, ...], jobs: int | None, force: tuple
 
     request = RunRequest(flow=flow, args=args, file=file, directory=directory, jobs=jobs, force=force,
                          force_all=force_all, keep_going=keep_going, name=name, classic=classic,
-                         wait_for_lock=not no_wait, dry_run=dry_run)
+                         wait_for_lock=not no_wait, dry_run=dry_run, settings=settings)
     return execute(request).exit_code

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from ..clock import utc_now
 from .base import Attempt, Executor, Outcome, Started
+from .setup import with_setup
 
 POSIX = os.name == "posix"
 
@@ -58,12 +59,16 @@ class LocalExecutor(Executor):
         env = dict(os.environ)
         env.update(attempt.env)
         group = {"start_new_session": True} if POSIX else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+        command, shell = attempt.command, attempt.shell
+        setup = attempt.resources.get("setup")
+        if setup:
+            command, shell = with_setup(command, shell, setup), True
         with open(attempt.stdout_path, "wb") as out, open(attempt.stderr_path, "wb") as err:
             started_at = utc_now()
             try:
                 proc = subprocess.Popen(
-                    attempt.command,
-                    shell=attempt.shell,
+                    command,
+                    shell=shell,
                     cwd=str(attempt.cwd),
                     env=env,
                     stdin=subprocess.DEVNULL,

@@ -90,7 +90,8 @@ def task_details(node: TaskNode) -> str:
     start, end = _when(node.started_at), _when(node.ended_at)
     if start[:10] == end[:10]:
         end = end[11:]
-    return f"cwd {node.cwd} | {where} | {start} -> {end} UTC"
+    shell = " | through /bin/sh (the command has shell syntax)" if node.shell_auto else ""
+    return f"cwd {node.cwd} | {where} | {start} -> {end} UTC{shell}"
 
 
 # -- tree ------------------------------------------------------------------------------------

@@ -86,6 +86,8 @@ class TaskNode:
     stderr_path: Optional[str]
     outputs: list[dict[str, Any]] = field(default_factory=list)
     inputs: list[FileNode] = field(default_factory=list)
+    #: True when the shell was chosen because the string command holds shell syntax (tasks.shell = 2).
+    shell_auto: bool = False
 
 
 @dataclass
@@ -228,7 +230,7 @@ class _Walker:
             env=json.loads(a["env"] or "{}"), executor=a["executor"], job_id=a["job_id"], host=a["host"],
             pid=a["pid"], started_at=a["started_at"], ended_at=a["ended_at"],
             duration_seconds=_duration(a["started_at"], a["ended_at"]), exit_code=a["exit_code"],
-            stdout_path=a["stdout_path"], stderr_path=a["stderr_path"],
+            stdout_path=a["stdout_path"], stderr_path=a["stderr_path"], shell_auto=a["shell"] == 2,
         )
         for row in self.conn.execute("SELECT path, sha256, size FROM files WHERE task_id = ? AND role = 'output' "
                                      "ORDER BY path", (a["task_id"],)):

@@ -56,6 +56,8 @@ class RunRequest:
     dry_run: bool = False
     #: Configuration that wins over everything else (``resume`` replays the recorded one).
     config_override: Optional[dict[str, Any]] = None
+    #: ``--set KEY=VALUE`` settings (``executors.slurm.partition=debug``).
+    settings: Sequence[str] = ()
 
 
 @dataclass
@@ -81,6 +83,8 @@ def command_line_config(request: RunRequest) -> dict[str, Any]:
         cfg["executors"] = {"local": {"maxsize": request.jobs}}
     if request.classic is not None:
         cfg["classic_terminal"] = request.classic
+    for text in request.settings:
+        cfg = config_module.merge(cfg, config_module.parse_setting(text))
     return cfg
 
 
@@ -102,7 +106,7 @@ def execute(request: RunRequest, stream: Optional[IO[str]] = None) -> RunResult:
     config_module.reset_flow_config()
     module = flowfile.load(path)
     flow = flowfile.find_flow(module, request.flow, path)
-    cfg = config_module.effective_config(project.dir, command_line_config(request))
+    cfg, executor_note = config_module.resolve(project.dir, command_line_config(request))
     if request.config_override:
         cfg = config_module.merge(cfg, request.config_override)
     force_all, globs = force_patterns(cfg, request)
@@ -111,6 +115,8 @@ def execute(request: RunRequest, stream: Optional[IO[str]] = None) -> RunResult:
     setup_logging(project.log_path, debug=bool(cfg.get("debug")))
     classic = bool(cfg.get("classic_terminal")) or request.dry_run
     console = make_console(project.dir, classic, stream, quiet=request.dry_run)
+    for note in compat_notes(project, cfg, executor_note):
+        console.print(note)
     if request.dry_run:  # reads the ledger, writes nothing, needs no lock
         writer = LedgerWriter(project.ledger_path, discard=True)
         try:
@@ -215,6 +221,21 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     if error:
         sys.stderr.write(f"scriptflow: error: {error}\n")
     return RunResult(run_id, status, exit_code, engine.records, error)
+
+
+def compat_notes(project: Project, cfg: dict[str, Any], executor_note: Optional[str]) -> list[str]:
+    """Lines printed before the run starts: where tasks go when the configuration chose it, and
+    (once per project) that ``notify`` contacts nothing."""
+    notes = [executor_note] if executor_note else []
+    notify = config_module.notify_note(cfg)
+    marker = project.state_dir / "notify-noted"
+    if notify and not marker.exists():
+        notes.append(notify)
+        try:
+            marker.touch()
+        except OSError:
+            pass
+    return notes
 
 
 def _stop(engine: Engine, console: RunConsole) -> None:

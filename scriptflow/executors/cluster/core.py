@@ -34,7 +34,7 @@ from . import jobscript
 from ..base import Attempt, Executor, Outcome, RecordedJob, Started
 from .settings import COMMON_SETTINGS, Settings
 from .jobwatch import Job, JobWatch
-from .resources import Resources, parse_time_seconds
+from .resources import Resources
 from .scheduler import Final, JobStatus, PollError
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -62,14 +62,7 @@ class ClusterExecutor(Executor):
         self.queue = s.text("partition") or s.text("queue")
         self.account = s.optional_text("account")
         self.user = s.optional_text("user")
-        self.walltime = self.settings.get("walltime")
-        if self.walltime == "":
-            self.walltime = None
-        if self.walltime is not None:
-            try:
-                parse_time_seconds(self.walltime)
-            except ValueError as exc:
-                raise ConfigError(f"executors.{self.name}.walltime: {exc}") from None
+        self.walltime = s.duration("walltime")
         self.modules = s.lines("modules")
         self.setup = s.lines("setup")
         self.directives = s.lines("directives")
@@ -350,7 +343,8 @@ class ClusterExecutor(Executor):
         directives = self.directives_for(res, attempt, self.job_name(attempt)) + self.directives + res.directives
         text = jobscript.render_job_script(
             attempt, shell=self.shell, directive_prefix=self.DIRECTIVE_PREFIX, directives=directives,
-            exit_path=jobscript.exit_path_for(script), modules=self.modules, setup=self.setup,
+            exit_path=jobscript.exit_path_for(script), modules=self.modules,
+            setup=self.setup + list(resources.get("setup") or []),
             log_note=self.log_note())
         attempt.stdout_path.parent.mkdir(parents=True, exist_ok=True)
         attempt.stderr_path.parent.mkdir(parents=True, exist_ok=True)
