@@ -61,3 +61,5 @@ class RunOptions:
     dry_run: bool = False
     #: uid -> cluster job left running by a run that died; re-attached instead of resubmitted.
     reattach: dict[str, RecordedJob] = field(default_factory=dict)
+    #: ``run --adopt``: tasks never run whose outputs exist and are newer than their inputs are done.
+    adopt: bool = False

@@ -117,6 +117,9 @@ class Task(Future):
         self.set_retry(retry)
         if uid is not None or name is not None:
             self.set_uid(uid if uid is not None else name)
+        engine = current_engine()
+        if engine is not None:  # so that Make's rule can start it (core/pending.py)
+            engine.created(self)
 
     # -- definition (chainable; frozen once started) -------------------------
 

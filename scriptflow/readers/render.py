@@ -75,6 +75,8 @@ def origin_text(node: FileNode, lineage: Lineage) -> str:
         return "source (no task made it)"
     if node.origin == "edited":
         return "edited outside scriptflow (no task wrote these bytes)"
+    if node.origin == "adopted":
+        return node.note or "adopted (made outside scriptflow)"
     if node.producer is not None and lineage.task(node.producer.attempt_id) is None:
         return f"made by {node.producer.uid} (run {node.producer.run_id}; beyond --depth)"
     return ""

@@ -56,6 +56,8 @@ class RunRequest:
     dry_run: bool = False
     #: Configuration that wins over everything else (``resume`` replays the recorded one).
     config_override: Optional[dict[str, Any]] = None
+    #: ``--adopt``: record tasks whose outputs exist and are newer than their inputs as done.
+    adopt: bool = False
     #: ``--set KEY=VALUE`` settings (``executors.slurm.partition=debug``).
     settings: Sequence[str] = ()
 
@@ -144,7 +146,7 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     if lock is not None:
         lock.describe(run_id)
     options = {"config": cfg, "force": globs, "force_all": force_all, "keep_going": request.keep_going,
-               "jobs": request.jobs}
+               "jobs": request.jobs, "adopt": request.adopt}
     writer.execute(
         "INSERT INTO runs (id, name, flow, flow_file, flow_args, options, project_dir, parent_run_id, status, "
         "started_at, heartbeat_at, host, pid, scriptflow_version) "
@@ -159,7 +161,7 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     engine_options = RunOptions(run_id=run_id, config=cfg, force_globs=globs, force_all=force_all,
                                 grace_seconds=float(cfg.get("interrupt_grace", 10)),
                                 keep_going=request.keep_going or request.dry_run, dry_run=request.dry_run,
-                                reattach=jobs)
+                                reattach=jobs, adopt=request.adopt)
     flow_error: list[BaseException] = []
     flow_done = threading.Event()
     exit_code: Optional[int] = None
@@ -183,6 +185,7 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
             try:
                 flow_done.wait()
                 engine.wait_idle()
+                warn_never_started(engine, console)
             except (KeyboardInterrupt, _Terminated) as exc:
                 exit_code = EXIT_SIGTERM if isinstance(exc, _Terminated) else EXIT_SIGINT
                 _stop(engine, console)
@@ -221,6 +224,17 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     if error:
         sys.stderr.write(f"scriptflow: error: {error}\n")
     return RunResult(run_id, status, exit_code, engine.records, error)
+
+
+def warn_never_started(engine: Engine, console: RunConsole) -> None:
+    """Tasks the flow created but never started (nor needed): most likely a forgotten await."""
+    never = [t.name for t in engine.created_tasks.never_started()]
+    if never:
+        shown = ", ".join(never[:10]) + (f" and {len(never) - 10} more" if len(never) > 10 else "")
+        message = (f"warning: {len(never)} task(s) created but never started: {shown} "
+                   "(start them with .start(), await, .result() or sf.bag)")
+        log.warning(message)
+        console.print(message)
 
 
 def compat_notes(project: Project, cfg: dict[str, Any], executor_note: Optional[str]) -> list[str]:
