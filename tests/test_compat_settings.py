@@ -56,3 +56,19 @@ def test_pbs_takes_walltime_and_modules_as_a_list(tmp_path):
 def test_bad_original_settings_name_the_key(tmp_path, settings, message):
     with pytest.raises(ConfigError, match=message):
         create_executor("slurm", settings, tmp_path / ".scriptflow")
+
+
+def test_task_setup_lines_go_into_the_job_script_after_the_executors(tmp_path):
+    """The julia example's PBS job script with a per-task ``setup=``, run with bash as a scheduler would."""
+    attempt = attempt_for(tmp_path, {"setup": ["export SIM_SEED=42"]})
+    attempt.command = "echo seed=$SIM_SEED > seed.txt"
+    attempt.shell = True
+    executor = create_executor("pbs", {"setup": "export SIM_SITE=1", "walltime": "00:01:00"}, tmp_path / ".sf")
+    script = executor._script_path(attempt)
+    executor.write_script(attempt, script)
+    lines = script.read_text().splitlines()
+    assert lines.index("{ export SIM_SITE=1") < lines.index("{ export SIM_SEED=42")
+    import subprocess
+
+    subprocess.run(["bash", str(script)], check=True, cwd="/", stdout=subprocess.DEVNULL)
+    assert (tmp_path / "seed.txt").read_text() == "seed=42\n"
