@@ -119,14 +119,14 @@ def canonical_executor(name: Optional[str]) -> Optional[str]:
 def _canonical(config: Mapping[str, Any], where: str) -> dict[str, Any]:
     """One configuration layer with the original's executor names replaced by ours."""
     out = dict(config)
-    if "executor" in out:
+    if isinstance(out.get("executor"), str):
         out["executor"] = canonical_executor(out["executor"])
     executors = out.get("executors")
     if isinstance(executors, Mapping):
         renamed: dict[str, Any] = {}
         given: dict[str, str] = {}
         for name, settings in executors.items():
-            new = canonical_executor(name)
+            new = EXECUTOR_ALIASES.get(str(name), str(name))
             if new in renamed:
                 first, second = sorted((given[new], name))
                 raise ConfigError(f"{where}: executors {first!r} and {second!r} are the same executor; give one")
