@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import sys
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 from .errors import ConfigError
 
@@ -20,9 +20,10 @@ else:  # pragma: no cover - exercised on Python < 3.11 only
 #: Top-level keys and what they mean (shown in error messages and docs).
 KNOWN_KEYS = {
     "executors": "per-executor settings, e.g. {'local': {'maxsize': 4}}",
-    "executor": "default executor name for tasks that do not choose one (default 'local')",
+    "executor": ("default executor name for tasks that do not choose one (default: the first executor "
+                 "listed under 'executors', else 'local')"),
     "debug": "log debug details to .scriptflow/scriptflow.log",
-    "notify": "notification settings (accepted for compatibility; not used yet)",
+    "notify": "accepted for compatibility (a user name of the original's central service); nothing is ever sent",
     "classic_terminal": "plain line-per-event output instead of the live display",
     "force": "True to rerun every task, or a glob (or list of globs) of task uids",
     "interrupt_grace": "seconds running tasks get to exit after Ctrl-C/SIGTERM before they are killed (default 10)",
@@ -106,9 +107,85 @@ def _load_toml(path: Path, section: tuple[str, ...] | None) -> dict[str, Any]:
     return data
 
 
+#: Executor names of the original scriptflow that mean one of ours ("hpc" was its PBS qsub runner).
+EXECUTOR_ALIASES = {"hpc": "pbs"}
+
+
+def canonical_executor(name: Optional[str]) -> Optional[str]:
+    """The executor an (original) name means: ``hpc`` -> ``pbs``; others unchanged."""
+    return EXECUTOR_ALIASES.get(name, name) if name is not None else None
+
+
+def _canonical(config: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """One configuration layer with the original's executor names replaced by ours."""
+    out = dict(config)
+    if isinstance(out.get("executor"), str):
+        out["executor"] = canonical_executor(out["executor"])
+    executors = out.get("executors")
+    if isinstance(executors, Mapping):
+        renamed: dict[str, Any] = {}
+        given: dict[str, str] = {}
+        for name, settings in executors.items():
+            new = EXECUTOR_ALIASES.get(str(name), str(name))
+            if new in renamed:
+                first, second = sorted((given[new], name))
+                raise ConfigError(f"{where}: executors {first!r} and {second!r} are the same executor; give one")
+            renamed[new], given[new] = settings, name
+        out["executors"] = renamed
+    return out
+
+
+def resolve(project_dir: Path, command_line: Mapping[str, Any]) -> tuple[dict[str, Any], Optional[str]]:
+    """The configuration a run uses (defaults < sf.init < file < command line), and a note
+    saying which executor tasks go to when the configuration chose it without an ``executor`` key.
+
+    As in the original, the executors listed under ``executors`` are where tasks run: with no
+    ``executor`` key the first one listed is the default. Defaulting to ``local`` instead would
+    run a flow written for ``executors: {slurm: ...}`` on the login node.
+    """
+    check_keys(command_line, "command line")
+    user = merge(_canonical(flow_config(), "sf.init"), _canonical(file_config(project_dir), "scriptflow.toml"))
+    line = _canonical(command_line, "command line")
+    config = merge(merge(DEFAULTS, user), line)
+    note = None
+    listed = list(user.get("executors") or {})
+    if "executor" not in user and "executor" not in line and listed:
+        config["executor"] = listed[0]
+        if listed[0] != "local" or len(listed) > 1:
+            others = f" (executors listed: {', '.join(listed)})" if len(listed) > 1 else ""
+            note = (f"tasks run on {listed[0]}: the first executor listed under 'executors'{others}; "
+                    f"set 'executor' to choose another")
+    return config, note
+
+
 def effective_config(project_dir: Path, command_line: Mapping[str, Any]) -> dict[str, Any]:
     """The configuration a run uses: defaults < sf.init < file < command line."""
-    check_keys(command_line, "command line")
-    config = merge(DEFAULTS, flow_config())
-    config = merge(config, file_config(project_dir))
-    return merge(config, command_line)
+    return resolve(project_dir, command_line)[0]
+
+
+def notify_note(config: Mapping[str, Any]) -> Optional[str]:
+    """What to say about ``notify`` (the original's central service): accepted, never contacted."""
+    if not config.get("notify"):
+        return None
+    return (f"note: notify={config['notify']!r} is accepted for compatibility; scriptflow contacts no "
+            "central service and sends nothing over the network")
+
+
+def parse_setting(text: str) -> dict[str, Any]:
+    """``executors.slurm.partition=debug`` (``--set`` on the command line) as a nested dict.
+
+    The value is read as a TOML value when it is one (``4``, ``true``, ``["a", "b"]``,
+    ``"quoted"``), else taken as a plain string, so site settings need no quoting.
+    """
+    key, sep, raw = text.partition("=")
+    parts = [p.strip() for p in key.split(".")]
+    if not sep or not all(parts):
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. executors.slurm.partition=debug")
+    try:
+        value: Any = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    out: dict[str, Any] = {parts[-1]: value}
+    for part in reversed(parts[:-1]):
+        out = {part: out}
+    return out

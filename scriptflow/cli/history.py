@@ -54,7 +54,9 @@ def runs_command(limit: int, as_json: bool, file: str | None, directory: str | N
 @directory_option
 def show_command(run: str, as_json: bool, file: str | None, directory: str | None) -> int:
     """Show the tasks of RUN (an id or a name): status, attempts, exit code, duration,
-    executor and job ids, and why each ran or was skipped. Failures come first."""
+    executor and job ids, and why each ran or was skipped. Failures come first.
+    Tasks whose string command ran through /bin/sh because it has shell syntax
+    (redirections, pipes, `;`, `$`...) are named below the table."""
     from tabulate import tabulate
 
     from ..readers.runs import connect, find_project, live_status, resolve_run, run_tasks
@@ -86,6 +88,9 @@ def show_command(run: str, as_json: bool, file: str | None, directory: str | Non
         rows.append(line)
     headers = ["task", "status", "attempts", "exit", "duration", "executor"] + (["job ids"] if with_jobs else [])
     click.echo(tabulate(rows, headers=headers + ["reason"]) if rows else "no tasks")
+    through_shell = [t["uid"] for t in tasks if t["shell"] == 2]
+    if through_shell:
+        click.echo(f"ran through /bin/sh because their command has shell syntax: {', '.join(through_shell)}")
     return 0
 
 

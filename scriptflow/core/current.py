@@ -16,6 +16,8 @@ class Engine(Protocol):
 
     def submit(self, task: Any) -> None: ...
 
+    def created(self, task: Any) -> None: ...
+
 
 _engine: Optional[Engine] = None
 _lock = threading.Lock()

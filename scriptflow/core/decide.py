@@ -71,6 +71,8 @@ def decide(
     """The decision for one task whose inputs are ready, with the evidence for it."""
     if forced:
         return Decision(True, "forced")
+    if not spec.outputs:  # a phony target (Make), as in the original and doit: nothing to be up to date
+        return Decision(True, "no-outputs")
     latest = _previous(conn, spec.uid, run_id, SUCCESS + ATTEMPTED_FAILURE)
     if latest is None:
         return Decision(True, "never-run")

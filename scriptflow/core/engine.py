@@ -15,6 +15,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Optional
 
+from .adopt import adopt
 from .decide import decide
 from ..errors import TaskDefinitionError, TaskFailed, TaskNotStarted, UpstreamFailed
 from ..executors.base import Attempt, Executor, Outcome, RecordedJob, Reporter, Started
@@ -24,6 +25,7 @@ from .fingerprint import FileHash, FileHasher, task_fingerprint
 from ..ledger.store import ThreadLocalReader, read_stat_entry
 from ..ledger.writer import LedgerWriter
 from .outputs import remove_outputs
+from .pending import CreatedTasks
 from .current import clear_current_engine, set_current_engine
 from .recorder import RunRecorder
 from .runstate import OK, Listener, RunOptions, TaskRecord
@@ -72,6 +74,7 @@ class Engine:
         self.interrupted = False
         self._cancellers: list[threading.Thread] = []
         self.failed = False
+        self.created_tasks = CreatedTasks(project)
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -131,9 +134,14 @@ class Engine:
 
     # -- submission (flow thread) --------------------------------------------------
 
+    def created(self, task: Task) -> None:
+        """Task.__init__ during a run: remembered so that its output's consumers can start it."""
+        self.created_tasks.add(task)
+
     def submit(self, task: Task) -> None:
         spec = build_spec(task, self.project, self.default_executor)
         self.executor(spec.executor)
+        self.created_tasks.start_producers(task, spec.inputs, self._producer)  # Make's rule
         with self._lock:
             if spec.uid in self._by_uid:
                 raise TaskDefinitionError(f"two tasks are named {spec.uid!r}: task uids must be unique in a run")
@@ -207,6 +215,8 @@ class Engine:
         forced = self.options.force_all or any(fnmatch.fnmatchcase(spec.uid, g) for g in self.options.force_globs)
         decision = decide(self.reader.conn(), spec, self.run_id, fingerprint, inputs,
                           lambda rel: self.hasher.hash(spec.output_abs[rel]), forced)
+        if decision.run and decision.reason == "never-run" and self.options.adopt:
+            decision = adopt(spec, lambda rel: self.hasher.hash(spec.output_abs[rel])) or decision
         self.record.task_decided(record.id, fingerprint, decision)
         record.reason = decision.reason
         record.fingerprint = fingerprint

@@ -19,6 +19,14 @@ from ..project import Project
 from .spec import TaskSpec
 
 
+def shell_column(spec: TaskSpec) -> int:
+    """``tasks.shell``: 0 no shell, 1 ``shell=True``, 2 the shell was chosen because the string
+    command holds shell syntax (docs/ledger.md)."""
+    if spec.shell_syntax is not None:
+        return 2
+    return int(spec.shell)
+
+
 class RunRecorder:
     """The ledger statements of one run (``run_id``), all through one writer."""
 
@@ -44,7 +52,7 @@ class RunRecorder:
         self.writer.execute(
             "INSERT INTO tasks (id, run_id, uid, command, shell, cwd, env, version, executor, resources, "
             "max_retries, inputs, outputs, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting')",
-            (task_id, self.run_id, spec.uid, canonical_json(spec.command), int(spec.shell), spec.cwd_rel,
+            (task_id, self.run_id, spec.uid, canonical_json(spec.command), shell_column(spec), spec.cwd_rel,
              canonical_json(spec.env), spec.version, spec.executor, canonical_json(spec.resources), spec.retry,
              canonical_json(list(spec.inputs)), canonical_json(list(spec.outputs))),
         )

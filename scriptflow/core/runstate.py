@@ -63,3 +63,5 @@ class RunOptions:
     reattach: dict[str, RecordedJob] = field(default_factory=dict)
     #: Put in every local attempt's environment (SCRIPTFLOW_RUN) so a later run can find its processes.
     run_token: str = ""
+    #: ``run --adopt``: tasks never run whose outputs exist and are newer than their inputs are done.
+    adopt: bool = False

@@ -7,10 +7,10 @@ what the fingerprint hashes besides the input hashes.
 from __future__ import annotations
 
 import os
-import shlex
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
+from ..config import canonical_executor
 from ..project import Project
 from .task import Task
 
@@ -32,10 +32,18 @@ class TaskSpec:
     inputs: tuple[str, ...]        # project-relative, declared files and dependency outputs
     output_abs: dict[str, str] = field(default_factory=dict)
     input_abs: dict[str, str] = field(default_factory=dict)
+    #: The shell construct that made a string command run through the shell without ``shell=True``.
+    shell_syntax: Optional[str] = None
+    #: ``quiet=False``: show the task's output in the terminal as it runs.
+    show_output: bool = False
 
     def definition(self) -> dict[str, Any]:
-        """Everything that defines the result except input hashes (DESIGN.md, Skip and rerun)."""
-        return {
+        """Everything that defines the result except input hashes (DESIGN.md, Skip and rerun).
+
+        ``setup`` lines change what runs, so they count (only when given, so that the
+        fingerprints of tasks without setup stay what they were).
+        """
+        out = {
             "command": self.command,
             "shell": self.shell,
             "cwd": self.cwd_rel,
@@ -43,6 +51,9 @@ class TaskSpec:
             "outputs": sorted(self.outputs),
             "version": self.version,
         }
+        if self.resources.get("setup"):
+            out["setup"] = list(self.resources["setup"])
+        return out
 
 
 def build_spec(task: Task, project: Project, default_executor: str) -> TaskSpec:
@@ -73,19 +84,21 @@ def build_spec(task: Task, project: Project, default_executor: str) -> TaskSpec:
                 add_input(dep_spec.output_abs[rel], cwd)
         else:
             add_input(item, cwd)
-    if task.shell:
-        command = task.cmd if isinstance(task.cmd, str) else shlex.join(task.cmd)
+    syntax = task.shell_reason()
+    shell = task.shell or syntax is not None
+    if shell:  # a list with shell=True is joined with spaces, as the original did
+        command: Union[list[str], str] = task.cmd if isinstance(task.cmd, str) else " ".join(task.cmd or [])
     else:
         command = task.argv
     return TaskSpec(
         uid=task.name,
         command=command,
-        shell=task.shell,
+        shell=shell,
         cwd=cwd,
         cwd_rel=project.relative(cwd),
         env={str(k): str(v) for k, v in task.env.items()},
         version=task.version,
-        executor=task.executor or default_executor,
+        executor=canonical_executor(task.executor) or default_executor,
         resources=dict(task.resources),
         retry=task.retry,
         quiet=task.quiet,
@@ -93,4 +106,6 @@ def build_spec(task: Task, project: Project, default_executor: str) -> TaskSpec:
         inputs=tuple(inputs),
         output_abs=output_abs,
         input_abs=input_abs,
+        shell_syntax=syntax,
+        show_output=task.show_output,
     )

@@ -17,12 +17,13 @@ from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 from ..errors import ScriptflowError, TaskDefinitionError
 from .current import current_engine
+from .shellsyntax import shell_syntax
 
 PathLike = Union[str, os.PathLike]
 Input = Union[PathLike, "Task"]
 
-#: Per-task resource keywords understood by the cluster executors.
-RESOURCE_KEYS = ("cpus", "mem", "time", "gpus", "directives")
+#: Per-task resource keywords understood by the executors (``setup``: shell lines run before the command).
+RESOURCE_KEYS = ("cpus", "mem", "time", "gpus", "directives", "setup")
 
 
 def _as_list(value: Any) -> list:
@@ -33,6 +34,15 @@ def _as_list(value: Any) -> list:
     return list(value)
 
 
+def _setup_lines(value: Any) -> list[str]:
+    """``setup=``: one string (lines) or a list of strings; blank lines dropped."""
+    if isinstance(value, str):
+        return [line for line in value.splitlines() if line.strip()]
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return [v for v in value if v.strip()]
+    raise TaskDefinitionError(f"setup must be a string or a list of strings, got {value!r}")
+
+
 class Task(Future):
     """One command with declared inputs and outputs.
 
@@ -41,20 +51,23 @@ class Task(Future):
         t = sf.Task(["python", "-c", "..."]).output("a.txt").uid("solve-1")
         t = sf.Task(cmd="python -c ...", outputs="a.txt", inputs=["b.txt"], name="solve-1")
 
-    A string command runs without a shell (split with ``shlex``) unless
-    ``shell=True``. ``result()`` and ``await`` start the task if needed, wait
-    for it, and return the task itself, or raise ``TaskError``.
+    A string command is split with ``shlex`` and runs without a shell, unless
+    it holds shell syntax (``<``, ``|``, ``;``, ``$``... outside single quotes:
+    then it runs through ``/bin/sh``, as the original's job scripts ran it) or
+    ``shell=`` says otherwise. ``result()`` and ``await`` start the task if
+    needed, wait for it, and return the task itself, or raise ``TaskError``.
     """
 
     def __init__(
         self,
         cmd: Union[str, Sequence[Any], None] = None,
-        outputs: Union[PathLike, Iterable[PathLike], None] = None,
+        outputs: Union[PathLike, Iterable[PathLike], Mapping[str, Any], None] = None,
         inputs: Union[Input, Iterable[Input], None] = None,
         name: Optional[str] = None,
         *,
-        shell: bool = False,
-        quiet: bool = False,
+        shell: Optional[bool] = None,
+        quiet: Optional[bool] = None,
+        props: Optional[Mapping[str, Any]] = None,
         retry: int = 0,
         executor: Optional[str] = None,
         cwd: Optional[PathLike] = None,
@@ -74,13 +87,23 @@ class Task(Future):
         self._started = False
         self._cmd: Union[str, list[str], None] = None
         self.shell = bool(shell)
+        #: False when ``shell=`` was not given: a string with shell syntax then runs through the shell.
+        self.shell_given = shell is not None
         self.quiet = bool(quiet)
+        #: ``quiet=False`` (given): the task's output is shown in the terminal as it runs.
+        self.show_output = quiet is False
+        self.props: dict[str, Any] = dict(props or {})
+        self._output_groups: dict[str, Any] = {}
         self.retry = 0
         self.executor = executor
         self.cwd = cwd
         self.env = dict(env or {})
         self.version = version
         self.resources = {k: v for k, v in resources.items() if v is not None}
+        if "setup" in self.resources:
+            self.resources["setup"] = _setup_lines(self.resources["setup"])
+            if not self.resources["setup"]:
+                del self.resources["setup"]
         self._outputs: list[str] = []
         self._inputs: list[Input] = []
         self._uid: Optional[str] = None
@@ -93,7 +116,10 @@ class Task(Future):
         self.add_deps(deps)
         self.set_retry(retry)
         if uid is not None or name is not None:
-            self.uid(uid if uid is not None else name)
+            self.set_uid(uid if uid is not None else name)
+        engine = current_engine()
+        if engine is not None:  # so that Make's rule can start it (core/pending.py)
+            engine.created(self)
 
     # -- definition (chainable; frozen once started) -------------------------
 
@@ -112,10 +138,20 @@ class Task(Future):
                 raise TaskDefinitionError("a task's command cannot be an empty list")
         return self
 
-    def output(self, *paths: Union[PathLike, Iterable[PathLike], None]) -> "Task":
-        """Declare output files (each must exist when the command exits 0)."""
+    def output(self, *paths: Union[PathLike, Iterable[PathLike], Mapping[str, Any], None]) -> "Task":
+        """Declare output files (each must exist when the command exits 0).
+
+        A dict declares named groups, as the original did (``outputs={"res": "r.csv",
+        "logs": ["a.log", "b.log"]}``); ``get_outputs("res")`` reads a group back.
+        """
         self._editable()
         for group in paths:
+            if isinstance(group, Mapping):
+                for key, value in group.items():
+                    files = [os.fspath(p) for p in _as_list(value)]
+                    self._output_groups[str(key)] = value if isinstance(value, (str, os.PathLike)) else files
+                    self._outputs.extend(files)
+                continue
             for p in _as_list(group):
                 self._outputs.append(os.fspath(p))
         return self
@@ -138,10 +174,20 @@ class Task(Future):
 
     add_inputs = input
 
-    def uid(self, value: Optional[str] = None) -> Any:
-        """Set the task's unique name (returns the task), or read it when called without argument."""
+    @property
+    def uid(self) -> "_Uid":
+        """The task's unique name: reads as a string (``f"{t.uid}"``), and ``t.uid("x")`` sets it
+        (returning the task, for the chained style)."""
+        return _Uid(self.name, self)
+
+    @uid.setter
+    def uid(self, value: str) -> None:
+        self.set_uid(value)
+
+    def set_uid(self, value: Optional[str]) -> "Task":
+        """Set the task's unique name; returns the task."""
         if value is None:
-            return self.name
+            return self
         self._editable()
         value = str(value)
         if not value or any(c in value for c in "\n\r\t"):
@@ -156,6 +202,26 @@ class Task(Future):
             raise TaskDefinitionError(f"retry must be a non-negative integer, got {n!r}")
         self.retry = n
         return self
+
+    def set_cpu(self, n: int) -> "Task":
+        """Ask for ``n`` CPUs (the ``cpus`` resource; the original's later name)."""
+        self._editable()
+        self.resources["cpus"] = n
+        return self
+
+    def set_memory(self, gb: Union[int, float, str]) -> "Task":
+        """Ask for memory: a number is GB (the original's unit), a string keeps its unit ('500M')."""
+        self._editable()
+        self.resources["mem"] = gb if isinstance(gb, str) else f"{gb}G"
+        return self
+
+    def set_prop(self, name: str, value: Any) -> "Task":
+        """Attach a value to the task for the flow's own use (never part of what runs)."""
+        self.props[name] = value
+        return self
+
+    def get_prop(self, name: str, default: Any = None) -> Any:
+        return self.props.get(name, default)
 
     # -- reading ---------------------------------------------------------------
 
@@ -178,8 +244,45 @@ class Task(Future):
     def output_file(self) -> Optional[str]:
         return self._outputs[0] if self._outputs else None
 
-    def get_outputs(self) -> list[str]:
-        return list(self._outputs)
+    def get_outputs(self, group: Optional[str] = None) -> Any:
+        """Every declared output (a list), or one named group as declared (a path or a list)."""
+        if group is None:
+            return list(self._outputs)
+        if group not in self._output_groups:
+            known = ", ".join(sorted(self._output_groups)) or "none"
+            raise TaskDefinitionError(f"task {self.name} has no output group {group!r} (groups: {known})")
+        return self._output_groups[group]
+
+    @property
+    def outputs(self) -> Any:
+        """The named output groups when outputs were given as a dict, else the list of outputs."""
+        return dict(self._output_groups) if self._output_groups else list(self._outputs)
+
+    def shell_reason(self) -> Optional[str]:
+        """The shell construct that makes a string command (without ``shell=``) run through the
+        shell, or None when it runs as given."""
+        if self.shell_given or not isinstance(self._cmd, str):
+            return None
+        return shell_syntax(self._cmd)
+
+    @property
+    def runs_in_shell(self) -> bool:
+        return self.shell or self.shell_reason() is not None
+
+    def get_command(self) -> Union[str, list[str], None]:
+        """The command as it runs: the argv list, or the string a shell runs."""
+        if self._cmd is None:
+            return None
+        if self.runs_in_shell:
+            return self._cmd if isinstance(self._cmd, str) else " ".join(self._cmd)
+        return self.argv
+
+    def get_command_str(self) -> str:
+        """The command as one line (argv quoted for a shell; a shell string as is)."""
+        command = self.get_command()
+        if command is None:
+            return ""
+        return command if isinstance(command, str) else shlex.join(command)
 
     def get_inputs(self) -> list[Input]:
         return list(self._inputs)
@@ -238,6 +341,22 @@ class Task(Future):
 
     def __repr__(self) -> str:
         return f"<Task {self.name} {self.status}>"
+
+
+class _Uid(str):
+    """A task's uid that is also the original's chained setter: ``t.uid("solve-1")``."""
+
+    _task: "Task"
+
+    def __new__(cls, value: str, task: "Task") -> "_Uid":
+        obj = super().__new__(cls, value)
+        obj._task = task
+        return obj
+
+    def __call__(self, value: Optional[str] = None) -> Any:
+        if value is None:
+            return str(self)
+        return self._task.set_uid(value)
 
 
 def bag(*tasks: Union[Task, Iterable[Task]]) -> Any:

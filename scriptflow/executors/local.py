@@ -24,6 +24,7 @@ from ..clock import utc_now
 from . import process_groups
 from .base import Attempt, Executor, Outcome, Reporter, Started
 from .settings import ExecutorSettings, setting
+from .setup import with_setup
 
 POSIX = os.name == "posix"
 
@@ -72,12 +73,16 @@ class LocalExecutor(Executor):
         env.update(attempt.env)
         env.update(process_groups.attempt_environment(attempt.run_token, attempt.attempt_id))
         group = {"start_new_session": True} if POSIX else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+        command, shell = attempt.command, attempt.shell
+        setup = attempt.resources.get("setup")
+        if setup:
+            command, shell = with_setup(command, shell, setup), True
         with open(attempt.stdout_path, "wb") as out, open(attempt.stderr_path, "wb") as err:
             started_at = utc_now()
             try:
                 proc = subprocess.Popen(
-                    attempt.command,
-                    shell=attempt.shell,
+                    command,
+                    shell=shell,
                     cwd=str(attempt.cwd),
                     env=env,
                     stdin=subprocess.DEVNULL,

@@ -32,16 +32,22 @@ S = TypeVar("S", bound="ExecutorSettings")
 def setting(default: Any, help: str, *, unit: Optional[str] = None, minimum: Optional[float] = None,
             strict: bool = False, choices: Optional[tuple[str, ...]] = None,
             check: Optional[tuple[Callable[[Any], bool], str]] = None,
-            default_text: Optional[str] = None) -> Any:
+            default_text: Optional[str] = None, empty_is_none: bool = False,
+            parse: Optional[Callable[[Any], Any]] = None, type_text: Optional[str] = None) -> Any:
     """A settings field: ``default`` plus what validation and the generated docs need.
 
     ``check`` is ``(predicate, what)``: a value the predicate refuses fails as
     ``executors.NAME.KEY must be WHAT, got VALUE``. ``default_text`` replaces
     the default in the docs when the value itself says little (None: "the
-    number of CPUs").
+    number of CPUs"). ``empty_is_none``: an empty string means "not set" (the
+    original scriptflow's ``account: ''``). ``parse`` replaces the type check
+    for values users write in several forms (a walltime as ``'02:00:00'``,
+    ``90`` or ``'2h'``): it raises ValueError with the message to show, and
+    the value is kept as given; ``type_text`` names such a type in the docs.
     """
     metadata = {"help": help, "unit": unit, "minimum": minimum, "strict": strict, "choices": choices,
-                "check": check, "default_text": default_text}
+                "check": check, "default_text": default_text, "empty_is_none": empty_is_none, "parse": parse,
+                "type_text": type_text}
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -120,6 +126,14 @@ def _checked(executor: str, key: str, value: Any, hint: Any, meta: Mapping[str, 
 
     kind = _base_type(hint)
     minimum = meta.get("minimum")
+    if meta.get("empty_is_none") and isinstance(value, str) and not value.strip():
+        return None
+    if meta.get("parse") is not None:
+        try:
+            meta["parse"](value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"executors.{executor}.{key}: {exc}") from None
+        return value
     if kind is bool:
         if not isinstance(value, bool):
             raise fail("true or false")
@@ -164,6 +178,8 @@ def _choices_text(choices: tuple[str, ...]) -> str:
 
 
 def _type_text(hint: Any, meta: Mapping[str, Any]) -> str:
+    if meta.get("type_text"):
+        return str(meta["type_text"])
     kind = _base_type(hint)
     minimum = meta.get("minimum")
     if kind is bool:

@@ -62,6 +62,8 @@ def origin_text(node: FileNode, lineage: Lineage) -> str:
         return "source (no task made it)"
     if node.origin == "edited":
         return "edited outside scriptflow (no task wrote these bytes)"
+    if node.origin == "adopted":
+        return node.note or "adopted (made outside scriptflow)"
     if node.producer is not None and lineage.task(node.producer.attempt_id) is None:
         return f"made by {node.producer.uid} (run {node.producer.run_id}; beyond --depth)"
     return ""
@@ -77,7 +79,8 @@ def task_details(node: TaskNode) -> str:
     start, end = format_timestamp(node.started_at), format_timestamp(node.ended_at)
     if start[:10] == end[:10]:
         end = end[11:]
-    return f"cwd {node.cwd} | {where} | {start} -> {end} UTC"
+    shell = " | through /bin/sh (the command has shell syntax)" if node.shell_auto else ""
+    return f"cwd {node.cwd} | {where} | {start} -> {end} UTC{shell}"
 
 
 # -- tree ------------------------------------------------------------------------------------

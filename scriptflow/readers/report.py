@@ -54,7 +54,7 @@ class FileNode:
     size: Optional[int]
     state: str                      # unchanged | modified | deleted
     current_sha256: Optional[str]
-    origin: str                     # task | source | edited (bytes no recorded task wrote)
+    origin: str                     # task | source | edited (bytes no recorded task wrote) | adopted
     producer: Optional[Producer] = None
     note: Optional[str] = None
 
@@ -86,6 +86,8 @@ class TaskNode:
     stderr_path: Optional[str]
     outputs: list[dict[str, Any]] = field(default_factory=list)
     inputs: list[FileNode] = field(default_factory=list)
+    #: True when the shell was chosen because the string command holds shell syntax (tasks.shell = 2).
+    shell_auto: bool = False
 
 
 @dataclass
@@ -176,6 +178,16 @@ class _Walker:
             self._producers[attempt_id] = Producer(attempt_id, row[1], row[0])
         return self._producers[attempt_id]
 
+    def adopted(self, path: str, sha: Optional[str]) -> Optional[str]:
+        """How ``run --adopt`` took these bytes of ``path`` as done, or None."""
+        row = self.conn.execute(
+            "SELECT t.uid, t.run_id FROM files AS f JOIN tasks AS t ON t.id = f.task_id WHERE f.path = ? "
+            "AND f.role = 'output' AND f.sha256 = ? AND t.reason = 'adopted' ORDER BY f.id DESC LIMIT 1",
+            (path, sha)).fetchone() if sha is not None else None
+        if row is None:
+            return None
+        return f"adopted by run {row[1]} as output of {row[0]} (made outside scriptflow, not run by it)"
+
     def input_node(self, path: str, sha: Optional[str], size: Optional[int], before_id: int) -> FileNode:
         state, now = self.state(path, sha)
         row = None
@@ -185,6 +197,9 @@ class _Walker:
             producer = self.producer(self.attempt_of(row[0], row[1]))
             if producer is not None:
                 return FileNode(path, sha, size, state, now, "task", producer)
+        adopted = self.adopted(path, sha)
+        if adopted is not None:
+            return FileNode(path, sha, size, state, now, "adopted", None, adopted)
         earlier = self.conn.execute("SELECT 1 FROM files WHERE path = ? AND role = 'output' AND id < ? LIMIT 1",
                                     (path, before_id)).fetchone()
         if earlier is not None:
@@ -201,7 +216,7 @@ class _Walker:
             env=json.loads(a["env"] or "{}"), executor=a["executor"], job_id=a["job_id"], host=a["host"],
             pid=a["pid"], started_at=a["started_at"], ended_at=a["ended_at"],
             duration_seconds=elapsed_seconds(a["started_at"], a["ended_at"]), exit_code=a["exit_code"],
-            stdout_path=a["stdout_path"], stderr_path=a["stderr_path"],
+            stdout_path=a["stdout_path"], stderr_path=a["stderr_path"], shell_auto=a["shell"] == 2,
         )
         for row in self.conn.execute("SELECT path, sha256, size FROM files WHERE task_id = ? AND role = 'output' "
                                      "ORDER BY path", (a["task_id"],)):
@@ -221,7 +236,9 @@ def lineage(conn: sqlite3.Connection, project: Project, path: str, as_of_run: Op
         raise UnknownPath(_unknown_message(conn, walker, path))
     state, now = walker.state(path, root["sha256"])
     producer = walker.producer(walker.attempt_of(root["producer_attempt_id"], root["task_id"]))
-    target = FileNode(path, root["sha256"], root["size"], state, now, "task" if producer else "edited", producer)
+    adopted = walker.adopted(path, root["sha256"]) if producer is None else None
+    target = FileNode(path, root["sha256"], root["size"], state, now,
+                      "task" if producer else ("adopted" if adopted else "edited"), producer, adopted)
     tasks: list[TaskNode] = []
     seen: set[int] = set()
     queue = deque([(producer.attempt_id, 1)] if producer else [])

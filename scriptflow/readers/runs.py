@@ -159,6 +159,7 @@ def run_tasks(conn: sqlite3.Connection, run_id: int) -> list[dict[str, Any]]:
             "duration_seconds": elapsed_seconds(row["first_start"], row["last_end"], until_now=True),
             "executor": row["executor"], "job_ids": job_ids.get(row["id"], []),
             "stderr_path": attempt["stderr_path"] if attempt else None,
+            "shell": row["shell"],
         })
     rank = {s: i for i, s in enumerate(STATUS_ORDER)}
     out.sort(key=lambda t: rank.get(t["status"], len(rank)))

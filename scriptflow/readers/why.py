@@ -38,6 +38,11 @@ def describe_reason(reason: str, detail: dict[str, Any], compared_run: Optional[
     than = f" (compared with run {compared_run})" if compared_run else ""
     if kind == "cached":
         return [f"up to date: command, inputs and outputs match what run {compared_run} recorded"]
+    if kind == "adopted":
+        return [f"adopted (run --adopt): its outputs existed and were newer than its inputs, so it was "
+                f"recorded as done without running; scriptflow did not make {', '.join(detail.get('outputs', []))}"]
+    if kind == "no-outputs":
+        return ["it declares no outputs: such a task always runs (a phony target, as in Make)"]
     if kind == "never-run":
         return ["never run before: no earlier successful run of this task"]
     if kind == "forced":

@@ -60,6 +60,10 @@ class RunRequest:
     dry_run: bool = False
     #: Configuration that wins over everything else (``resume`` replays the recorded one).
     config_override: Optional[dict[str, Any]] = None
+    #: ``--adopt``: record tasks whose outputs exist and are newer than their inputs as done.
+    adopt: bool = False
+    #: ``--set KEY=VALUE`` settings (``executors.slurm.partition=debug``).
+    settings: Sequence[str] = ()
 
 
 @dataclass
@@ -77,6 +81,8 @@ def command_line_config(request: RunRequest) -> dict[str, Any]:
         cfg["executors"] = {"local": {"maxsize": request.jobs}}
     if request.classic is not None:
         cfg["classic_terminal"] = request.classic
+    for text in request.settings:
+        cfg = config_module.merge(cfg, config_module.parse_setting(text))
     return cfg
 
 
@@ -98,7 +104,7 @@ def execute(request: RunRequest, stream: Optional[IO[str]] = None) -> RunResult:
     config_module.reset_flow_config()
     module = flowfile.load(path)
     flow = flowfile.find_flow(module, request.flow, path)
-    cfg = config_module.effective_config(project.dir, command_line_config(request))
+    cfg, executor_note = config_module.resolve(project.dir, command_line_config(request))
     if request.config_override:
         cfg = config_module.merge(cfg, request.config_override)
     force_all, globs = force_patterns(cfg, request)
@@ -107,6 +113,8 @@ def execute(request: RunRequest, stream: Optional[IO[str]] = None) -> RunResult:
     setup_logging(project.log_path, debug=bool(cfg.get("debug")))
     classic = bool(cfg.get("classic_terminal")) or request.dry_run
     console = make_console(project.dir, classic, stream, quiet=request.dry_run)
+    for note in compat_notes(project, cfg, executor_note):
+        console.print(note)
     if request.dry_run:  # reads the ledger, writes nothing, needs no lock
         writer = LedgerWriter(project.ledger_path, discard=True)
         try:
@@ -136,7 +144,7 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     if lock is not None:
         lock.describe(run_id)
     options = {"config": cfg, "force": globs, "force_all": force_all, "keep_going": request.keep_going,
-               "jobs": request.jobs}
+               "jobs": request.jobs, "adopt": request.adopt}
     writer.execute(
         "INSERT INTO runs (id, name, flow, flow_file, flow_args, options, project_dir, parent_run_id, status, "
         "started_at, heartbeat_at, host, pid, scriptflow_version) "
@@ -156,7 +164,8 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     engine_options = RunOptions(run_id=run_id, config=cfg, force_globs=globs, force_all=force_all,
                                 grace_seconds=float(cfg.get("interrupt_grace", 10)),
                                 keep_going=request.keep_going or request.dry_run, dry_run=request.dry_run,
-                                reattach=jobs, run_token=token)
+                                reattach=jobs, run_token=token,
+                                adopt=request.adopt)
     flow_error: list[BaseException] = []
     flow_done = threading.Event()
     exit_code: Optional[int] = None
@@ -180,6 +189,7 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
             try:
                 flow_done.wait()
                 engine.wait_idle()
+                warn_never_started(engine, console)
             except (KeyboardInterrupt, _Terminated) as exc:
                 exit_code = exc.exit_code if isinstance(exc, _Terminated) else EXIT_SIGINT
                 _stop(engine, console)
@@ -221,6 +231,32 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     if error:
         sys.stderr.write(f"scriptflow: error: {error}\n")
     return RunResult(run_id, status, exit_code, engine.records, error)
+
+
+def warn_never_started(engine: Engine, console: RunConsole) -> None:
+    """Tasks the flow created but never started (nor needed): most likely a forgotten await."""
+    never = [t.name for t in engine.created_tasks.never_started()]
+    if never:
+        shown = ", ".join(never[:10]) + (f" and {len(never) - 10} more" if len(never) > 10 else "")
+        message = (f"warning: {len(never)} task(s) created but never started: {shown} "
+                   "(start them with .start(), await, .result() or sf.bag)")
+        log.warning(message)
+        console.print(message)
+
+
+def compat_notes(project: Project, cfg: dict[str, Any], executor_note: Optional[str]) -> list[str]:
+    """Lines printed before the run starts: where tasks go when the configuration chose it, and
+    (once per project) that ``notify`` contacts nothing."""
+    notes = [executor_note] if executor_note else []
+    notify = config_module.notify_note(cfg)
+    marker = project.state_dir / "notify-noted"
+    if notify and not marker.exists():
+        notes.append(notify)
+        try:
+            marker.touch()
+        except OSError:
+            pass
+    return notes
 
 
 def _stop(engine: Engine, console: RunConsole) -> None:

@@ -15,6 +15,7 @@ from typing import IO, Optional
 from ..clock import format_duration
 from ..core.runstate import Listener, TaskRecord
 from ..executors.base import Attempt, Outcome
+from .follow import LogFollower
 
 STDERR_LINES = 10
 FAILED_STATES = ("failed",)
@@ -47,6 +48,7 @@ class RunConsole(Listener):
         self.blocked: list[TaskRecord] = []
         self._lock = threading.Lock()
         self.run_label = ""
+        self.follower = LogFollower(self.print)
 
     # lifecycle
     def begin(self, run_id: int, flow: str) -> None:
@@ -74,6 +76,8 @@ class RunConsole(Listener):
             if attempt.number == 1:
                 self.counts["queued"] -= 1
             self.running[record.spec.uid] = time.monotonic()
+        if record.spec.show_output:
+            self.follower.follow(record.spec.uid, attempt.stdout_path, attempt.stderr_path)
 
     def attempt_failed(self, record: TaskRecord, attempt: Attempt, outcome: Outcome, will_retry: bool) -> None:
         if will_retry:
@@ -82,6 +86,7 @@ class RunConsole(Listener):
 
     def task_finished(self, record: TaskRecord) -> None:
         uid = record.spec.uid
+        self.follower.finish(uid)
         with self._lock:
             if self.running.pop(uid, None) is None:
                 self.counts["queued"] -= 1

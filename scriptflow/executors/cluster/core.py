@@ -310,7 +310,10 @@ class ClusterExecutor(Executor):
 
     def write_script(self, attempt: Attempt, script: Path) -> None:
         """Check the task's resources and environment, and write its job script (ValueError, OSError)."""
-        res = Resources.from_task(attempt.resources)
+        resources = dict(attempt.resources)
+        if self.settings.walltime is not None and resources.get("time") is None:
+            resources["time"] = self.settings.walltime
+        res = Resources.from_task(resources)
         bad = [name for name in attempt.env if not _ENV_NAME.match(name)]
         if bad:
             raise ValueError(f"environment variable name {bad[0]!r} cannot be exported by a job script")
@@ -318,7 +321,7 @@ class ClusterExecutor(Executor):
                       *res.directives]
         text = jobscript.render_job_script(
             attempt, shell=self.settings.shell, directive_prefix=self.DIRECTIVE_PREFIX, directives=directives,
-            exit_path=jobscript.exit_path_for(script), modules=self.settings.modules, setup=self.settings.setup,
+            exit_path=jobscript.exit_path_for(script), modules=self.settings.modules, setup=self.settings.setup + list(resources.get("setup") or []),
             log_note=self.log_note())
         attempt.stdout_path.parent.mkdir(parents=True, exist_ok=True)
         attempt.stderr_path.parent.mkdir(parents=True, exist_ok=True)

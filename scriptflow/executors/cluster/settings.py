@@ -10,10 +10,11 @@ field declared here the same way. Keys and defaults are a public interface
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from ...errors import ConfigError
 from ..settings import ExecutorSettings, setting
+from .resources import parse_time_seconds
 
 
 def _absolute_path(value: str) -> bool:
@@ -30,9 +31,15 @@ class ClusterSettings(ExecutorSettings):
                                              "'queue' is the same setting")
     queue: Optional[str] = setting(None, "queue (SGE, PBS) or partition (SLURM) to submit to; "
                                          "'partition' is the same setting")
-    account: Optional[str] = setting(None, "account to charge (SLURM --account, SGE/PBS -A)")
-    modules: list[str] = setting([], "environment modules loaded before the command (each becomes "
-                                     "`module load NAME`)")
+    account: Optional[str] = setting(None, "account to charge (SLURM --account, SGE/PBS -A); empty means none",
+                                     empty_is_none=True)
+    modules: list[str] = setting([], "environment modules loaded before the command (one string or a list; "
+                                     "each becomes `module load NAME`)")
+    walltime: Optional[Any] = setting(None, "default time limit of each job, e.g. '02:00:00' (a task's time= "
+                                            "wins; default: the queue's)", parse=parse_time_seconds,
+                                      type_text="time ('H:MM:SS', seconds, '2h')")
+    user: Optional[str] = setting(None, "the user whose jobs are polled (default: the current user; SLURM "
+                                        "squeue --user; SGE/PBS poll by job id)", empty_is_none=True)
     setup: list[str] = setting([], "shell lines run before the command, e.g. 'source venv/bin/activate'")
     directives: list[str] = setting([], "extra scheduler options for every job script, e.g. ['--qos=short']")
     poll_interval: float = setting(5.0, "time between two status queries covering all jobs in flight",

@@ -134,7 +134,8 @@ class SlurmExecutor(ClusterExecutor):
         return parse_sbatch(stdout)
 
     def poll(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
-        proc = self.run_command(["squeue", "-h", "-o", "%i %T", "-j", join_ids(job_ids)])
+        user = ["--user", self.settings.user] if self.settings.user else []
+        proc = self.run_command(["squeue", "-h", "-o", "%i %T", *user, "-j", join_ids(job_ids)])
         if proc.returncode != 0:
             if "Invalid job id" in (proc.stderr or ""):  # every one of them has left squeue
                 return {}
