@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from scriptflow.errors import ConfigError
-from scriptflow.executors.base import Attempt, create_executor
+from scriptflow.executors import Attempt, create_executor
 
 
 def attempt_for(tmp_path: Path, resources: dict | None = None) -> Attempt:

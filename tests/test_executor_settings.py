@@ -23,7 +23,7 @@ DOC = REPO / "docs" / "executors.md"
 CLUSTER_DEFAULTS = {
     "maxsize": 100, "partition": None, "queue": None, "account": None, "modules": [], "setup": [],
     "directives": [], "poll_interval": 5.0, "submit_rate": 10.0, "poll_failure_timeout": 600.0,
-    "output_latency": 5.0, "shell": "/bin/bash", "export_env": True, "command_timeout": 60.0,
+    "output_latency": 5.0, "shell": "/bin/bash", "export_env": True, "command_timeout": 60.0, "walltime": None, "user": None,
 }
 OWN_DEFAULTS = {"slurm": {}, "sge": {"pe": "smp", "mem_resource": "h_vmem", "gpu_resource": "gpu"},
                 "pbs": {"flavor": "torque"}}
