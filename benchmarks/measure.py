@@ -75,8 +75,8 @@ def doit_command(cache: Path) -> list[str]:
 
 def doit_version(doit: list[str]) -> str:
     python = Path(doit[0]).with_name("python")
-    proc = subprocess.run([str(python), "-c", "import doit; print(doit.__version__)"],
-                          capture_output=True, text=True)
+    code = "import doit; v = doit.__version__; print(v if isinstance(v, str) else '.'.join(map(str, v)))"
+    proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
     return proc.stdout.strip() or "?"
 
 

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.cache:
                 cache = cache / "scriptflow-benchmarks"
             tools.doit = doit_command(cache)
-            doit_ver = ".".join(str(x) for x in doit_version(tools.doit))
+            doit_ver = doit_version(tools.doit)
         else:
             notes.append("doit: not run (pass --with-doit to install it into a benchmark-only virtualenv)")
         machine = machine_line(tools, doit_ver)
