@@ -135,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{command_line}\n{started:%Y-%m-%d %H:%M} UTC; {machine}", flush=True)
         for note in notes:
             print(note, flush=True)
+        header = {"command": command_line, "date": f"{started:%Y-%m-%d %H:%M} UTC", "machine": machine,
+                  "repeat": str(args.repeat), "jobs": str(args.jobs)}
         root = Path(tempfile.mkdtemp(prefix="sf-bench-"))
         results: list[Result] = []
         try:
@@ -142,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                 sizes = [0] if name == "help" else (args.n_list or (QUICK_N if args.quick else DEFAULT_N)[name])
                 for n in sizes:
                     results.append(run_workload(name, n, tools, root, args.repeat))
+                    print(render_text(results[-1:], header, partial=True), flush=True)
         finally:
             if args.keep:
                 print(f"kept {root}")
@@ -150,8 +153,6 @@ def main(argv: list[str] | None = None) -> int:
     except BenchmarkError as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 1
-    header = {"command": command_line, "date": f"{started:%Y-%m-%d %H:%M} UTC", "machine": machine,
-              "repeat": str(args.repeat), "jobs": str(args.jobs)}
     print()
     print(render_text(results, header))
     if args.markdown:

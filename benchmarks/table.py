@@ -118,9 +118,10 @@ def _notes(results: list[Result]) -> list[str]:
     return [f"{res.workload} N={res.n:,}: {note}" for res in results for note in res.notes]
 
 
-def render_text(results: list[Result], header: dict[str, str]) -> str:
-    out = [f"{header['command']}", f"{header['date']}; {header['machine']}",
-           f"{header['repeat']} interleaved repetitions, -j {header['jobs']}"]
+def render_text(results: list[Result], header: dict[str, str], partial: bool = False) -> str:
+    """The tables as text; ``partial``: one workload's, printed as soon as it is measured."""
+    out = [] if partial else [f"{header['command']}", f"{header['date']}; {header['machine']}",
+                              f"{header['repeat']} interleaved repetitions, -j {header['jobs']}"]
     for title, head, rows in _sections(results):
         out += ["", title, _text(head, rows)]
     out += [""] + _notes(results) if _notes(results) else []
