@@ -131,7 +131,8 @@ def build(project: Path, runs: int, chains: int, steps: int) -> dict[str, int]:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", files)
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("runs", "tasks", "attempts", "files")}
+    counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+              for t in ("runs", "tasks", "attempts", "files")}
     conn.close()
     # The files of the latest state on disk, with the recorded bytes.
     for chain in range(chains):
@@ -139,7 +140,7 @@ def build(project: Path, runs: int, chains: int, steps: int) -> dict[str, int]:
             target = project / src_path(chain, j)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(source_content(chain, j))
-    for (chain, step), (digest, _, producer) in current.items():
+    for (chain, step), (digest, _, _) in current.items():
         target = project / out_path(chain, step)
         target.parent.mkdir(parents=True, exist_ok=True)
         run = next(r for r in range(runs, 0, -1) if sha(content(r, chain, step)) == digest)
@@ -205,7 +206,7 @@ def main() -> None:
         if shutil.which("sqlite3") is None:
             cases = [c for c in cases if not c[0].startswith("sqlite3")]
         times: dict[str, list[float]] = {label: [] for label, _, _ in cases}
-        for label, cmd, check in cases:  # warm the page cache once
+        for _, cmd, check in cases:  # warm the page cache once
             timed(cmd, root, check)
         for _ in range(args.repeat):
             for label, cmd, check in cases:

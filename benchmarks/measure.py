@@ -1,0 +1,85 @@
+"""Timing one command: wall time and peak memory of a child process, and the tools it needs.
+
+Each command runs as a child of this process and is reaped with
+``os.wait4``, whose resource usage is that child's own (and that of the
+processes it waited for: the tasks, a few MB each), so the peak RSS of
+every scriptflow run is its own, not the maximum over the whole benchmark.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+
+class BenchmarkError(Exception):
+    """A command failed or produced the wrong result: no figure may be posted for it."""
+
+
+@dataclass
+class Sample:
+    seconds: float
+    rss_mb: float
+
+
+def timed(cmd: list[str], cwd: Path, stdout: Optional[Path] = None) -> Sample:
+    """Run ``cmd`` in ``cwd`` (stdout to ``stdout`` or /dev/null); wall time and peak RSS, or BenchmarkError."""
+    err_path = cwd / ".bench-stderr"
+    out = open(stdout, "wb") if stdout is not None else subprocess.DEVNULL
+    try:
+        with open(err_path, "wb") as err:
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+            _, status, usage = os.wait4(proc.pid, 0)
+            elapsed = time.perf_counter() - t0
+            proc.returncode = os.waitstatus_to_exitcode(status)
+    finally:
+        if stdout is not None:
+            out.close()  # type: ignore[union-attr]
+    if proc.returncode != 0:
+        tail = err_path.read_text(errors="replace")[-3000:]
+        raise BenchmarkError(f"{shlex.join(cmd)} in {cwd} exited {proc.returncode}:\n{tail}")
+    err_path.unlink()
+    return Sample(elapsed, usage.ru_maxrss / 1024)
+
+
+def scriptflow_command(given: Optional[str]) -> list[str]:
+    """The console script beside this interpreter (no shim in the way), else the one on PATH."""
+    if given:
+        return shlex.split(given)
+    beside = Path(sys.executable).with_name("scriptflow")
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("scriptflow")
+    if found is None:
+        raise BenchmarkError("no scriptflow command: install scriptflow (pip install -e .) or pass --scriptflow")
+    return [found]
+
+
+def doit_command(cache: Path) -> list[str]:
+    """doit from a virtualenv of its own under ``cache`` (made on first use), never the user's environment."""
+    venv = cache / "doit-venv"
+    doit = venv / "bin" / "doit"
+    if not doit.exists():
+        print(f"installing doit into {venv} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "doit"], check=True)
+    return [str(doit)]
+
+
+def doit_version(doit: list[str]) -> str:
+    python = Path(doit[0]).with_name("python")
+    code = "import doit; v = doit.__version__; print(v if isinstance(v, str) else '.'.join(map(str, v)))"
+    proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
+    return proc.stdout.strip() or "?"
+
+
+def make_command() -> Optional[list[str]]:
+    found = shutil.which("make")
+    return [found] if found else None

@@ -1,0 +1,40 @@
+"""The benchmark harness runs end to end on a tiny workload and prints its tables.
+
+No timing is asserted: only that every workload ran, was checked against the
+ledger (a failed check exits non-zero) and that the table and the markdown
+name each arm.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_quick_benchmark_prints_its_tables(tmp_path: Path) -> None:
+    markdown = tmp_path / "bench.md"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick", "--n", "20", "--repeat", "1",
+         "--workloads", "fanout,noop,dryrun,help,ledger-growth", "--markdown", str(markdown)],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for arm in ("scriptflow", "bare pool", "scriptflow first no-op", "scriptflow no-op", "bare stat",
+                "scriptflow -n", "scriptflow --help", "python -c pass"):
+        assert f"  {arm}  " in out, f"{arm!r} missing from:\n{out}"
+    assert "Ledger growth per scriptflow no-op run" in out
+    assert "rows added per cached task" in out
+    assert "doit: not run" in out
+    text = markdown.read_text()
+    assert text.startswith("Command: `python benchmarks/run.py --quick --n 20")
+    assert "| fanout | 20 | scriptflow |" in text
+
+
+def test_unknown_workload_is_a_usage_error() -> None:
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--workloads", "fanout,nope"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "unknown workload nope" in proc.stderr
+    assert "Traceback" not in proc.stderr
