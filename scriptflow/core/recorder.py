@@ -73,23 +73,21 @@ class RunRecorder:
     def files(self, task_id: int, role: str, hashes: Iterable[tuple[str, Optional[FileHash]]],
               producer_attempt_id: Optional[int] = None) -> None:
         now = utc_now()
-        for path, h in hashes:
-            self.writer.execute(
-                "INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (task_id, self.run_id, role, path, h.sha256 if h else None, h.size if h else None,
-                 producer_attempt_id, now),
-            )
+        self.writer.execute_unit([
+            ("INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             (task_id, self.run_id, role, path, h.sha256 if h else None, h.size if h else None,
+              producer_attempt_id, now))
+            for path, h in hashes])
 
     def cached_outputs(self, task_id: int, decision: Decision) -> None:
         """A cached task's outputs point to the attempt that really wrote them."""
         now = utc_now()
-        for path, sha, size, producer in decision.cached_outputs:
-            self.writer.execute(
-                "INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at) "
-                "VALUES (?, ?, 'output', ?, ?, ?, ?, ?)",
-                (task_id, self.run_id, path, sha, size, producer, now),
-            )
+        self.writer.execute_unit([
+            ("INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at) "
+             "VALUES (?, ?, 'output', ?, ?, ?, ?, ?)",
+             (task_id, self.run_id, path, sha, size, producer, now))
+            for path, sha, size, producer in decision.cached_outputs])
 
     def stat_entry(self, entry: StatEntry) -> None:
         self.writer.execute(
@@ -101,14 +99,15 @@ class RunRecorder:
     # -- attempts ---------------------------------------------------------------------------
 
     def attempt_queued(self, task_id: int, spec: TaskSpec, attempt: Attempt) -> None:
-        self.writer.execute(
-            "INSERT INTO attempts (id, task_id, run_id, number, status, executor, resources, queued_at, "
-            "stdout_path, stderr_path) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
-            (attempt.attempt_id, task_id, self.run_id, attempt.number, spec.executor,
-             canonical_json(spec.resources), utc_now(), self.project.relative(attempt.stdout_path),
-             self.project.relative(attempt.stderr_path)),
-        )
-        self.task_status(task_id, "running", ended=False)
+        """The attempt's row and its task turning ``running``: one unit, both or neither."""
+        self.writer.execute_unit([
+            ("INSERT INTO attempts (id, task_id, run_id, number, status, executor, resources, queued_at, "
+             "stdout_path, stderr_path) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+             (attempt.attempt_id, task_id, self.run_id, attempt.number, spec.executor,
+              canonical_json(spec.resources), utc_now(), self.project.relative(attempt.stdout_path),
+              self.project.relative(attempt.stderr_path))),
+            ("UPDATE tasks SET status = 'running' WHERE id = ?", (task_id,)),
+        ])
 
     def attempt_logs(self, attempt: Attempt) -> None:
         self.writer.execute("UPDATE attempts SET stdout_path = ?, stderr_path = ? WHERE id = ?",
