@@ -45,6 +45,8 @@ cli.add_command(why_command)
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Entry point: one-line errors and meaningful exit codes, never a traceback for user mistakes."""
+    import sqlite3
+
     from ..errors import ScriptflowError
 
     try:
@@ -62,4 +64,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     except KeyboardInterrupt:
         click.echo("scriptflow: interrupted", err=True)
         sys.exit(130)
+    except sqlite3.DatabaseError as exc:  # damage met after opening (a page read later): one line, not a traceback
+        from ..ledger.sqlerrors import sqlite_error_message
+
+        click.echo(f"scriptflow: error: {sqlite_error_message(exc)}", err=True)
+        sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)

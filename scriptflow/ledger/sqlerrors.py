@@ -44,7 +44,27 @@ def cannot_write(exc: BaseException) -> bool:
     return any(word in str(exc).lower() for word in _CANNOT_WRITE_WORDS)
 
 
-def damaged_message(path: Path | str, exc: BaseException | str) -> str:
-    """The one line every command prints for a damaged ledger."""
-    return (f"the ledger {path} is damaged ({exc}); nothing was written to it: "
+def damaged_message(path: Path | str, exc: BaseException | str, note: str = "") -> str:
+    """The one line every command prints for a damaged ledger (``note``: e.g. that nothing was written)."""
+    return (f"the ledger {path} is damaged ({exc}){note}: "
             f"run `scriptflow doctor --repair` to salvage what is readable")
+
+
+_last_ledger: list[str] = []
+
+
+def remember_ledger(path: Path | str) -> None:
+    """Note the ledger this process opened, so a late SQLite error can name it."""
+    _last_ledger[:] = [str(path)]
+
+
+def last_ledger() -> str:
+    return _last_ledger[0] if _last_ledger else ".scriptflow/ledger.db"
+
+
+def sqlite_error_message(exc: BaseException) -> str:
+    """The one line for an SQLite error that reached the command line."""
+    path = last_ledger()
+    if is_damage(exc):
+        return damaged_message(path, exc)
+    return f"cannot use the ledger {path}: {exc}"

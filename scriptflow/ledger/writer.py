@@ -28,7 +28,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 from ..errors import LedgerError
 from .store import HEARTBEAT_SECONDS, open_for_writing
-from .sqlerrors import cannot_write
+from .sqlerrors import cannot_write, damaged_message, is_damage
 
 log = logging.getLogger("scriptflow.ledger")
 
@@ -98,10 +98,15 @@ class LedgerWriter:
         self._batch: list[Any] = []
         self._ids_lock = threading.Lock()
         self._state_lock = threading.Lock()
-        self._next_id = {
-            table: (self._conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0] + 1)
-            for table in ("runs", "tasks", "attempts")
-        }
+        try:
+            self._next_id = {
+                table: (self._conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0] + 1)
+                for table in ("runs", "tasks", "attempts")
+            }
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise LedgerError(damaged_message(path, exc) if is_damage(exc)
+                              else f"cannot read the ledger {path}: {exc}") from None
         self._thread = threading.Thread(target=self._loop, name="sf-ledger-writer", daemon=True)
         self._thread.start()
 
@@ -146,6 +151,10 @@ class LedgerWriter:
         if fn is not None and failure is not None:
             fn(failure)
 
+    def report_damage(self, exc: BaseException) -> None:
+        """Damage met while reading the ledger (by the engine) fails the writer like damage met writing."""
+        self._fail(exc)
+
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
@@ -180,7 +189,8 @@ class LedgerWriter:
         with self._state_lock:
             if self.failure is not None:
                 return
-            self.failure = LedgerError(f"cannot write the ledger {self.path}: {exc}")
+            self.failure = LedgerError(damaged_message(self.path, exc) if is_damage(exc)
+                                       else f"cannot write the ledger {self.path}: {exc}")
             callback = self._on_failure
         log.error("cannot write the ledger %s: %r; later operations are dropped", self.path, exc)
         if callback is not None:

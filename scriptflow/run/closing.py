@@ -9,9 +9,12 @@ that fails, the next run's recovery marks the run lost, as for a crash.
 """
 from __future__ import annotations
 
+import sqlite3
+from dataclasses import dataclass
 from typing import Optional
 
 from ..clock import utc_now
+from ..errors import LedgerError
 from ..ledger.writer import FailedOperation, LedgerWriter, Statement
 
 LEDGER_LOST = "its outcome could not be written to the ledger"
@@ -26,6 +29,39 @@ def ledger_problem(writer: LedgerWriter) -> Optional[str]:
         return (f"{writer.errors_total} ledger write(s) failed and were rolled back "
                 f"(first: {first.error}); see .scriptflow/scriptflow.log")
     return None
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    """How a run ended, as the ledger records it."""
+
+    status: str
+    exit_code: int
+    error: Optional[str]
+
+
+def close_run(writer: LedgerWriter, run_id: int, end: RunEnd, files_hashed: int, files_from_stat_cache: int) -> RunEnd:
+    """Write the run's end; returns what was really recorded (or what the run must report).
+
+    The check for lost writes happens on the writer's thread, in the same
+    transaction as the closing, so a failure in a batch committed just
+    before can never be followed by a ``succeeded`` written after it.
+    """
+    def close(conn: sqlite3.Connection) -> RunEnd:
+        problem = ledger_problem(writer)
+        final = RunEnd("failed", LedgerError.exit_code, problem) if problem else end
+        for sql, params in closing_statements(run_id, final.status, final.exit_code, final.error, files_hashed,
+                                              files_from_stat_cache):
+            conn.execute(sql, params)
+        return final
+
+    try:
+        final: RunEnd = writer.call(close, rescue=True).result()
+        writer.flush()
+        return final
+    except Exception as exc:  # noqa: BLE001 - whatever stopped the closing, the run did not succeed
+        problem = ledger_problem(writer) or f"cannot write the ledger {writer.path}: {exc}"
+        return RunEnd("failed", LedgerError.exit_code, problem)
 
 
 def closing_statements(run_id: int, status: str, exit_code: int, error: Optional[str], files_hashed: int,
