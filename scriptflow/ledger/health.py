@@ -88,7 +88,7 @@ def check_before_run(path: Path) -> None:
                     problem = None if result == "ok" else result
             finally:
                 conn.close()
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
         problem = str(exc)
     except OSError:
         return  # unreadable for other reasons (permissions): opening it reports that

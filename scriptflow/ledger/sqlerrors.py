@@ -25,7 +25,13 @@ def _code(exc: BaseException) -> int | None:
 
 
 def is_damage(exc: BaseException) -> bool:
-    """The database file is damaged (``database disk image is malformed``, ``file is not a database``)."""
+    """The database file is damaged (``database disk image is malformed``, ``file is not a database``).
+
+    Text that is not UTF-8 can only come from damage too (scriptflow writes
+    only ``str``): SQLite hands it over and Python's decoding fails.
+    """
+    if isinstance(exc, UnicodeDecodeError):
+        return True
     if not isinstance(exc, sqlite3.DatabaseError):
         return False
     code = _code(exc)
@@ -36,6 +42,8 @@ def is_damage(exc: BaseException) -> bool:
 
 def cannot_write(exc: BaseException) -> bool:
     """The ledger as a whole cannot be written (full disk, I/O error, read-only, damaged)."""
+    if isinstance(exc, UnicodeDecodeError):
+        return True
     if not isinstance(exc, sqlite3.Error):
         return False
     code = _code(exc)
@@ -46,7 +54,8 @@ def cannot_write(exc: BaseException) -> bool:
 
 def damaged_message(path: Path | str, exc: BaseException | str, note: str = "") -> str:
     """The one line every command prints for a damaged ledger (``note``: e.g. that nothing was written)."""
-    return (f"the ledger {path} is damaged ({exc}){note}: "
+    what = " ".join(str(exc).replace("*** in database main ***", "").split())
+    return (f"the ledger {path} is damaged ({what}){note}: "
             f"run `scriptflow doctor --repair` to salvage what is readable")
 
 

@@ -158,7 +158,7 @@ def open_for_reading(path: Path) -> sqlite3.Connection:
             conn.close()
             open_for_writing(Path(path)).close()  # migrates, or refuses a newer schema
             conn = _connect_read_only(Path(path))
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
         raise LedgerError(damaged_message(path, exc) if is_damage(exc)
                           else f"cannot read ledger {path}: {exc}") from None
     conn.row_factory = sqlite3.Row
