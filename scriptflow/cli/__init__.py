@@ -12,6 +12,7 @@ import click
 
 from .. import __version__
 from .clean import clean_command
+from .doctor import doctor_command
 from .flows import list_command
 from .history import logs_command, runs_command, show_command
 from .report import report_command
@@ -41,6 +42,7 @@ cli.add_command(runs_command)
 cli.add_command(show_command)
 cli.add_command(logs_command)
 cli.add_command(why_command)
+cli.add_command(doctor_command)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

@@ -24,7 +24,7 @@ from .sqlerrors import damaged_message
 from .store import latest_version
 
 #: Ledgers up to this size get ``PRAGMA quick_check`` before each run (it reads every page).
-QUICK_CHECK_MAX_BYTES = 64 * 1024 * 1024
+QUICK_CHECK_MAX_BYTES = 32 * 1024 * 1024
 MAGIC = b"SQLite format 3\x00"
 TABLES = ("runs", "tasks", "attempts", "files", "stat_cache", "events", "schema_migrations")
 

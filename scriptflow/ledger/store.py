@@ -149,7 +149,7 @@ def open_for_reading(path: Path) -> sqlite3.Connection:
         raise LedgerError(f"no ledger at {path}: nothing has run in this project yet")
     remember_ledger(path)
     try:
-        conn = _connect_read_only(Path(path))
+        conn = connect_read_only(Path(path))
         version = schema_version(conn)
         if version > latest_version():
             conn.close()
@@ -157,7 +157,7 @@ def open_for_reading(path: Path) -> sqlite3.Connection:
         if version != latest_version():
             conn.close()
             open_for_writing(Path(path)).close()  # migrates, or refuses a newer schema
-            conn = _connect_read_only(Path(path))
+            conn = connect_read_only(Path(path))
     except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
         raise LedgerError(damaged_message(path, exc) if is_damage(exc)
                           else f"cannot read ledger {path}: {exc}") from None
@@ -165,7 +165,7 @@ def open_for_reading(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _connect_read_only(path: Path) -> sqlite3.Connection:
+def connect_read_only(path: Path) -> sqlite3.Connection:
     """``mode=ro``; in a folder this process cannot write, with no ``-wal`` file, ``immutable=1``.
 
     A WAL ledger opened read-only needs its ``-shm`` file, which SQLite cannot
