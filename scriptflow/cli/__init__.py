@@ -5,6 +5,7 @@ lazily, so ``scriptflow --help`` and read-only commands start fast.
 """
 from __future__ import annotations
 
+import errno
 import sys
 from typing import Optional, Sequence
 
@@ -71,4 +72,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
         click.echo(f"scriptflow: error: {sqlite_error_message(exc)}", err=True)
         sys.exit(2)
+    except OSError as exc:
+        if exc.errno not in _DISK_ERRNOS:
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        click.echo(f"scriptflow: error: {exc.strerror or exc}{where}", err=True)
+        sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+#: Errors of the disk itself (full, over quota, read-only, failing): one line, never a traceback.
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import LedgerError
-from .sqlerrors import damaged_message
+from .sqlerrors import damaged_message, is_damage
 from .store import latest_version
 
 #: Ledgers up to this size get ``PRAGMA quick_check`` before each run (it reads every page).
@@ -89,6 +89,8 @@ def check_before_run(path: Path) -> None:
             finally:
                 conn.close()
     except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+        if not is_damage(exc):
+            return  # a full disk or a read-only folder is not damage: opening it to write says what it is
         problem = str(exc)
     except OSError:
         return  # unreadable for other reasons (permissions): opening it reports that
