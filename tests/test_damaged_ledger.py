@@ -104,3 +104,32 @@ def test_damage_in_a_table_page_is_caught_before_the_run(pristine, tmp_path):
     assert "is damaged" in proc.stderr and "scriptflow doctor --repair" in proc.stderr
     assert sha256_file(project.path / ".scriptflow" / "ledger.db") == before
     assert (project.path / "out0.txt").stat().st_mtime_ns == made, "a task ran on a damaged ledger"
+
+
+def test_damage_met_during_a_run_fails_it_with_the_same_line(pristine, tmp_path, monkeypatch, capsys):
+    """A big ledger gets only the header and schema check before a run: damage in a page the run
+    reads later (the index of task uids) must still stop it, with the same line, and
+    the run must not be recorded as succeeded. In process, with the quick_check size limit set to 0
+    to stand for a ledger too big for it; the damage and everything else are real."""
+    from inprocess import run_flow
+
+    from scriptflow.ledger import health
+
+    monkeypatch.setattr(health, "QUICK_CHECK_MAX_BYTES", 0)
+    target = tmp_path / "project"
+    shutil.copytree(pristine.path, target)
+    ledger = target / ".scriptflow" / "ledger.db"
+    with sqlite3.connect(ledger) as conn:
+        pages = [r[0] for r in conn.execute("SELECT pageno FROM dbstat WHERE name = 'tasks_uid' "
+                                            "AND pagetype = 'leaf'")]
+    with open(ledger, "r+b") as fh:
+        for page in pages:
+            fh.seek((page - 1) * 4096)
+            fh.write(random.Random(page).randbytes(4096))
+    result = run_flow(target, FLOW.replace("import scriptflow as sf\n", ""))
+    assert result.exit_code == 2 and result.status == "failed"
+    assert "is damaged" in result.error and "scriptflow doctor --repair" in result.error
+    assert "scriptflow: error: the ledger" in capsys.readouterr().err
+    with sqlite3.connect(ledger) as conn:
+        rows = conn.execute("SELECT status, exit_code FROM runs WHERE id = ?", (result.run_id,)).fetchall()
+    assert rows in ([], [("failed", 2)]), rows
