@@ -67,7 +67,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     except KeyboardInterrupt:
         click.echo("scriptflow: interrupted", err=True)
         sys.exit(130)
-    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # damage met after opening (a page read later): one line, not a traceback
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # damage met after opening: one line, no traceback
         from ..ledger.sqlerrors import sqlite_error_message
 
         click.echo(f"scriptflow: error: {sqlite_error_message(exc)}", err=True)

@@ -270,7 +270,7 @@ class LedgerWriter:
         results: list[tuple[Future, Any]] = []
         try:
             self._conn.execute("BEGIN IMMEDIATE")
-            for index, op in enumerate(ops):
+            for op in ops:
                 ok, value = self._run_one(op)
                 if ok is None:  # the transaction is gone: nothing of this batch can be committed
                     raise value
