@@ -77,7 +77,7 @@ def test_run_and_read_only_commands_on_damaged_ledgers(pristine, tmp_path):
         try:
             bad = [tuple(r) for r in project.query("SELECT id, status, exit_code FROM runs "
                                                    "WHERE status = 'succeeded' AND exit_code != 0")]
-        except sqlite3.DatabaseError:
+        except (sqlite3.DatabaseError, UnicodeDecodeError):  # the damage itself may be in the runs table
             bad = []
         assert bad == [], f"offset {offset}: succeeded recorded for a failed exit"
         if proc.returncode == 0:
