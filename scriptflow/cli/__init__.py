@@ -5,6 +5,7 @@ lazily, so ``scriptflow --help`` and read-only commands start fast.
 """
 from __future__ import annotations
 
+import errno
 import sys
 from typing import Optional, Sequence
 
@@ -12,6 +13,7 @@ import click
 
 from ..version import __version__
 from .clean import clean_command
+from .doctor import doctor_command
 from .executors import executors_command
 from .flows import list_command
 from .history import logs_command, runs_command, show_command
@@ -45,10 +47,13 @@ cli.add_command(logs_command)
 cli.add_command(why_command)
 cli.add_command(executors_command)
 cli.add_command(sql_command)
+cli.add_command(doctor_command)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Entry point: one-line errors and meaningful exit codes, never a traceback for user mistakes."""
+    import sqlite3
+
     from ..errors import ScriptflowError
 
     try:
@@ -66,4 +71,19 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     except KeyboardInterrupt:
         click.echo("scriptflow: interrupted", err=True)
         sys.exit(130)
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # damage met after opening: one line, no traceback
+        from ..ledger.sqlerrors import sqlite_error_message
+
+        click.echo(f"scriptflow: error: {sqlite_error_message(exc)}", err=True)
+        sys.exit(2)
+    except OSError as exc:
+        if exc.errno not in _DISK_ERRNOS:
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        click.echo(f"scriptflow: error: {exc.strerror or exc}{where}", err=True)
+        sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+#: Errors of the disk itself (full, over quota, read-only, failing): one line, never a traceback.
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}

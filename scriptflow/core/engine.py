@@ -23,6 +23,7 @@ from ..executors.outputs import missing_outputs
 from ..executors.registry import create_executor
 from .fingerprint import FileHash, FileHasher, task_fingerprint
 from ..ledger.store import ThreadLocalReader, read_stat_entry
+from ..ledger.sqlerrors import is_damage
 from ..ledger.writer import LedgerWriter
 from .outputs import remove_outputs
 from .pending import CreatedTasks
@@ -192,6 +193,8 @@ class Engine:
             fn(record, *args)
         except BaseException as exc:  # noqa: BLE001 - reported on the task
             log.exception("internal error handling task %s", record.spec.uid)
+            if is_damage(exc):  # the ledger itself is damaged: the whole run stops, with one line
+                self.writer.report_damage(exc)
             if not record.done:
                 self._finish(record, "failed", error=f"internal error: {exc!r}")
 

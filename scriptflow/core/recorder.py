@@ -92,12 +92,11 @@ class RunRecorder:
                       rows: Iterable[tuple[str, Optional[str], Optional[int], Optional[int]]]) -> None:
         """The one ``files`` INSERT: (path, sha256, size, producer attempt id) rows, one timestamp."""
         now = utc_now()
-        for path, sha, size, producer in rows:
-            self.writer.execute(
-                "INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (task_id, self.run_id, role, path, sha, size, producer, now),
-            )
+        self.writer.execute_unit([
+            ("INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             (task_id, self.run_id, role, path, sha, size, producer, now))
+            for path, sha, size, producer in rows])
 
     def stat_entry(self, entry: StatEntry) -> None:
         self.writer.execute(
@@ -109,14 +108,15 @@ class RunRecorder:
     # -- attempts ---------------------------------------------------------------------------
 
     def attempt_queued(self, task_id: int, spec: TaskSpec, attempt: Attempt) -> None:
-        self.writer.execute(
-            "INSERT INTO attempts (id, task_id, run_id, number, status, executor, resources, queued_at, "
-            "stdout_path, stderr_path) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
-            (attempt.attempt_id, task_id, self.run_id, attempt.number, spec.executor,
-             canonical_json(spec.resources), utc_now(), self.project.relative(attempt.stdout_path),
-             self.project.relative(attempt.stderr_path)),
-        )
-        self.task_status(task_id, "running", ended=False)
+        """The attempt's row and its task turning ``running``: one unit, both or neither."""
+        self.writer.execute_unit([
+            ("INSERT INTO attempts (id, task_id, run_id, number, status, executor, resources, queued_at, "
+             "stdout_path, stderr_path) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+             (attempt.attempt_id, task_id, self.run_id, attempt.number, spec.executor,
+              canonical_json(spec.resources), utc_now(), self.project.relative(attempt.stdout_path),
+              self.project.relative(attempt.stderr_path))),
+            ("UPDATE tasks SET status = 'running' WHERE id = ?", (task_id,)),
+        ])
 
     def attempt_logs(self, attempt: Attempt) -> None:
         self.writer.execute("UPDATE attempts SET stdout_path = ?, stderr_path = ? WHERE id = ?",

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import LedgerError
+from .sqlerrors import damaged_message, is_damage, remember_ledger
 from ..clock import utc_now
 
 log = logging.getLogger("scriptflow.ledger")
@@ -125,6 +126,7 @@ def _configure(conn: sqlite3.Connection) -> None:
 
 def open_for_writing(path: Path) -> sqlite3.Connection:
     """Open (creating if needed) and migrate the ledger; WAL where the filesystem allows it."""
+    remember_ledger(path)
     try:
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         _configure(conn)
@@ -135,6 +137,8 @@ def open_for_writing(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous = NORMAL")
         migrate(conn, path)
     except sqlite3.DatabaseError as exc:
+        if is_damage(exc):
+            raise LedgerError(damaged_message(path, exc)) from None
         raise LedgerError(f"cannot open ledger {path}: {exc}") from None
     return conn
 
@@ -143,9 +147,9 @@ def open_for_reading(path: Path) -> sqlite3.Connection:
     """A read-only connection (never blocks or alters a live run); migrates an old ledger first."""
     if not Path(path).exists():
         raise LedgerError(f"no ledger at {path}: nothing has run in this project yet")
+    remember_ledger(path)
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-        _configure(conn)
+        conn = connect_read_only(Path(path))
         version = schema_version(conn)
         if version > latest_version():
             conn.close()
@@ -153,11 +157,36 @@ def open_for_reading(path: Path) -> sqlite3.Connection:
         if version != latest_version():
             conn.close()
             open_for_writing(Path(path)).close()  # migrates, or refuses a newer schema
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-            _configure(conn)
-    except sqlite3.DatabaseError as exc:
-        raise LedgerError(f"cannot read ledger {path}: {exc}") from None
+            conn = connect_read_only(Path(path))
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+        raise LedgerError(damaged_message(path, exc) if is_damage(exc)
+                          else f"cannot read ledger {path}: {exc}") from None
     conn.row_factory = sqlite3.Row
+    return conn
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """``mode=ro``; in a folder this process cannot write, with no ``-wal`` file, ``immutable=1``.
+
+    A WAL ledger opened read-only needs its ``-shm`` file, which SQLite cannot
+    create in a read-only folder. Without a ``-wal`` file no connection is
+    writing it (a writer always has one), and the main file holds every
+    commit, so reading it as immutable is exact. With a ``-wal`` file,
+    ``mode=ro`` works as long as the ``-shm`` file exists too.
+    """
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    _configure(conn)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        return conn
+    except sqlite3.OperationalError:
+        wal = Path(f"{path}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            conn.close()
+            raise
+    conn.close()
+    conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+    _configure(conn)
     return conn
 
 

@@ -49,7 +49,11 @@ class ProjectLock:
         self._lock.acquire()
 
     def describe(self, run_id: int) -> None:
-        self._note.write_text(json.dumps({"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname()}))
+        """Best effort: the note only helps a waiting run name its holder (a full disk must not stop the run here)."""
+        try:
+            self._note.write_text(json.dumps({"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname()}))
+        except OSError:
+            pass
 
     def release(self) -> None:
         try:

@@ -26,7 +26,22 @@ def setup_logging(path: Path, debug: bool = False) -> None:
         logger.removeHandler(old)
         old.close()
     _installed.clear()
-    handler = ConcurrentRotatingFileHandler(key, maxBytes=5 * 1024 * 1024, backupCount=3, encoding="utf-8")
+    handler = _quiet(ConcurrentRotatingFileHandler)(key, maxBytes=5 * 1024 * 1024, backupCount=3, encoding="utf-8")
     handler.setFormatter(logging.Formatter(_FORMAT))
     logger.addHandler(handler)
     _installed[key] = handler
+
+
+def _quiet(base: type) -> type:
+    """The handler, minus its habit of printing a traceback to stderr when a record cannot be written.
+
+    A full disk or a read-only folder makes every log line fail; the run
+    reports that once, as one line, through the ledger's own error, and the
+    log is only a diagnostic aid.
+    """
+
+    class QuietHandler(base):  # type: ignore[misc, valid-type]
+        def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+            pass
+
+    return QuietHandler

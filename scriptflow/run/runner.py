@@ -28,9 +28,10 @@ from ..clock import utc_now
 from ..ledger.writer import LedgerWriter
 from ..executors import process_groups
 from ..executors.base import RecordedJob
+from .closing import RunEnd, close_run
 from .lock import ProjectLock
 from ..ledger.orphans import dead_runs, record_run_token, stop_dead_runs
-from ..ledger.recovery import recover_dead_runs
+from .preflight import check_before_run, ensure_writable, recover
 from .logsetup import setup_logging
 from . import signals
 from .signals import Terminated as _Terminated
@@ -109,13 +110,14 @@ def execute(request: RunRequest, stream: Optional[IO[str]] = None) -> RunResult:
         cfg = config_module.merge(cfg, request.config_override)
     force_all, globs = force_patterns(cfg, request)
 
-    project.ensure_state_dir()
+    ensure_writable(project)
     setup_logging(project.log_path, debug=bool(cfg.get("debug")))
     classic = bool(cfg.get("classic_terminal")) or request.dry_run
     console = make_console(project.dir, classic, stream, quiet=request.dry_run)
     for note in compat_notes(project, cfg, executor_note):
         console.print(note)
     if request.dry_run:  # reads the ledger, writes nothing, needs no lock
+        check_before_run(project.ledger_path)
         writer = LedgerWriter(project.ledger_path, discard=True)
         try:
             return _run(request, project, path, flow, cfg, force_all, globs, writer, None, console, {})
@@ -125,11 +127,12 @@ def execute(request: RunRequest, stream: Optional[IO[str]] = None) -> RunResult:
     lock.acquire(request.wait_for_lock, on_wait=lambda holder: console.print(
         f"waiting: {holder} holds {project.dir} (Ctrl-C to give up, --no-wait to fail at once)"))
     try:
+        check_before_run(project.ledger_path)
         writer = LedgerWriter(project.ledger_path)
         try:
             # Before any task is decided: nothing a dead run started may still run beside this one.
             stop_dead_runs(writer.call(dead_runs).result())
-            jobs = writer.call(lambda conn: recover_dead_runs(conn, project)).result()
+            jobs = recover(writer, project)
             return _run(request, project, path, flow, cfg, force_all, globs, writer, lock, console, jobs)
         finally:
             writer.close()
@@ -171,6 +174,8 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     exit_code: Optional[int] = None
     restore_signals = signals.install()
     engine = Engine(project, writer, engine_options, console)
+    # A ledger that cannot be written stops the run at once, like Ctrl-C: nothing it does could be recorded.
+    writer.set_on_failure(lambda failure: engine.interrupt())
     try:
         with engine:
             console.begin(run_id, flow.name)
@@ -216,13 +221,10 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     stats = (f"{engine.hasher.files_hashed} files read, "
              f"{engine.hasher.files_from_stat_cache} from the stat cache")
     writer.set_heartbeat(None)
-    writer.execute(
-        "UPDATE runs SET status = ?, ended_at = ?, exit_code = ?, error = ?, files_hashed = ?, "
-        "files_from_stat_cache = ? WHERE id = ?",
-        (status, utc_now(), exit_code, error, engine.hasher.files_hashed, engine.hasher.files_from_stat_cache,
-         run_id),
-    )
-    writer.flush()
+    if not request.dry_run:  # a run whose record is incomplete never passes for a good one
+        end = close_run(writer, run_id, RunEnd(status, exit_code, error), engine.hasher.files_hashed,
+                        engine.hasher.files_from_stat_cache)
+        status, exit_code, error = end.status, end.exit_code, end.error
     log.info("run %d %s (exit %d)", run_id, status, exit_code)
     if request.dry_run:
         console.print(dry_run_table(engine.records))
