@@ -186,6 +186,9 @@ class Engine:
             self._finish(record, "would-run", reason="upstream-will-change")
             return
         inputs: dict[str, Optional[FileHash]] = {p: self.hasher.hash(spec.input_abs[p]) for p in spec.inputs}
+        if record.attempts:  # decided again after an input changed under an attempt
+            self.record.forget_inputs(record.id)
+        record.input_hashes = inputs
         self.record.files(record.id, "input", inputs.items())
         missing = [p for p, h in inputs.items() if h is None]
         if missing:
@@ -307,6 +310,9 @@ class Engine:
             missing = [p for p in spec.outputs if not os.path.exists(spec.output_abs[p])]
             if missing:
                 error = f"exit code 0 but declared output {missing[0]} was not written"
+        changed = self._changed_input(record)
+        if changed is not None and error is None:
+            error = f"input {changed} changed while the task ran: its outputs are not trusted"
         if error is None:
             hashes = [(p, self.hasher.hash(spec.output_abs[p])) for p in spec.outputs]
             self.record.attempt_ended(attempt, "succeeded", outcome, None)
@@ -321,9 +327,26 @@ class Engine:
         self.listener.attempt_failed(record, attempt, outcome, will_retry)
         if will_retry:
             self.record.event("retry", spec.uid, {"after_attempt": attempt.number, "error": error})
-            self._launch(record)
+            if changed is not None:
+                self._ready(record)  # hash the inputs again: the next attempt reads their new content
+            else:
+                self._launch(record)
             return
-        self._finish(record, "failed", error=error)
+        reason = f"input-changed-while-running:{changed}" if changed is not None else None
+        self._finish(record, "failed", reason=reason, error=error)
+
+    def _changed_input(self, record: TaskRecord) -> str | None:
+        """The first input whose content differs from what the task was decided on, if any.
+
+        Outputs made from content other than the recorded inputs would be taken for done by a
+        later run once the input is put back, so such an attempt is never trusted.
+        """
+        spec = record.spec
+        for path, before in record.input_hashes.items():
+            now = self.hasher.hash(spec.input_abs[path], recheck=True)
+            if (now.sha256 if now else None) != (before.sha256 if before else None):
+                return path
+        return None
 
     # -- finishing -------------------------------------------------------------------------
 

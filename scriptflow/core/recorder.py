@@ -81,6 +81,11 @@ class RunRecorder:
                  producer_attempt_id, now),
             )
 
+    def forget_inputs(self, task_id: int) -> None:
+        """Before a task is decided again (an input changed while it ran): the input rows it
+        gets next describe the content its next attempt reads, not what the last one saw."""
+        self.writer.execute("DELETE FROM files WHERE task_id = ? AND role = 'input'", (task_id,))
+
     def cached_outputs(self, task_id: int, decision: Decision) -> None:
         """A cached task's outputs point to the attempt that really wrote them."""
         now = utc_now()

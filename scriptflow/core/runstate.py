@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..executors.base import Attempt, Outcome, RecordedJob
+from .fingerprint import FileHash
 from .spec import TaskSpec
 from .task import Task
 
@@ -33,6 +34,8 @@ class TaskRecord:
     exit_code: Optional[int] = None
     stderr_path: Optional[str] = None
     fingerprint: Optional[str] = None
+    #: Input hashes as decided (and recorded): checked again after each attempt.
+    input_hashes: dict[str, FileHash | None] = field(default_factory=dict)
 
     @property
     def done(self) -> bool:
