@@ -25,6 +25,7 @@ from ..ledger.store import ThreadLocalReader, read_stat_entry
 from ..ledger.writer import LedgerWriter
 from .outputs import remove_outputs
 from .current import clear_current_engine, set_current_engine
+from .observers import ContainedListener
 from .recorder import RunRecorder
 from .runstate import OK, Listener, RunOptions, TaskRecord
 from ..project import Project
@@ -45,7 +46,7 @@ class Engine:
         self.writer = writer
         self.options = options
         self.run_id = options.run_id
-        self.listener = listener or Listener()
+        self.listener = ContainedListener(listener or Listener())
         self.reader = ThreadLocalReader(project.ledger_path)
         self.record = RunRecorder(writer, project, options.run_id)
         self.hasher = FileHasher(lambda path: read_stat_entry(self.reader.conn(), path), self.record.stat_entry)
@@ -111,6 +112,19 @@ class Engine:
     def kill_now(self) -> None:
         for executor in list(self._executors.values()):
             executor.kill_now()
+
+    def abandon(self) -> None:
+        """Last resort after repeated signals: end every task still open as interrupted.
+
+        Used when an executor does not report back even after being told to kill its attempts
+        (a stuck scheduler command, an executor bug): the run must still end, release the
+        project lock and record itself. Their attempts are recorded interrupted too.
+        """
+        with self._lock:
+            open_records = [r for r in self._by_uid.values() if not r.done]
+        for record in open_records:
+            self.record.attempts_abandoned(record.id)
+            self._finish(record, "interrupted", error="interrupted: its executor did not report back")
 
     def wait_cancelled(self) -> None:
         """After an interrupt, wait until the executors have finished stopping (leftover
@@ -382,19 +396,25 @@ class Engine:
                     dependant.waiting_on -= 1
                     if dependant.waiting_on == 0:
                         ready.append(dependant)
-        if reason is not None:
-            self.record.task_reason(record.id, reason, error)
-        self.record.task_status(record.id, status)
-        self.listener.task_finished(record)
-        self._resolve(record)
-        for dependant in blocked:
-            self._block(dependant, record)
-        for dependant in ready:
-            self._ready(dependant)
-        with self._idle:
-            self._open -= 1
-            if self._open == 0:
-                self._idle.notify_all()
+        # Whatever fails from here on, the task's future is resolved, its dependants are
+        # released and it stops counting as open: otherwise wait_idle() never returns.
+        try:
+            if reason is not None:
+                self.record.task_reason(record.id, reason, error)
+            self.record.task_status(record.id, status)
+            self.listener.task_finished(record)
+        finally:
+            try:
+                self._resolve(record)
+                for dependant in blocked:
+                    self._block(dependant, record)
+                for dependant in ready:
+                    self._ready(dependant)
+            finally:
+                with self._idle:
+                    self._open -= 1
+                    if self._open == 0:
+                        self._idle.notify_all()
 
     @staticmethod
     def _resolve(record: TaskRecord) -> None:

@@ -128,6 +128,13 @@ class RunRecorder:
              started.queue, attempt.attempt_id),
         )
 
+    def attempts_abandoned(self, task_id: int) -> None:
+        """Attempts the run stopped waiting for (see ``Engine.abandon``)."""
+        self.writer.execute(
+            "UPDATE attempts SET status = 'interrupted', ended_at = ?, error = ? "
+            "WHERE task_id = ? AND status IN ('queued', 'running')",
+            (utc_now(), "interrupted: the executor did not report back", task_id))
+
     def attempt_ended(self, attempt: Attempt, status: str, outcome: Outcome, error: Optional[str]) -> None:
         """The outcome's start time and host win: for a cluster job they say when and where it really ran."""
         self.writer.execute(

@@ -34,6 +34,8 @@ from ..project import Project
 log = logging.getLogger("scriptflow.run")
 
 EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 130, 143
+#: After a second Ctrl-C/SIGTERM, how long killed tasks get to be reported before they are abandoned.
+ABANDON_AFTER_SECONDS = 10.0
 
 
 @dataclass
@@ -221,18 +223,23 @@ def _stop(engine: Engine, console: RunConsole) -> None:
 
     A second signal may land anywhere in here, even inside ``interrupt()``:
     it is always caught, and kills what runs, so the run is always closed.
+    Tasks whose executor still has not reported back ``ABANDON_AFTER_SECONDS``
+    after the second signal (or at once after a third) are recorded
+    interrupted without it: a stuck executor never keeps a run alive.
     """
-    first = True
+    signals = 0
     while True:
         try:
-            if first:
-                first = False
+            if signals == 0:
                 engine.interrupt()
                 console.print("interrupted: stopping running tasks (press Ctrl-C again to kill them now)")
-            engine.wait_idle()
-            engine.wait_cancelled()
+                engine.wait_idle()
+                engine.wait_cancelled()
+            elif signals > 1 or not engine.wait_idle(ABANDON_AFTER_SECONDS):
+                engine.abandon()
             return
         except (KeyboardInterrupt, _Terminated):
+            signals += 1
             engine.interrupt()
             engine.kill_now()
 

@@ -1,0 +1,97 @@
+"""Fault injection, in process (tests/inprocess.py): listener hooks and ``on_started`` that raise.
+
+No real console raises on demand in every hook, so these tests patch a hook of the
+real ``PlainConsole`` to raise; the engine, runner and ledger are the real ones.
+"""
+from __future__ import annotations
+
+import pytest
+from inprocess import FakeExecutor, run_flow
+
+from scriptflow.terminal.console import PlainConsole
+
+FLOW = """
+def flow_main():
+    a = sf.Task(["a"], outputs="a.txt", name="a", executor="fake")
+    b = sf.Task(["b"], inputs=a, outputs="b.txt", name="b", executor="fake")
+    sf.bag(a, b)
+"""
+
+
+@pytest.fixture(autouse=True)
+def _reset_fake():
+    FakeExecutor.reset()
+    yield
+    FakeExecutor.reset()
+
+
+def _boom(*args, **kwargs):
+    raise RuntimeError("display bug")
+
+
+@pytest.mark.parametrize("hook", ["task_submitted", "attempt_started", "attempt_failed", "task_finished"])
+def test_a_listener_hook_raising_neither_hangs_nor_fails_the_run(tmp_path, monkeypatch, hook):
+    """Fault injection: the console's hook raises on every call."""
+    monkeypatch.setattr(PlainConsole, hook, _boom)
+    result = run_flow(tmp_path, FLOW)
+    assert result.exit_code == 0, result
+    assert [(r.spec.uid, r.status) for r in result.records] == [("a", "succeeded"), ("b", "succeeded")]
+    log = (tmp_path / ".scriptflow" / "scriptflow.log").read_text()
+    if hook != "attempt_failed":  # never called: nothing failed
+        assert log.count(f"listener PlainConsole.{hook} raised") == 1, log
+        assert "RuntimeError: display bug" in log
+
+
+def test_a_listener_raising_on_a_failed_task_still_blocks_its_dependants(tmp_path, monkeypatch):
+    """Fault injection: task_finished raises while the engine finishes a failed task."""
+    monkeypatch.setattr(PlainConsole, "task_finished", _boom)
+
+    def fail(attempt):
+        from scriptflow.executors.base import Outcome
+        return Outcome(exit_code=1, error="exit code 1")
+
+    FakeExecutor.behaviour = staticmethod(fail)
+    result = run_flow(tmp_path, FLOW, keep_going=True)
+    assert result.exit_code == 1
+    assert {r.spec.uid: r.status for r in result.records} == {"a": "failed", "b": "upstream-failed"}
+
+
+def test_a_second_sigterm_ends_a_run_whose_executor_never_reports_back(tmp_path, monkeypatch):
+    """Fault injection: the fake executor's attempt never ends and ignores cancellation."""
+    import os
+    import signal
+    import threading
+
+    from conftest import wait_until
+
+    from scriptflow.core.current import current_engine
+
+    release = threading.Event()
+
+    def stuck(attempt):
+        release.wait(120)
+        from scriptflow.executors.base import Outcome
+        return Outcome(exit_code=0)
+
+    FakeExecutor.behaviour = staticmethod(stuck)
+    monkeypatch.setattr("scriptflow.run.runner.ABANDON_AFTER_SECONDS", 0.5)
+
+    def signal_twice() -> None:
+        wait_until(lambda: FakeExecutor.submitted, "the attempt to be submitted")
+        os.kill(os.getpid(), signal.SIGTERM)
+        wait_until(lambda: current_engine() is not None and current_engine().interrupted, "the interrupt")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    sender = threading.Thread(target=signal_twice, daemon=True)
+    sender.start()
+    try:
+        result = run_flow(tmp_path, FLOW)
+    finally:
+        release.set()
+        sender.join()
+    assert result.exit_code == 143 and result.status == "interrupted"
+    assert {r.spec.uid: r.status for r in result.records} == {"a": "interrupted", "b": "not-started"}
+    import sqlite3
+    conn = sqlite3.connect(tmp_path / ".scriptflow" / "ledger.db")
+    assert conn.execute("SELECT status FROM attempts").fetchall() == [("interrupted",)]
+    assert conn.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
