@@ -11,6 +11,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
+from ..errors import TaskDefinitionError
 from ..project import Project
 from .task import Task
 
@@ -73,6 +74,9 @@ def build_spec(task: Task, project: Project, default_executor: str) -> TaskSpec:
                 add_input(dep_spec.output_abs[rel], cwd)
         else:
             add_input(item, cwd)
+    for rel in outputs:
+        if rel in input_abs:  # it would always be "changed" by its own attempt, and never be trusted
+            raise TaskDefinitionError(f"task {task.name}: {rel} is both an input and an output of the task")
     if task.shell:
         command = task.cmd if isinstance(task.cmd, str) else shlex.join(task.cmd)
     else:

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shlex
+from collections.abc import Iterator
 from concurrent.futures import Future, wait
 from pathlib import PurePath
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
@@ -28,8 +29,8 @@ RESOURCE_KEYS = ("cpus", "mem", "time", "gpus", "directives")
 def _as_list(value: Any) -> list:
     if value is None:
         return []
-    if isinstance(value, (str, os.PathLike, Task)):
-        return [value]
+    if isinstance(value, (str, os.PathLike, Task)) or not isinstance(value, Iterable):
+        return [value]  # a single item; one that is not a path is refused by the caller
     return list(value)
 
 
@@ -86,14 +87,14 @@ class Task(Future):
         self._uid: Optional[str] = None
         #: Engine-owned bookkeeping (status, attempts); None until started.
         self._record: Any = None
+        if uid is not None or name is not None:  # first, so that errors below can name the task
+            self.uid(uid if uid is not None else name)
         if cmd is not None:
             self.command(cmd)
         self.output(outputs)
         self.input(inputs)
         self.add_deps(deps)
         self.set_retry(retry)
-        if uid is not None or name is not None:
-            self.uid(uid if uid is not None else name)
 
     # -- definition (chainable; frozen once started) -------------------------
 
@@ -101,15 +102,23 @@ class Task(Future):
         if self._started:
             raise TaskDefinitionError(f"task {self.name} has started; its definition can no longer change")
 
+    def _label(self) -> str:
+        """How errors name this task before its command is known to be valid."""
+        if self._uid is not None:
+            return self._uid
+        return self.name if self._cmd is not None else "(unnamed)"
+
+    def _invalid(self, message: str) -> TaskDefinitionError:
+        return TaskDefinitionError(f"task {self._label()}: {message}")
+
     def command(self, cmd: Union[str, Sequence[Any]]) -> "Task":
-        """Set the command: an argv list, or a string (split by shlex unless shell=True)."""
+        """Set the command: an argv list, or a string (split by shlex unless shell=True).
+
+        Checked here, where the flow's line is known, so that a mistake is one clear error
+        instead of a command that runs something else (a dict's keys, the text "None").
+        """
         self._editable()
-        if isinstance(cmd, (str, os.PathLike)):
-            self._cmd = os.fspath(cmd)
-        else:
-            self._cmd = [os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in cmd]
-            if not self._cmd:
-                raise TaskDefinitionError("a task's command cannot be an empty list")
+        self._cmd = check_command(cmd, self.shell, self._invalid)
         return self
 
     def output(self, *paths: Union[PathLike, Iterable[PathLike], None]) -> "Task":
@@ -117,6 +126,8 @@ class Task(Future):
         self._editable()
         for group in paths:
             for p in _as_list(group):
+                if not isinstance(p, (str, os.PathLike)) or isinstance(p, Task):
+                    raise self._invalid(f"output {len(self._outputs) + 1} is {_kind(p)}; outputs are paths")
                 self._outputs.append(os.fspath(p))
         return self
 
@@ -128,6 +139,9 @@ class Task(Future):
         for group in items:
             for item in _as_list(group):
                 if not isinstance(item, Task):
+                    if not isinstance(item, (str, os.PathLike)):
+                        raise self._invalid(f"input {len(self._inputs) + 1} is {_kind(item)}; "
+                                            "inputs are paths or tasks")
                     item = os.fspath(item)
                 self._inputs.append(item)
         return self
@@ -152,8 +166,8 @@ class Task(Future):
     def set_retry(self, n: int) -> "Task":
         """Retry a failing task up to ``n`` more times."""
         self._editable()
-        if not isinstance(n, int) or n < 0:
-            raise TaskDefinitionError(f"retry must be a non-negative integer, got {n!r}")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise self._invalid(f"retry must be a non-negative integer, got {n!r}")
         self.retry = n
         return self
 
@@ -201,21 +215,25 @@ class Task(Future):
     # -- running ----------------------------------------------------------------
 
     def start(self) -> "Task":
-        """Hand the task to the running engine; returns at once."""
+        """Hand the task to the running engine, after the tasks it depends on; returns at once.
+
+        The tasks among its inputs (and theirs) are started first, walked without recursion so
+        that a long chain cannot overflow the stack and a cycle is reported by name.
+        """
         if self._started:
             return self
         if self._cmd is None:
-            raise TaskDefinitionError(f"task {self.name} has no command")
+            raise self._invalid("has no command")
         engine = current_engine()
         if engine is None:
             raise ScriptflowError(
                 f"task {self.name} started outside a run: start flows with `scriptflow run FLOW`"
             )
-        for item in self._inputs:
-            if isinstance(item, Task):
-                item.start()
-        self._started = True
-        engine.submit(self)
+        for task in _in_dependency_order(self):
+            if task._cmd is None:
+                raise task._invalid("has no command")
+            task._started = True
+            engine.submit(task)
         return self
 
     def result(self, timeout: Optional[float] = None) -> "Task":
@@ -238,6 +256,82 @@ class Task(Future):
 
     def __repr__(self) -> str:
         return f"<Task {self.name} {self.status}>"
+
+
+def _kind(value: Any) -> str:
+    return "None" if value is None else f"a {type(value).__name__}"
+
+
+def check_command(cmd: Any, shell: bool, invalid: Any) -> str | list[str]:
+    """The command as stored: a string, or a list of strings; ``invalid(message)`` makes the error.
+
+    List items may be strings, paths or numbers; anything else (None, a nested list, bytes)
+    would be turned into text nobody meant to run.
+    """
+    if isinstance(cmd, (str, os.PathLike)):
+        text = os.fspath(cmd)
+        if not isinstance(text, str) or not text.strip():
+            raise invalid("the command is empty")
+        if not shell:
+            try:
+                argv = shlex.split(text)
+            except ValueError as exc:
+                raise invalid(f"cannot split the command into arguments ({exc}): {text!r}") from None
+            if not argv:
+                raise invalid("the command is empty")
+        return text
+    if isinstance(cmd, (Mapping, set, frozenset, bytes)) or not isinstance(cmd, Iterable):
+        unordered = " (its order is undefined)" if isinstance(cmd, (set, frozenset)) else ""
+        raise invalid(f"the command must be a string or a list of arguments, not {_kind(cmd)}{unordered}")
+    argv: list[str] = []
+    for i, arg in enumerate(cmd, 1):
+        if isinstance(arg, os.PathLike):
+            arg = os.fspath(arg)
+        if isinstance(arg, (int, float)) and not isinstance(arg, bool):
+            arg = str(arg)
+        if not isinstance(arg, str):
+            raise invalid(f"argument {i} of the command is {_kind(arg)}; arguments are strings, paths or numbers")
+        argv.append(arg)
+    if not argv:
+        raise invalid("the command is empty")
+    if not shell and not argv[0].strip():
+        raise invalid("the program name (argument 1) is empty")
+    return argv
+
+
+def _in_dependency_order(root: Task) -> list[Task]:
+    """``root`` and the not yet started tasks it depends on, dependencies first.
+
+    An iterative depth-first walk: linear in the number of edges, no recursion limit, and a
+    cycle is reported with its path (``a -> b -> a``) instead of a RecursionError.
+    """
+    order: list[Task] = []
+    done: set[int] = set()
+    on_path: dict[int, int] = {}        # id(task) -> index in path
+    path: list[Task] = []
+    stack: list[tuple[Task, Iterator[Input]]] = [(root, iter(root._inputs))]
+    path.append(root)
+    on_path[id(root)] = 0
+    while stack:
+        task, pending = stack[-1]
+        for item in pending:
+            if not isinstance(item, Task) or item._started or id(item) in done:
+                continue
+            if id(item) in on_path:
+                cycle = path[on_path[id(item)]:] + [item]
+                names = " -> ".join(t.name for t in cycle)
+                raise TaskDefinitionError(f"task {cycle[0].name}: dependency cycle: {names}")
+            on_path[id(item)] = len(path)
+            path.append(item)
+            stack.append((item, iter(item._inputs)))
+            break
+        else:
+            stack.pop()
+            path.pop()
+            del on_path[id(task)]
+            done.add(id(task))
+            order.append(task)
+    return order
 
 
 def bag(*tasks: Union[Task, Iterable[Task]]) -> Any:
