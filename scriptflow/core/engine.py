@@ -27,7 +27,7 @@ from .outputs import remove_outputs
 from .current import clear_current_engine, set_current_engine
 from .observers import ContainedListener
 from .recorder import RunRecorder
-from .runstate import OK, Listener, RunOptions, TaskRecord
+from .runstate import OK, OPEN, Listener, RunOptions, TaskRecord
 from ..project import Project
 from .spec import build_spec
 from .task import Task
@@ -146,26 +146,30 @@ class Engine:
                     raise TaskDefinitionError(f"tasks {other.spec.uid!r} and {spec.uid!r} both declare output {path}")
             record = TaskRecord(task=task, spec=spec, id=self.record.new_task_id())
             task._record = record
-            deps: list[TaskRecord] = []
+            # An insertion-ordered set (records hash by identity): a fan-in of k inputs costs O(k).
+            found: dict[TaskRecord, None] = {}
             for item in task.get_inputs():
-                dep = item._record if isinstance(item, Task) else None
-                if dep is not None and dep not in deps:
-                    deps.append(dep)
+                if isinstance(item, Task) and item._record is not None:
+                    found[item._record] = None
             for path in spec.inputs:
                 dep = self._producer.get(path)
-                if dep is not None and dep not in deps:
-                    deps.append(dep)
+                if dep is not None:
+                    found[dep] = None
+            deps = list(found)
             record.deps = deps
             self._by_uid[spec.uid] = record
             for path in spec.outputs:
                 self._producer[path] = record
             self._open += 1
             self.record.task_created(record.id, spec)
-            pending = [d for d in deps if not d.done]
-            record.waiting_on = len(pending)
-            for dep in pending:
-                dep.dependants.append(record)
-            blocked = next((d for d in deps if d.done and d.status not in OK), None)
+            blocked: Optional[TaskRecord] = None
+            for dep in deps:
+                status = dep.status
+                if status in OPEN:  # not done yet: wait for it
+                    record.waiting_on += 1
+                    dep.dependants.append(record)
+                elif blocked is None and status not in OK:
+                    blocked = dep
         self.listener.task_submitted(record)
         if blocked is not None:
             self._block(record, blocked)

@@ -15,6 +15,8 @@ from .task import Task
 
 #: Final task statuses that let dependants run ("would-run" only exists in a dry run).
 OK = ("succeeded", "cached", "would-run")
+#: Statuses of a task that has not finished yet.
+OPEN = ("waiting", "deciding", "running")
 
 
 @dataclass(eq=False)
@@ -39,7 +41,7 @@ class TaskRecord:
 
     @property
     def done(self) -> bool:
-        return self.status not in ("waiting", "deciding", "running")
+        return self.status not in OPEN
 
 
 class Listener:

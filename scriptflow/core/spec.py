@@ -70,8 +70,10 @@ def build_spec(task: Task, project: Project, default_executor: str) -> TaskSpec:
     for item in task.get_inputs():
         if isinstance(item, Task):
             dep_spec = item._record.spec  # started before this task (Task.start)
-            for rel in dep_spec.outputs:
-                add_input(dep_spec.output_abs[rel], cwd)
+            for rel in dep_spec.outputs:  # already resolved: no path arithmetic for a wide fan-in
+                if rel not in input_abs:
+                    inputs.append(rel)
+                    input_abs[rel] = dep_spec.output_abs[rel]
         else:
             add_input(item, cwd)
     for rel in outputs:
