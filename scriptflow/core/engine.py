@@ -162,7 +162,7 @@ class Engine:
                 self._producer[path] = record
             self._open += 1
             self.record.task_created(record.id, spec)
-            blocked: Optional[TaskRecord] = None
+            blocked: TaskRecord | None = None
             for dep in deps:
                 status = dep.status
                 if status in OPEN:  # not done yet: wait for it
