@@ -95,3 +95,33 @@ def test_a_second_sigterm_ends_a_run_whose_executor_never_reports_back(tmp_path,
     conn = sqlite3.connect(tmp_path / ".scriptflow" / "ledger.db")
     assert conn.execute("SELECT status FROM attempts").fetchall() == [("interrupted",)]
     assert conn.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
+
+
+def test_on_started_raising_kills_and_reaps_the_local_command_and_fails_the_attempt(tmp_path, monkeypatch):
+    """Fault injection: the engine's on_started hook raises (as a failing ledger write would) right
+    after the local executor started a real, long-running command."""
+    import sqlite3
+    import sys
+
+    from conftest import process_gone
+    from scriptflow.core.engine import Engine
+
+    pids: list[int] = []
+
+    def failing_start(self, record, attempt, started):
+        pids.append(started.pid)
+        raise RuntimeError("cannot record the start")
+
+    monkeypatch.setattr(Engine, "_attempt_started", failing_start)
+    sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]
+    result = run_flow(tmp_path, f"""
+def flow_main():
+    sf.Task({sleeper!r}, name="sleeper", retry=1).result()
+""")
+    assert result.exit_code == 1
+    assert len(pids) == 2 and all(process_gone(pid) for pid in pids)
+    conn = sqlite3.connect(tmp_path / ".scriptflow" / "ledger.db")
+    rows = conn.execute("SELECT status, error FROM attempts ORDER BY number").fetchall()
+    assert [r[0] for r in rows] == ["failed", "failed"]
+    assert all("recording the start failed (RuntimeError: cannot record the start)" in r[1] for r in rows)
+    assert {r.spec.uid: r.status for r in result.records} == {"sleeper": "failed"}

@@ -81,7 +81,10 @@ class LocalExecutor(Executor):
                 self._procs[attempt.attempt_id] = proc
             if self._stopping.is_set():  # interrupted between the check above and Popen
                 self._kill(proc) if self._kill_now.is_set() else self._terminate(proc)
-            attempt.on_started(Started(started_at=started_at, host=self._host, pid=proc.pid))
+            try:
+                attempt.on_started(Started(started_at=started_at, host=self._host, pid=proc.pid))
+            except Exception as exc:  # the engine could not take note of it: never leave it running
+                return self._abort_started(attempt, proc, started_at, exc)
             code = proc.wait()
             ended_at = utc_now()
             with self._lock:
@@ -92,6 +95,17 @@ class LocalExecutor(Executor):
         if code != 0:
             error = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
         return Outcome(code, started_at, ended_at, error=error)
+
+    def _abort_started(self, attempt: Attempt, proc: subprocess.Popen, started_at: str,
+                       exc: Exception) -> Outcome:
+        """``on_started`` raised: a command nobody recorded as running must not run on. Its
+        process group is killed and reaped, and the attempt fails with the error."""
+        self._kill(proc)
+        code = proc.wait()
+        with self._lock:
+            self._procs.pop(attempt.attempt_id, None)
+        return Outcome(code, started_at, utc_now(),
+                       error=f"stopped at start: recording the start failed ({type(exc).__name__}: {exc})")
 
     def cancel_all(self, grace_seconds: float) -> None:
         self._stopping.set()
