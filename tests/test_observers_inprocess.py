@@ -104,6 +104,7 @@ def test_on_started_raising_kills_and_reaps_the_local_command_and_fails_the_atte
     import sys
 
     from conftest import process_gone
+
     from scriptflow.core.engine import Engine
 
     pids: list[int] = []

@@ -83,7 +83,7 @@ class LocalExecutor(Executor):
                 self._kill(proc) if self._kill_now.is_set() else self._terminate(proc)
             try:
                 attempt.on_started(Started(started_at=started_at, host=self._host, pid=proc.pid))
-            except Exception as exc:  # the engine could not take note of it: never leave it running
+            except Exception as exc:  # noqa: BLE001 - unrecorded: never leave it running
                 return self._abort_started(attempt, proc, started_at, exc)
             code = proc.wait()
             ended_at = utc_now()
