@@ -340,7 +340,7 @@ class Engine:
         remove_outputs(spec, self.project)
         with self._lock:
             will_retry = record.attempts <= spec.retry and not self.stopping
-        self.record.attempt_ended(attempt, "failed", outcome, error)
+        self.record.attempt_ended(attempt, "timed-out" if outcome.timed_out else "failed", outcome, error)
         record.error = error
         self.listener.attempt_failed(record, attempt, outcome, will_retry)
         if will_retry:

@@ -18,12 +18,13 @@ from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 from ..errors import ScriptflowError, TaskDefinitionError
 from .current import current_engine
+from .validate import check_command, describe, parse_timeout
 
 PathLike = Union[str, os.PathLike]
 Input = Union[PathLike, "Task"]
 
-#: Per-task resource keywords understood by the cluster executors.
-RESOURCE_KEYS = ("cpus", "mem", "time", "gpus", "directives")
+#: Per-task resource keywords understood by the cluster executors (``timeout`` by every executor).
+RESOURCE_KEYS = ("cpus", "mem", "time", "gpus", "directives", "timeout")
 
 
 def _as_list(value: Any) -> list:
@@ -95,6 +96,7 @@ class Task(Future):
         self.input(inputs)
         self.add_deps(deps)
         self.set_retry(retry)
+        self._check_limits()
 
     # -- definition (chainable; frozen once started) -------------------------
 
@@ -127,7 +129,7 @@ class Task(Future):
         for group in paths:
             for p in _as_list(group):
                 if not isinstance(p, (str, os.PathLike)) or isinstance(p, Task):
-                    raise self._invalid(f"output {len(self._outputs) + 1} is {_kind(p)}; outputs are paths")
+                    raise self._invalid(f"output {len(self._outputs) + 1} is {describe(p)}; outputs are paths")
                 self._outputs.append(os.fspath(p))
         return self
 
@@ -140,7 +142,7 @@ class Task(Future):
             for item in _as_list(group):
                 if not isinstance(item, Task):
                     if not isinstance(item, (str, os.PathLike)):
-                        raise self._invalid(f"input {len(self._inputs) + 1} is {_kind(item)}; "
+                        raise self._invalid(f"input {len(self._inputs) + 1} is {describe(item)}; "
                                             "inputs are paths or tasks")
                     item = os.fspath(item)
                 self._inputs.append(item)
@@ -162,6 +164,20 @@ class Task(Future):
             raise TaskDefinitionError(f"invalid task uid {value!r}")
         self._uid = value
         return self
+
+    def _check_limits(self) -> None:
+        """``timeout`` is stored in seconds (every executor reads it); ``time`` is checked now,
+        since the local executor enforces it too, but kept as written for the job scripts."""
+        from ..executors.cluster.resources import parse_time_seconds
+
+        try:
+            if "timeout" in self.resources:
+                seconds = parse_timeout(self.resources["timeout"])
+                self.resources["timeout"] = int(seconds) if seconds == int(seconds) else seconds
+            if "time" in self.resources:
+                parse_time_seconds(self.resources["time"])
+        except ValueError as exc:
+            raise self._invalid(str(exc)) from None
 
     def set_retry(self, n: int) -> "Task":
         """Retry a failing task up to ``n`` more times."""
@@ -256,47 +272,6 @@ class Task(Future):
 
     def __repr__(self) -> str:
         return f"<Task {self.name} {self.status}>"
-
-
-def _kind(value: Any) -> str:
-    return "None" if value is None else f"a {type(value).__name__}"
-
-
-def check_command(cmd: Any, shell: bool, invalid: Any) -> str | list[str]:
-    """The command as stored: a string, or a list of strings; ``invalid(message)`` makes the error.
-
-    List items may be strings, paths or numbers; anything else (None, a nested list, bytes)
-    would be turned into text nobody meant to run.
-    """
-    if isinstance(cmd, (str, os.PathLike)):
-        text = os.fspath(cmd)
-        if not isinstance(text, str) or not text.strip():
-            raise invalid("the command is empty")
-        if not shell:
-            try:
-                argv = shlex.split(text)
-            except ValueError as exc:
-                raise invalid(f"cannot split the command into arguments ({exc}): {text!r}") from None
-            if not argv:
-                raise invalid("the command is empty")
-        return text
-    if isinstance(cmd, (Mapping, set, frozenset, bytes)) or not isinstance(cmd, Iterable):
-        unordered = " (its order is undefined)" if isinstance(cmd, (set, frozenset)) else ""
-        raise invalid(f"the command must be a string or a list of arguments, not {_kind(cmd)}{unordered}")
-    argv: list[str] = []
-    for i, arg in enumerate(cmd, 1):
-        if isinstance(arg, os.PathLike):
-            arg = os.fspath(arg)
-        if isinstance(arg, (int, float)) and not isinstance(arg, bool):
-            arg = str(arg)
-        if not isinstance(arg, str):
-            raise invalid(f"argument {i} of the command is {_kind(arg)}; arguments are strings, paths or numbers")
-        argv.append(arg)
-    if not argv:
-        raise invalid("the command is empty")
-    if not shell and not argv[0].strip():
-        raise invalid("the program name (argument 1) is empty")
-    return argv
 
 
 def _in_dependency_order(root: Task) -> list[Task]:

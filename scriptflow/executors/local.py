@@ -1,8 +1,8 @@
 """Run attempts as subprocesses of this machine, ``maxsize`` at a time.
 
 Each command runs in its own process group (a new session on POSIX, a new
-process group on Windows) so an interrupt stops the whole tree it spawned,
-with stdout and stderr going straight to the attempt's log files.
+process group on Windows) so an interrupt or a timeout stops the whole tree
+it spawned, with stdout and stderr going straight to the attempt's log files.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from ..clock import utc_now
 from .base import Attempt, Executor, Outcome, Started
+from .deadline import attempt_timeout, wait_with_deadline
 
 POSIX = os.name == "posix"
 
@@ -54,6 +55,10 @@ class LocalExecutor(Executor):
     def _run(self, attempt: Attempt) -> Outcome:
         if self._stopping.is_set() or not attempt.should_start():
             return Outcome(exit_code=None, error="not started: the run was stopping", interrupted=True)
+        try:
+            limit = attempt_timeout(attempt.resources)
+        except ValueError as exc:
+            return Outcome(exit_code=None, error=f"cannot run {attempt.task_uid}: {exc}")
         attempt.stdout_path.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         env.update(attempt.env)
@@ -85,12 +90,14 @@ class LocalExecutor(Executor):
                 attempt.on_started(Started(started_at=started_at, host=self._host, pid=proc.pid))
             except Exception as exc:  # noqa: BLE001 - unrecorded: never leave it running
                 return self._abort_started(attempt, proc, started_at, exc)
-            code = proc.wait()
+            code, timed_out = wait_with_deadline(proc, limit, self._terminate, self._kill)
             ended_at = utc_now()
             with self._lock:
                 self._procs.pop(attempt.attempt_id, None)
         if self._stopping.is_set():
             return Outcome(code, started_at, ended_at, error="interrupted", interrupted=True)
+        if timed_out:
+            return Outcome(code, started_at, ended_at, error=f"timed out after {limit:g} s", timed_out=True)
         error = None
         if code != 0:
             error = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
