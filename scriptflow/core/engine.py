@@ -11,24 +11,24 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-import os
 import re
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Optional
 
-from .decide import decide
-from ..errors import TaskDefinitionError, TaskFailed, TaskNotStarted, UpstreamFailed
+from ..errors import TaskDefinitionError
 from ..executors.base import Attempt, Executor, Outcome, Started, create_executor
-from .fingerprint import FileHash, FileHasher, task_fingerprint
 from ..ledger.store import ThreadLocalReader, read_stat_entry
 from ..ledger.writer import LedgerWriter
-from .outputs import remove_outputs
-from .current import clear_current_engine, set_current_engine
-from .observers import ContainedListener
-from .recorder import RunRecorder
-from .runstate import OK, OPEN, Listener, RunOptions, TaskRecord
 from ..project import Project
+from .current import clear_current_engine, set_current_engine
+from .decide import decide
+from .fingerprint import FileHash, FileHasher, task_fingerprint
+from .observers import ContainedListener
+from .outcome import changed_input, changed_input_error, outcome_error
+from .outputs import remove_outputs
+from .recorder import RunRecorder
+from .runstate import OK, OPEN, Listener, RunOptions, TaskRecord, resolve_future
 from .spec import build_spec
 from .task import Task
 
@@ -270,10 +270,7 @@ class Engine:
         frees does not start a queued attempt), then handle the outcome off that thread."""
         if not self.options.keep_going and record.attempts > record.spec.retry and not future.exception():
             outcome = future.result()
-            failed = outcome.exit_code != 0 or outcome.error is not None
-            if not failed and not outcome.interrupted:
-                failed = any(not os.path.exists(record.spec.output_abs[p]) for p in record.spec.outputs)
-            if failed and not outcome.interrupted:
+            if not outcome.interrupted and outcome_error(record.spec, outcome) is not None:
                 self.stopping = True
         self._prepare.submit(self._guard, self._attempt_done, record, attempt, future)
 
@@ -323,14 +320,10 @@ class Engine:
             self._finish(record, "not-started" if never_ran else "interrupted",
                          reason="run-stopping" if never_ran else None, error="interrupted")
             return
-        error = outcome.error
-        if outcome.exit_code == 0:
-            missing = [p for p in spec.outputs if not os.path.exists(spec.output_abs[p])]
-            if missing:
-                error = f"exit code 0 but declared output {missing[0]} was not written"
-        changed = self._changed_input(record)
+        error = outcome_error(spec, outcome)
+        changed = changed_input(self.hasher, spec, record.input_hashes)
         if changed is not None and error is None:
-            error = f"input {changed} changed while the task ran: its outputs are not trusted"
+            error = changed_input_error(changed)
         if error is None:
             hashes = [(p, self.hasher.hash(spec.output_abs[p])) for p in spec.outputs]
             self.record.attempt_ended(attempt, "succeeded", outcome, None)
@@ -352,19 +345,6 @@ class Engine:
             return
         reason = f"input-changed-while-running:{changed}" if changed is not None else None
         self._finish(record, "failed", reason=reason, error=error)
-
-    def _changed_input(self, record: TaskRecord) -> str | None:
-        """The first input whose content differs from what the task was decided on, if any.
-
-        Outputs made from content other than the recorded inputs would be taken for done by a
-        later run once the input is put back, so such an attempt is never trusted.
-        """
-        spec = record.spec
-        for path, before in record.input_hashes.items():
-            now = self.hasher.hash(spec.input_abs[path], recheck=True)
-            if (now.sha256 if now else None) != (before.sha256 if before else None):
-                return path
-        return None
 
     # -- finishing -------------------------------------------------------------------------
 
@@ -409,7 +389,7 @@ class Engine:
             self.listener.task_finished(record)
         finally:
             try:
-                self._resolve(record)
+                resolve_future(record)
                 for dependant in blocked:
                     self._block(dependant, record)
                 for dependant in ready:
@@ -419,15 +399,3 @@ class Engine:
                     self._open -= 1
                     if self._open == 0:
                         self._idle.notify_all()
-
-    @staticmethod
-    def _resolve(record: TaskRecord) -> None:
-        task, status, uid = record.task, record.status, record.spec.uid
-        if status in OK:
-            task.set_result(task)
-        elif status == "upstream-failed":
-            task.set_exception(UpstreamFailed(uid, status, record.error or ""))
-        elif status in ("not-started", "interrupted"):
-            task.set_exception(TaskNotStarted(uid, status, record.error or ""))
-        else:
-            task.set_exception(TaskFailed(uid, status, record.error or ""))

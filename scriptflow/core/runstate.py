@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from ..errors import TaskFailed, TaskNotStarted, UpstreamFailed
 from ..executors.base import Attempt, Outcome, RecordedJob
 from .fingerprint import FileHash
 from .spec import TaskSpec
@@ -42,6 +43,19 @@ class TaskRecord:
     @property
     def done(self) -> bool:
         return self.status not in OPEN
+
+
+def resolve_future(record: TaskRecord) -> None:
+    """Settle the flow's ``Task`` future from the record's final status."""
+    task, status, uid = record.task, record.status, record.spec.uid
+    if status in OK:
+        task.set_result(task)
+    elif status == "upstream-failed":
+        task.set_exception(UpstreamFailed(uid, status, record.error or ""))
+    elif status in ("not-started", "interrupted"):
+        task.set_exception(TaskNotStarted(uid, status, record.error or ""))
+    else:
+        task.set_exception(TaskFailed(uid, status, record.error or ""))
 
 
 class Listener:
