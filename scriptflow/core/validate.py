@@ -37,10 +37,10 @@ def check_command(cmd: Any, shell: bool, invalid: Invalid) -> str | list[str]:
             raise invalid("the command is empty")
         if not shell:
             try:
-                argv = shlex.split(text)
+                words = shlex.split(text)
             except ValueError as exc:
                 raise invalid(f"cannot split the command into arguments ({exc}): {text!r}") from None
-            if not argv:
+            if not words:
                 raise invalid("the command is empty")
         return text
     if isinstance(cmd, (Mapping, set, frozenset, bytes)) or not isinstance(cmd, Iterable):
