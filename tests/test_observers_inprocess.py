@@ -6,7 +6,7 @@ real ``PlainConsole`` to raise; the engine, runner and ledger are the real ones.
 from __future__ import annotations
 
 import pytest
-from inprocess import FakeExecutor, run_flow
+from inprocess import FakeExecutor, run_flow, succeed_writing_outputs
 
 from scriptflow.terminal.console import PlainConsole
 
@@ -31,15 +31,24 @@ def _boom(*args, **kwargs):
 
 @pytest.mark.parametrize("hook", ["task_submitted", "attempt_started", "attempt_failed", "task_finished"])
 def test_a_listener_hook_raising_neither_hangs_nor_fails_the_run(tmp_path, monkeypatch, hook):
-    """Fault injection: the console's hook raises on every call."""
+    """Fault injection: the console's hook raises on every call (task a's first attempt fails, so
+    that every hook is called)."""
     monkeypatch.setattr(PlainConsole, hook, _boom)
-    result = run_flow(tmp_path, FLOW)
+
+    def fail_first_attempt_of_a(attempt):
+        if attempt.task_uid == "a" and attempt.number == 1:
+            from scriptflow.executors.base import Outcome
+            return Outcome(exit_code=1, error="exit code 1")
+        return succeed_writing_outputs(attempt)
+
+    FakeExecutor.behaviour = staticmethod(fail_first_attempt_of_a)
+    result = run_flow(tmp_path, FLOW.replace('name="a",', 'name="a", retry=1,'))
     assert result.exit_code == 0, result
-    assert [(r.spec.uid, r.status) for r in result.records] == [("a", "succeeded"), ("b", "succeeded")]
+    assert [(r.spec.uid, r.status, r.attempts) for r in result.records] == [("a", "succeeded", 2),
+                                                                           ("b", "succeeded", 1)]
     log = (tmp_path / ".scriptflow" / "scriptflow.log").read_text()
-    if hook != "attempt_failed":  # never called: nothing failed
-        assert log.count(f"listener PlainConsole.{hook} raised") == 1, log
-        assert "RuntimeError: display bug" in log
+    assert log.count(f"listener PlainConsole.{hook} raised") == 1, log
+    assert "RuntimeError: display bug" in log
 
 
 def test_a_listener_raising_on_a_failed_task_still_blocks_its_dependants(tmp_path, monkeypatch):
