@@ -135,3 +135,26 @@ def flow_main():
     assert [r[0] for r in rows] == ["failed", "failed"]
     assert all("recording the start failed (RuntimeError: cannot record the start)" in r[1] for r in rows)
     assert {r.spec.uid: r.status for r in result.records} == {"sleeper": "failed"}
+
+
+def test_ctrl_c_while_the_outcome_is_recorded_waits_until_it_is_in_the_ledger(tmp_path, monkeypatch):
+    """Fault injection: SIGINT arrives exactly as the runner starts writing the run's outcome (a window
+    of milliseconds no real Ctrl-C can be aimed at). The outcome is recorded, then the interrupt counts."""
+    import os
+    import signal
+    import sqlite3
+
+    from scriptflow.ledger.writer import LedgerWriter
+
+    real_set_heartbeat = LedgerWriter.set_heartbeat
+
+    def set_heartbeat_with_ctrl_c(self, beat, *args, **kwargs):
+        if beat is None:  # the runner stops the heartbeat right before it records the outcome
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_set_heartbeat(self, beat, *args, **kwargs)
+
+    monkeypatch.setattr(LedgerWriter, "set_heartbeat", set_heartbeat_with_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        run_flow(tmp_path, FLOW)
+    conn = sqlite3.connect(tmp_path / ".scriptflow" / "ledger.db")
+    assert conn.execute("SELECT status, exit_code FROM runs").fetchall() == [("succeeded", 0)]

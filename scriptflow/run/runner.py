@@ -13,6 +13,8 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Optional, Sequence
@@ -200,14 +202,15 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
         status, exit_code = "succeeded", EXIT_OK
     stats = (f"{engine.hasher.files_hashed} files read, "
              f"{engine.hasher.files_from_stat_cache} from the stat cache")
-    writer.set_heartbeat(None)
-    writer.execute(
-        "UPDATE runs SET status = ?, ended_at = ?, exit_code = ?, error = ?, files_hashed = ?, "
-        "files_from_stat_cache = ? WHERE id = ?",
-        (status, utc_now(), exit_code, error, engine.hasher.files_hashed, engine.hasher.files_from_stat_cache,
-         run_id),
-    )
-    writer.flush()
+    with _signals_deferred():
+        writer.set_heartbeat(None)
+        writer.execute(
+            "UPDATE runs SET status = ?, ended_at = ?, exit_code = ?, error = ?, files_hashed = ?, "
+            "files_from_stat_cache = ? WHERE id = ?",
+            (status, utc_now(), exit_code, error, engine.hasher.files_hashed, engine.hasher.files_from_stat_cache,
+             run_id),
+        )
+        writer.flush()
     log.info("run %d %s (exit %d)", run_id, status, exit_code)
     if request.dry_run:
         console.print(dry_run_table(engine.records))
@@ -242,6 +245,26 @@ def _stop(engine: Engine, console: RunConsole) -> None:
             signals += 1
             engine.interrupt()
             engine.kill_now()
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """While the run's outcome is written, a Ctrl-C or SIGTERM waits until it is in the ledger
+    (a few milliseconds), then takes effect as usual: the run is never left half-recorded."""
+    if not _main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            if handler is not None:  # None: not installed from Python; nothing to put back
+                signal.signal(sig, handler)
+    if received:
+        signal.raise_signal(received[0])
 
 
 def _main_thread() -> bool:
