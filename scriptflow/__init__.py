@@ -1,12 +1,45 @@
 """scriptflow: Make where the dependencies are Python code.
 
 The public API used in ``sflow.py``. Importing it is cheap on purpose: tasks
-often re-import ``sflow.py`` (and so scriptflow) in child processes.
+often re-import ``sflow.py`` (and so scriptflow) in child processes, and the
+``scriptflow`` command must be able to catch a Ctrl-C from its first
+milliseconds (see ``scriptflow.entry``). So the names below are imported on
+first use (PEP 562), not when the package is.
 """
-from .config import init
-from .errors import TaskError, TaskFailed, TaskNotStarted, UpstreamFailed
-from .core.task import Task, bag
-from .version import __version__
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 
-__all__ = ["Task", "bag", "init", "TaskError", "TaskFailed", "UpstreamFailed", "TaskNotStarted", "__version__"]
+__all__ = ["Task", "TaskError", "TaskFailed", "TaskNotStarted", "UpstreamFailed", "__version__", "bag", "init"]
+
+#: public name -> the module that defines it
+_PUBLIC = {
+    "init": ".config",
+    "Task": ".core.task",
+    "bag": ".core.task",
+    "TaskError": ".errors",
+    "TaskFailed": ".errors",
+    "TaskNotStarted": ".errors",
+    "UpstreamFailed": ".errors",
+}
+
+if TYPE_CHECKING:
+    from .config import init
+    from .core.task import Task, bag
+    from .errors import TaskError, TaskFailed, TaskNotStarted, UpstreamFailed
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'scriptflow' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))

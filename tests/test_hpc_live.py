@@ -172,6 +172,26 @@ def test_resources_reach_the_scheduler(project, scheduler: str) -> None:
     assert json.loads(row["resources"]) == {"cpus": 2, "mem": "100M", "time": "0:10:00"}
 
 
+def test_timeout_is_the_jobs_walltime(project, scheduler: str) -> None:
+    """A task's timeout= (seconds) with no time= is the walltime the scheduler enforces."""
+    t = tag()
+    write_flow(project, scheduler, f"""
+        def flow_limit():
+            sf.Task([PY, "-c", {wait_for_file('go', "open('done.txt', 'w').write('ok')")!r}], outputs="done.txt",
+                    name="{t}-limited", executor=EX, timeout=600).result()
+    """)
+    proc = project.popen("run", "limit", "--classic")
+    try:
+        job = wait_until(lambda: recorded_jobs(project, [f"{t}-limited"]), "the job id in the ledger", 60, 0.1)
+        text = show_job(scheduler, job[f"{t}-limited"])
+        assert ("TimeLimit=00:10:00" if scheduler == "slurm" else "h_rt=600") in text, text
+    finally:
+        (project.path / "go").write_text("")
+    code, out, err = finish(proc)
+    assert code == 0, out + err
+    assert json.loads(attempts(project)[0]["resources"]) == {"timeout": 600}
+
+
 TORTURE = ["plain", "two  words", "it's", 'say "hi"', "$HOME", "${PATH:-x}", "back\\slash", "\\", "tab\there",
            "new\nline", "ünïcödé ☃ 日本", "*", "; rm -rf nope", "`echo no`", "$(echo no)", "", "-n", "%s %j %%",
            "!", "a'b\"c$d\\e"]

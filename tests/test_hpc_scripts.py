@@ -341,3 +341,12 @@ def test_pbspro_parsing():
     assert attrs["Submit_arguments"].endswith("/home/alice/proj/.scriptflow/jobs/2/t2-fail.1.sh")
     assert pbs_gone_ids(fixture("pbspro_qstat_finished.err")) == {"8120"}
     assert pbs_final({"job_state": "F", "Exit_status": "-11"}).error.startswith("PBS: job exceeded a walltime limit")
+
+
+def test_timeout_is_the_walltime_when_no_time_is_given(tmp_path):
+    assert Resources.from_task({"timeout": 90}).time_s == 90
+    assert Resources.from_task({"timeout": 0.5}).time_s == 1  # whole seconds, rounded up
+    assert Resources.from_task({"timeout": 90, "time": "2:00:00"}).time_s == 7200  # time= wins
+    attempt = make_attempt(tmp_path, ["true"], resources={"timeout": 5400})
+    assert "--time=01:30:00" in header(script_for(tmp_path, "slurm", attempt), "#SBATCH")
+    assert "-l h_rt=01:30:00" in header(script_for(tmp_path, "sge", attempt), "#$")

@@ -55,7 +55,8 @@ CREATE TABLE tasks (
                                              -- | upstream-failed | not-started | interrupted
     reason          TEXT,                    -- decision: never-run, command-changed, input-changed:PATH,
                                              -- output-missing:PATH, output-modified:PATH, forced,
-                                             -- previous-failed, cached, input-missing:PATH, ...
+                                             -- previous-failed, cached, input-missing:PATH,
+                                             -- input-changed-while-running:PATH, ...
     reason_detail   TEXT,                    -- JSON evidence for the reason (old/new hashes, commands)
     compared_task_id INTEGER REFERENCES tasks(id), -- earlier task the decision compared against
     decided_at      TEXT,
@@ -71,7 +72,9 @@ CREATE TABLE attempts (
     task_id         INTEGER NOT NULL REFERENCES tasks(id),
     run_id          INTEGER NOT NULL REFERENCES runs(id),
     number          INTEGER NOT NULL,        -- 1 for the first try, 2 for the first retry, ...
-    status          TEXT NOT NULL,           -- queued | running | succeeded | failed | interrupted | lost
+    status          TEXT NOT NULL,           -- queued | running | succeeded | failed | timed-out
+                                             -- | interrupted | lost | not-started
+                                             -- (timed-out: added in 0.3, no migration: TEXT column)
     executor        TEXT NOT NULL,
     job_id          TEXT,                    -- scheduler job id (cluster executors)
     job_script      TEXT,                    -- path of the job script (cluster executors)
@@ -92,7 +95,8 @@ CREATE INDEX attempts_run_status ON attempts(run_id, status);
 
 -- Every file hash taken for a task: its inputs when the decision was made and
 -- its outputs when an attempt succeeded (or, for a cached task, the outputs it
--- found, pointing to the attempt that produced them).
+-- found, pointing to the attempt that produced them). A task decided again
+-- because an input changed while it ran has its input rows replaced.
 CREATE TABLE files (
     id              INTEGER PRIMARY KEY,
     task_id         INTEGER NOT NULL REFERENCES tasks(id),

@@ -71,6 +71,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     except KeyboardInterrupt:
         click.echo("scriptflow: interrupted", err=True)
         sys.exit(130)
+    except BrokenPipeError:  # our reader went away (`scriptflow ... 2>&1 | head`): end like any Unix tool
+        _silence_closed_pipes()
+        sys.exit(1)
     except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # damage met after opening: one line, no traceback
         from ..ledger.sqlerrors import sqlite_error_message
 
@@ -87,3 +90,16 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 #: Errors of the disk itself (full, over quota, read-only, failing): one line, never a traceback.
 _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
+
+
+def _silence_closed_pipes() -> None:
+    """Point stdout and stderr at the null device so the interpreter's last flush cannot fail."""
+    import os
+
+    null = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(null, stream.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+    os.close(null)

@@ -57,6 +57,10 @@ def run_command(flow: str, args: tuple[str, ...], jobs: int | None, force: tuple
     listed under `executors` (sf.init, then scriptflow.toml, then --set);
     the run's first line says which when it is not `local`.
 
+    Ctrl-C or SIGTERM stops the run (a second one kills running tasks at
+    once). When stdout goes away (`scriptflow run FLOW | head`), the run
+    carries on silently to its end and is recorded as usual.
+
     With --dry-run nothing is executed or recorded: tasks whose inputs come
     from a task that would run are listed as "would run: upstream will
     change" (their inputs may not exist yet), and flow code that reads such

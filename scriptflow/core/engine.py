@@ -15,23 +15,24 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Optional
 
-from .adopt import adopt
-from .decide import decide
-from ..errors import TaskDefinitionError, TaskFailed, TaskNotStarted, UpstreamFailed
+from ..errors import TaskDefinitionError
 from ..executors.base import Attempt, Executor, Outcome, RecordedJob, Reporter, Started
-from ..executors.outputs import missing_outputs
 from ..executors.registry import create_executor
-from .fingerprint import FileHash, FileHasher, task_fingerprint
-from ..ledger.store import ThreadLocalReader, read_stat_entry
 from ..ledger.sqlerrors import is_damage
+from ..ledger.store import ThreadLocalReader, read_stat_entry
 from ..ledger.writer import LedgerWriter
-from .outputs import remove_outputs
-from .pending import CreatedTasks
-from .current import clear_current_engine, set_current_engine
-from .recorder import RunRecorder
-from .runstate import OK, Listener, RunOptions, TaskRecord
 from ..names import file_stem
 from ..project import Project
+from .adopt import adopt
+from .current import clear_current_engine, set_current_engine
+from .decide import decide
+from .fingerprint import FileHash, FileHasher, task_fingerprint
+from .observers import ContainedListener
+from .outcome import changed_input, changed_input_error, outcome_error
+from .outputs import remove_outputs
+from .pending import CreatedTasks
+from .recorder import RunRecorder
+from .runstate import OK, OPEN, Listener, RunOptions, TaskRecord, resolve_future
 from .spec import build_spec
 from .task import Task
 
@@ -59,7 +60,7 @@ class Engine:
         self.writer = writer
         self.options = options
         self.run_id = options.run_id
-        self.listener = listener or Listener()
+        self.listener = ContainedListener(listener or Listener())
         self.reader = ThreadLocalReader(project.ledger_path)
         self.record = RunRecorder(writer, project, options.run_id)
         self.hasher = FileHasher(lambda path: read_stat_entry(self.reader.conn(), path), self.record.stat_entry)
@@ -127,6 +128,19 @@ class Engine:
         for executor in list(self._executors.values()):
             executor.kill_now()
 
+    def abandon(self) -> None:
+        """Last resort after repeated signals: end every task still open as interrupted.
+
+        Used when an executor does not report back even after being told to kill its attempts
+        (a stuck scheduler command, an executor bug): the run must still end, release the
+        project lock and record itself. Their attempts are recorded interrupted too.
+        """
+        with self._lock:
+            open_records = [r for r in self._by_uid.values() if not r.done]
+        for record in open_records:
+            self.record.attempts_abandoned(record.id)
+            self._finish(record, "interrupted", error="interrupted: its executor did not report back")
+
     def wait_cancelled(self) -> None:
         """After an interrupt, wait until the executors have finished stopping (leftover
         members of a task's process group are killed only once its own process has exited)."""
@@ -152,26 +166,30 @@ class Engine:
                     raise TaskDefinitionError(f"tasks {other.spec.uid!r} and {spec.uid!r} both declare output {path}")
             record = TaskRecord(task=task, spec=spec, id=self.record.new_task_id())
             task._record = record
-            deps: list[TaskRecord] = []
+            # An insertion-ordered set (records hash by identity): a fan-in of k inputs costs O(k).
+            found: dict[TaskRecord, None] = {}
             for item in task.get_inputs():
-                dep = item._record if isinstance(item, Task) else None
-                if dep is not None and dep not in deps:
-                    deps.append(dep)
+                if isinstance(item, Task) and item._record is not None:
+                    found[item._record] = None
             for path in spec.inputs:
                 dep = self._producer.get(path)
-                if dep is not None and dep not in deps:
-                    deps.append(dep)
+                if dep is not None:
+                    found[dep] = None
+            deps = list(found)
             record.deps = deps
             self._by_uid[spec.uid] = record
             for path in spec.outputs:
                 self._producer[path] = record
             self._open += 1
             self.record.task_created(record.id, spec)
-            pending = [d for d in deps if not d.done]
-            record.waiting_on = len(pending)
-            for dep in pending:
-                dep.dependants.append(record)
-            blocked = next((d for d in deps if d.done and d.status not in OK), None)
+            blocked: TaskRecord | None = None
+            for dep in deps:
+                status = dep.status
+                if status in OPEN:  # not done yet: wait for it
+                    record.waiting_on += 1
+                    dep.dependants.append(record)
+                elif blocked is None and status not in OK:
+                    blocked = dep
         self.listener.task_submitted(record)
         if blocked is not None:
             self._block(record, blocked)
@@ -208,6 +226,9 @@ class Engine:
             self._finish(record, "would-run", reason="upstream-will-change")
             return
         inputs: dict[str, Optional[FileHash]] = {p: self.hasher.hash(spec.input_abs[p]) for p in spec.inputs}
+        if record.attempts:  # decided again after an input changed under an attempt
+            self.record.forget_inputs(record.id)
+        record.input_hashes = inputs
         self.record.files(record.id, "input", inputs.items())
         missing = [p for p, h in inputs.items() if h is None]
         if missing:
@@ -280,10 +301,7 @@ class Engine:
         frees does not start a queued attempt), then handle the outcome off that thread."""
         if not self.options.keep_going and record.attempts > record.spec.retry and not future.exception():
             outcome = future.result()
-            failed = outcome.exit_code != 0 or outcome.error is not None
-            if not failed and not outcome.interrupted:
-                failed = bool(missing_outputs(attempt.outputs))
-            if failed and not outcome.interrupted:
+            if not outcome.interrupted and outcome_error(record.spec, outcome) is not None:
                 self.stopping = True
         self._prepare.submit(self._guard, self._attempt_done, record, attempt, future)
 
@@ -339,11 +357,10 @@ class Engine:
             self._finish(record, "not-started" if never_ran else "interrupted",
                          reason="run-stopping" if never_ran else None, error="interrupted")
             return
-        error = outcome.error
-        if outcome.exit_code == 0:
-            missing = missing_outputs(attempt.outputs)
-            if missing:
-                error = f"exit code 0 but declared output {self.project.relative(missing[0])} was not written"
+        error = outcome_error(spec, outcome)
+        changed = changed_input(self.hasher, spec, record.input_hashes)
+        if changed is not None and error is None:
+            error = changed_input_error(changed)
         if error is None:
             hashes = [(p, self.hasher.hash(spec.output_abs[p])) for p in spec.outputs]
             self.record.attempt_ended(attempt, "succeeded", outcome, None)
@@ -353,14 +370,18 @@ class Engine:
         remove_outputs(spec, self.project)
         with self._lock:
             will_retry = record.attempts <= spec.retry and not self.stopping
-        self.record.attempt_ended(attempt, "failed", outcome, error)
+        self.record.attempt_ended(attempt, "timed-out" if outcome.timed_out else "failed", outcome, error)
         record.error = error
         self.listener.attempt_failed(record, attempt, outcome, will_retry)
         if will_retry:
             self.record.event("retry", spec.uid, {"after_attempt": attempt.number, "error": error})
-            self._launch(record)
+            if changed is not None:
+                self._ready(record)  # hash the inputs again: the next attempt reads their new content
+            else:
+                self._launch(record)
             return
-        self._finish(record, "failed", error=error)
+        reason = f"input-changed-while-running:{changed}" if changed is not None else None
+        self._finish(record, "failed", reason=reason, error=error)
 
     # -- finishing -------------------------------------------------------------------------
 
@@ -396,28 +417,22 @@ class Engine:
                     dependant.waiting_on -= 1
                     if dependant.waiting_on == 0:
                         ready.append(dependant)
-        if reason is not None:
-            self.record.task_reason(record.id, reason, error)
-        self.record.task_status(record.id, status)
-        self.listener.task_finished(record)
-        self._resolve(record)
-        for dependant in blocked:
-            self._block(dependant, record)
-        for dependant in ready:
-            self._ready(dependant)
-        with self._idle:
-            self._open -= 1
-            if self._open == 0:
-                self._idle.notify_all()
-
-    @staticmethod
-    def _resolve(record: TaskRecord) -> None:
-        task, status, uid = record.task, record.status, record.spec.uid
-        if status in OK:
-            task.set_result(task)
-        elif status == "upstream-failed":
-            task.set_exception(UpstreamFailed(uid, status, record.error or ""))
-        elif status in ("not-started", "interrupted"):
-            task.set_exception(TaskNotStarted(uid, status, record.error or ""))
-        else:
-            task.set_exception(TaskFailed(uid, status, record.error or ""))
+        # Whatever fails from here on, the task's future is resolved, its dependants are
+        # released and it stops counting as open: otherwise wait_idle() never returns.
+        try:
+            if reason is not None:
+                self.record.task_reason(record.id, reason, error)
+            self.record.task_status(record.id, status)
+            self.listener.task_finished(record)
+        finally:
+            try:
+                resolve_future(record)
+                for dependant in blocked:
+                    self._block(dependant, record)
+                for dependant in ready:
+                    self._ready(dependant)
+            finally:
+                with self._idle:
+                    self._open -= 1
+                    if self._open == 0:
+                        self._idle.notify_all()

@@ -59,17 +59,23 @@ class FileHasher:
         self.files_hashed = 0
         self.files_from_stat_cache = 0
 
-    def hash(self, path: str) -> Optional[FileHash]:
-        """Hash of the file (or directory tree) at absolute ``path``; None if it does not exist."""
+    def hash(self, path: str, recheck: bool = False) -> Optional[FileHash]:
+        """Hash of the file (or directory tree) at absolute ``path``; None if it does not exist.
+
+        ``recheck`` is for looking again at a file this run already hashed (an input after its
+        task ran): an entry hashed within the timestamp granularity of its change is read again,
+        since a write in the same tick would keep the same size and mtime.
+        """
         try:
             st = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
             return None
         if stat_module.S_ISDIR(st.st_mode):
-            return self._hash_directory(path)
+            return self._hash_directory(path, recheck)
         with self._lock:
             entry = self._memo.get(path)
-        trusted = entry is not None  # hashed by this run: racy or not, it is what we just read
+        # hashed by this run: racy or not, it is what we just read (unless asked to look again)
+        trusted = entry is not None and not recheck
         if entry is None:
             entry = self._lookup(path)
         if entry is not None and entry.matches(st) and (trusted or not entry.racy):
@@ -91,7 +97,7 @@ class FileHasher:
         self._store(entry)
         return FileHash(digest, st.st_size)
 
-    def _hash_directory(self, path: str) -> FileHash:
+    def _hash_directory(self, path: str, recheck: bool = False) -> FileHash:
         """A directory output: sha256 over its sorted (relative path, file hash) pairs."""
         h = hashlib.sha256()
         total = 0
@@ -99,7 +105,7 @@ class FileHasher:
             dirs.sort()
             for name in sorted(files):
                 full = os.path.join(root, name)
-                fh = self.hash(full)
+                fh = self.hash(full, recheck)
                 if fh is None:
                     continue
                 rel = os.path.relpath(full, path).replace(os.sep, "/")

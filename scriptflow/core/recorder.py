@@ -84,6 +84,11 @@ class RunRecorder:
         self._insert_files(task_id, role, ((path, h.sha256 if h else None, h.size if h else None,
                                             producer_attempt_id) for path, h in hashes))
 
+    def forget_inputs(self, task_id: int) -> None:
+        """Before a task is decided again (an input changed while it ran): the input rows it
+        gets next describe the content its next attempt reads, not what the last one saw."""
+        self.writer.execute("DELETE FROM files WHERE task_id = ? AND role = 'input'", (task_id,))
+
     def cached_outputs(self, task_id: int, decision: Decision) -> None:
         """A cached task's outputs point to the attempt that really wrote them."""
         self._insert_files(task_id, "output", decision.cached_outputs)
@@ -130,6 +135,13 @@ class RunRecorder:
             (started.started_at, started.host, started.pid, started.job_id, started.job_script,
              started.queue, attempt.attempt_id),
         )
+
+    def attempts_abandoned(self, task_id: int) -> None:
+        """Attempts the run stopped waiting for (see ``Engine.abandon``)."""
+        self.writer.execute(
+            "UPDATE attempts SET status = 'interrupted', ended_at = ?, error = ? "
+            "WHERE task_id = ? AND status IN ('queued', 'running')",
+            (utc_now(), "interrupted: the executor did not report back", task_id))
 
     def attempt_ended(self, attempt: Attempt, status: str, outcome: Outcome, error: Optional[str]) -> None:
         """The outcome's start time and host win: for a cluster job they say when and where it really ran."""

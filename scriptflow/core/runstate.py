@@ -8,12 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from ..errors import TaskFailed, TaskNotStarted, UpstreamFailed
 from ..executors.base import Attempt, Outcome, RecordedJob
+from .fingerprint import FileHash
 from .spec import TaskSpec
 from .task import Task
 
 #: Final task statuses that let dependants run ("would-run" only exists in a dry run).
 OK = ("succeeded", "cached", "would-run")
+#: Statuses of a task that has not finished yet.
+OPEN = ("waiting", "deciding", "running")
 
 
 @dataclass(eq=False)
@@ -33,10 +37,25 @@ class TaskRecord:
     exit_code: Optional[int] = None
     stderr_path: Optional[str] = None
     fingerprint: Optional[str] = None
+    #: Input hashes as decided (and recorded): checked again after each attempt.
+    input_hashes: dict[str, FileHash | None] = field(default_factory=dict)
 
     @property
     def done(self) -> bool:
-        return self.status not in ("waiting", "deciding", "running")
+        return self.status not in OPEN
+
+
+def resolve_future(record: TaskRecord) -> None:
+    """Settle the flow's ``Task`` future from the record's final status."""
+    task, status, uid = record.task, record.status, record.spec.uid
+    if status in OK:
+        task.set_result(task)
+    elif status == "upstream-failed":
+        task.set_exception(UpstreamFailed(uid, status, record.error or ""))
+    elif status in ("not-started", "interrupted"):
+        task.set_exception(TaskNotStarted(uid, status, record.error or ""))
+    else:
+        task.set_exception(TaskFailed(uid, status, record.error or ""))
 
 
 class Listener:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 from ..config import canonical_executor
+from ..errors import TaskDefinitionError
 from ..project import Project
 from .task import Task
 
@@ -80,10 +81,15 @@ def build_spec(task: Task, project: Project, default_executor: str) -> TaskSpec:
     for item in task.get_inputs():
         if isinstance(item, Task):
             dep_spec = item._record.spec  # started before this task (Task.start)
-            for rel in dep_spec.outputs:
-                add_input(dep_spec.output_abs[rel], cwd)
+            for rel in dep_spec.outputs:  # already resolved: no path arithmetic for a wide fan-in
+                if rel not in input_abs:
+                    inputs.append(rel)
+                    input_abs[rel] = dep_spec.output_abs[rel]
         else:
             add_input(item, cwd)
+    for rel in outputs:
+        if rel in input_abs:  # it would always be "changed" by its own attempt, and never be trusted
+            raise TaskDefinitionError(f"task {task.name}: {rel} is both an input and an output of the task")
     syntax = task.shell_reason()
     shell = task.shell or syntax is not None
     if shell:  # a list with shell=True is joined with spaces, as the original did

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shlex
+from collections.abc import Iterator
 from concurrent.futures import Future, wait
 from pathlib import PurePath
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
@@ -18,19 +19,21 @@ from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 from ..errors import ScriptflowError, TaskDefinitionError
 from .current import current_engine
 from .shellsyntax import shell_syntax
+from .validate import check_command, describe, parse_timeout
 
 PathLike = Union[str, os.PathLike]
 Input = Union[PathLike, "Task"]
 
-#: Per-task resource keywords understood by the executors (``setup``: shell lines run before the command).
-RESOURCE_KEYS = ("cpus", "mem", "time", "gpus", "directives", "setup")
+#: Per-task resource keywords understood by the executors (``setup``: shell lines run before the command;
+#: ``timeout`` is honoured by every executor).
+RESOURCE_KEYS = ("cpus", "mem", "time", "gpus", "directives", "setup", "timeout")
 
 
 def _as_list(value: Any) -> list:
     if value is None:
         return []
-    if isinstance(value, (str, os.PathLike, Task)):
-        return [value]
+    if isinstance(value, (str, os.PathLike, Task)) or not isinstance(value, Iterable):
+        return [value]  # a single item; one that is not a path is refused by the caller
     return list(value)
 
 
@@ -109,14 +112,15 @@ class Task(Future):
         self._uid: Optional[str] = None
         #: Engine-owned bookkeeping (status, attempts); None until started.
         self._record: Any = None
+        if uid is not None or name is not None:  # first, so that errors below can name the task
+            self.set_uid(uid if uid is not None else name)
         if cmd is not None:
             self.command(cmd)
         self.output(outputs)
         self.input(inputs)
         self.add_deps(deps)
         self.set_retry(retry)
-        if uid is not None or name is not None:
-            self.set_uid(uid if uid is not None else name)
+        self._check_limits()
         engine = current_engine()
         if engine is not None:  # so that Make's rule can start it (core/pending.py)
             engine.created(self)
@@ -127,15 +131,23 @@ class Task(Future):
         if self._started:
             raise TaskDefinitionError(f"task {self.name} has started; its definition can no longer change")
 
+    def _label(self) -> str:
+        """How errors name this task before its command is known to be valid."""
+        if self._uid is not None:
+            return self._uid
+        return self.name if self._cmd is not None else "(unnamed)"
+
+    def _invalid(self, message: str) -> TaskDefinitionError:
+        return TaskDefinitionError(f"task {self._label()}: {message}")
+
     def command(self, cmd: Union[str, Sequence[Any]]) -> "Task":
-        """Set the command: an argv list, or a string (split by shlex unless shell=True)."""
+        """Set the command: an argv list, or a string (split by shlex unless shell=True).
+
+        Checked here, where the flow's line is known, so that a mistake is one clear error
+        instead of a command that runs something else (a dict's keys, the text "None").
+        """
         self._editable()
-        if isinstance(cmd, (str, os.PathLike)):
-            self._cmd = os.fspath(cmd)
-        else:
-            self._cmd = [os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in cmd]
-            if not self._cmd:
-                raise TaskDefinitionError("a task's command cannot be an empty list")
+        self._cmd = check_command(cmd, self.shell, self._invalid)
         return self
 
     def output(self, *paths: Union[PathLike, Iterable[PathLike], Mapping[str, Any], None]) -> "Task":
@@ -153,6 +165,8 @@ class Task(Future):
                     self._outputs.extend(files)
                 continue
             for p in _as_list(group):
+                if not isinstance(p, (str, os.PathLike)) or isinstance(p, Task):
+                    raise self._invalid(f"output {len(self._outputs) + 1} is {describe(p)}; outputs are paths")
                 self._outputs.append(os.fspath(p))
         return self
 
@@ -164,6 +178,9 @@ class Task(Future):
         for group in items:
             for item in _as_list(group):
                 if not isinstance(item, Task):
+                    if not isinstance(item, (str, os.PathLike)):
+                        raise self._invalid(f"input {len(self._inputs) + 1} is {describe(item)}; "
+                                            "inputs are paths or tasks")
                     item = os.fspath(item)
                 self._inputs.append(item)
         return self
@@ -195,11 +212,25 @@ class Task(Future):
         self._uid = value
         return self
 
+    def _check_limits(self) -> None:
+        """``timeout`` is stored in seconds (every executor reads it); ``time`` is checked now,
+        since the local executor enforces it too, but kept as written for the job scripts."""
+        from ..executors.cluster.resources import parse_time_seconds
+
+        try:
+            if "timeout" in self.resources:
+                seconds = parse_timeout(self.resources["timeout"])
+                self.resources["timeout"] = int(seconds) if seconds == int(seconds) else seconds
+            if "time" in self.resources:
+                parse_time_seconds(self.resources["time"])
+        except ValueError as exc:
+            raise self._invalid(str(exc)) from None
+
     def set_retry(self, n: int) -> "Task":
         """Retry a failing task up to ``n`` more times."""
         self._editable()
-        if not isinstance(n, int) or n < 0:
-            raise TaskDefinitionError(f"retry must be a non-negative integer, got {n!r}")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise self._invalid(f"retry must be a non-negative integer, got {n!r}")
         self.retry = n
         return self
 
@@ -304,21 +335,25 @@ class Task(Future):
     # -- running ----------------------------------------------------------------
 
     def start(self) -> "Task":
-        """Hand the task to the running engine; returns at once."""
+        """Hand the task to the running engine, after the tasks it depends on; returns at once.
+
+        The tasks among its inputs (and theirs) are started first, walked without recursion so
+        that a long chain cannot overflow the stack and a cycle is reported by name.
+        """
         if self._started:
             return self
         if self._cmd is None:
-            raise TaskDefinitionError(f"task {self.name} has no command")
+            raise self._invalid("has no command")
         engine = current_engine()
         if engine is None:
             raise ScriptflowError(
                 f"task {self.name} started outside a run: start flows with `scriptflow run FLOW`"
             )
-        for item in self._inputs:
-            if isinstance(item, Task):
-                item.start()
-        self._started = True
-        engine.submit(self)
+        for task in _in_dependency_order(self):
+            if task._cmd is None:
+                raise task._invalid("has no command")
+            task._started = True
+            engine.submit(task)
         return self
 
     def result(self, timeout: Optional[float] = None) -> "Task":
@@ -357,6 +392,41 @@ class _Uid(str):
         if value is None:
             return str(self)
         return self._task.set_uid(value)
+
+
+def _in_dependency_order(root: Task) -> list[Task]:
+    """``root`` and the not yet started tasks it depends on, dependencies first.
+
+    An iterative depth-first walk: linear in the number of edges, no recursion limit, and a
+    cycle is reported with its path (``a -> b -> a``) instead of a RecursionError.
+    """
+    order: list[Task] = []
+    done: set[int] = set()
+    on_path: dict[int, int] = {}        # id(task) -> index in path
+    path: list[Task] = []
+    stack: list[tuple[Task, Iterator[Input]]] = [(root, iter(root._inputs))]
+    path.append(root)
+    on_path[id(root)] = 0
+    while stack:
+        task, pending = stack[-1]
+        for item in pending:
+            if not isinstance(item, Task) or item._started or id(item) in done:
+                continue
+            if id(item) in on_path:
+                cycle = path[on_path[id(item)]:] + [item]
+                names = " -> ".join(t.name for t in cycle)
+                raise TaskDefinitionError(f"task {cycle[0].name}: dependency cycle: {names}")
+            on_path[id(item)] = len(path)
+            path.append(item)
+            stack.append((item, iter(item._inputs)))
+            break
+        else:
+            stack.pop()
+            path.pop()
+            del on_path[id(task)]
+            done.add(id(task))
+            order.append(task)
+    return order
 
 
 def bag(*tasks: Union[Task, Iterable[Task]]) -> Any:

@@ -78,6 +78,8 @@ class Outcome:
     ended_at: Optional[str] = None
     error: Optional[str] = None
     interrupted: bool = False
+    #: Stopped because it ran past its ``timeout=`` (recorded as the attempt status ``timed-out``).
+    timed_out: bool = False
     #: Where the command really ran (a cluster node), when the executor knows it.
     host: Optional[str] = None
 

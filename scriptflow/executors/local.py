@@ -1,11 +1,12 @@
 """Run attempts as subprocesses of this machine, ``maxsize`` at a time.
 
 Each command runs in its own process group (a new session on POSIX, a new
-process group on Windows) so an interrupt stops the whole tree it spawned,
-with stdout and stderr going straight to the attempt's log files. When the
-command exits, whatever it left running in its group is killed before the
-outcome is reported (POSIX), so no retry or later task ever runs beside a
-stale writer; its environment carries the run's token (``process_groups``).
+process group on Windows) so an interrupt or a timeout stops the whole tree
+it spawned, with stdout and stderr going straight to the attempt's log files.
+When the command exits, whatever it left running in its group is killed
+before the outcome is reported (POSIX), so no retry or later task ever runs
+beside a stale writer; its environment carries the run's token
+(``process_groups``).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from . import process_groups
 from .base import Attempt, Executor, Outcome, Reporter, Started
 from .settings import ExecutorSettings, setting
 from .setup import with_setup
+from .deadline import attempt_timeout, wait_with_deadline
 
 POSIX = os.name == "posix"
 
@@ -68,6 +70,10 @@ class LocalExecutor(Executor):
     def _run(self, attempt: Attempt, reporter: Reporter) -> Outcome:
         if self._stopping.is_set() or not reporter.may_start():
             return Outcome(exit_code=None, error="not started: the run was stopping", interrupted=True)
+        try:
+            limit = attempt_timeout(attempt.resources)
+        except ValueError as exc:
+            return Outcome(exit_code=None, error=f"cannot run {attempt.task_uid}: {exc}")
         attempt.stdout_path.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
         env.update(attempt.env)
@@ -100,21 +106,39 @@ class LocalExecutor(Executor):
                 self._procs[attempt.attempt_id] = proc
             if self._stopping.is_set():  # interrupted between the check above and Popen
                 self._kill(proc) if self._kill_now.is_set() else self._terminate(proc)
-            reporter.started(Started(started_at=started_at, host=self._host, pid=proc.pid))
             try:
-                code = process_groups.end_attempt(proc, attempt.run_token, attempt.attempt_id)
-                leftover = None
+                reporter.started(Started(started_at=started_at, host=self._host, pid=proc.pid))
+            except Exception as exc:  # noqa: BLE001 - unrecorded: never leave it running
+                return self._abort_started(attempt, proc, started_at, exc)
+            leftover = None
+            try:
+                code, timed_out = wait_with_deadline(
+                    proc, limit, self._terminate, self._kill,
+                    wait=lambda: process_groups.end_attempt(proc, attempt.run_token, attempt.attempt_id))
             except process_groups.LeftoverProcesses as exc:
-                code, leftover = exc.exit_code, str(exc)
+                code, timed_out, leftover = exc.exit_code, False, str(exc)
             ended_at = utc_now()
             with self._lock:
                 self._procs.pop(attempt.attempt_id, None)
         if self._stopping.is_set():
             return Outcome(code, started_at, ended_at, error="interrupted", interrupted=True)
+        if timed_out:
+            return Outcome(code, started_at, ended_at, error=f"timed out after {limit:g} s", timed_out=True)
         error = leftover
         if error is None and code != 0:
             error = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
         return Outcome(code, started_at, ended_at, error=error)
+
+    def _abort_started(self, attempt: Attempt, proc: subprocess.Popen, started_at: str,
+                       exc: Exception) -> Outcome:
+        """``on_started`` raised: a command nobody recorded as running must not run on. Its
+        process group is killed and reaped, and the attempt fails with the error."""
+        self._kill(proc)
+        code = proc.wait()
+        with self._lock:
+            self._procs.pop(attempt.attempt_id, None)
+        return Outcome(code, started_at, utc_now(),
+                       error=f"stopped at start: recording the start failed ({type(exc).__name__}: {exc})")
 
     def cancel_all(self, grace_seconds: float) -> None:
         self._stopping.set()

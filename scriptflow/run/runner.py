@@ -40,6 +40,8 @@ from ..project import Project
 log = logging.getLogger("scriptflow.run")
 
 EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGHUP, EXIT_SIGTERM = 0, 1, 130, 129, 143
+#: After a second Ctrl-C/SIGTERM, how long killed tasks get to be reported before they are abandoned.
+ABANDON_AFTER_SECONDS = 10.0
 
 
 @dataclass
@@ -220,11 +222,12 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
         status, exit_code = "succeeded", EXIT_OK
     stats = (f"{engine.hasher.files_hashed} files read, "
              f"{engine.hasher.files_from_stat_cache} from the stat cache")
-    writer.set_heartbeat(None)
-    if not request.dry_run:  # a run whose record is incomplete never passes for a good one
-        end = close_run(writer, run_id, RunEnd(status, exit_code, error), engine.hasher.files_hashed,
-                        engine.hasher.files_from_stat_cache)
-        status, exit_code, error = end.status, end.exit_code, end.error
+    with signals.deferred():  # the run is never left half-recorded by a signal landing here
+        writer.set_heartbeat(None)
+        if not request.dry_run:  # a run whose record is incomplete never passes for a good one
+            end = close_run(writer, run_id, RunEnd(status, exit_code, error), engine.hasher.files_hashed,
+                            engine.hasher.files_from_stat_cache)
+            status, exit_code, error = end.status, end.exit_code, end.error
     log.info("run %d %s (exit %d)", run_id, status, exit_code)
     if request.dry_run:
         console.print(dry_run_table(engine.records))
@@ -266,18 +269,23 @@ def _stop(engine: Engine, console: RunConsole) -> None:
 
     A second signal may land anywhere in here, even inside ``interrupt()``:
     it is always caught, and kills what runs, so the run is always closed.
+    Tasks whose executor still has not reported back ``ABANDON_AFTER_SECONDS``
+    after the second signal (or at once after a third) are recorded
+    interrupted without it: a stuck executor never keeps a run alive.
     """
-    first = True
+    signals = 0
     while True:
         try:
-            if first:
-                first = False
+            if signals == 0:
                 engine.interrupt()
                 console.print("interrupted: stopping running tasks (press Ctrl-C again to kill them now)")
-            engine.wait_idle()
-            engine.wait_cancelled()
+                engine.wait_idle()
+                engine.wait_cancelled()
+            elif signals > 1 or not engine.wait_idle(ABANDON_AFTER_SECONDS):
+                engine.abandon()
             return
         except (KeyboardInterrupt, _Terminated):
+            signals += 1
             engine.interrupt()
             engine.kill_now()
 

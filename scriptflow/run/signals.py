@@ -13,7 +13,8 @@ import os
 import signal
 import stat
 import threading
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 #: The signals handled like SIGTERM (SIGHUP does not exist on Windows).
 TERMINATING = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
@@ -71,3 +72,24 @@ def install() -> Callable[[], None]:
             signal.signal(signum, handler)
 
     return restore
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """While the run's outcome is written, a Ctrl-C, SIGTERM or SIGHUP waits until it is in the
+    ledger (a few milliseconds), then takes effect as usual: the run is never left half-recorded."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum))
+                for sig in [signal.SIGINT, *TERMINATING]
+                if not (sig != signal.SIGTERM and sig != signal.SIGINT and signal.getsignal(sig) == signal.SIG_IGN)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            if handler is not None:  # None: not installed from Python; nothing to put back
+                signal.signal(sig, handler)
+    if received:
+        signal.raise_signal(received[0])

@@ -5,6 +5,9 @@ displays only count and print, so they never slow dispatch down.
 """
 from __future__ import annotations
 
+import errno
+import logging
+import os
 import sys
 import threading
 import time
@@ -16,6 +19,8 @@ from ..clock import format_duration
 from ..core.runstate import Listener, TaskRecord
 from ..executors.base import Attempt, Outcome
 from .follow import LogFollower
+
+log = logging.getLogger("scriptflow.console")
 
 STDERR_LINES = 10
 FAILED_STATES = ("failed",)
@@ -49,6 +54,9 @@ class RunConsole(Listener):
         self._lock = threading.Lock()
         self.run_label = ""
         self.follower = LogFollower(self.print)
+        #: True once the stream is gone (``scriptflow run | head``): the run goes on, silently.
+        self.gone = False
+        self._write_failed = False
 
     # lifecycle
     def begin(self, run_id: int, flow: str) -> None:
@@ -60,8 +68,38 @@ class RunConsole(Listener):
 
     def print(self, text: str = "") -> None:
         with self._lock:
-            self.stream.write(text + "\n")
-            self.stream.flush()
+            if self.gone:
+                return
+            try:
+                self.write(text)
+            except Exception as exc:  # the console is an observer: it never stops a run
+                if isinstance(exc, BrokenPipeError) or (isinstance(exc, OSError) and exc.errno == errno.EPIPE):
+                    self.stream_gone()
+                elif not self._write_failed:
+                    self._write_failed = True
+                    log.exception("the console could not write a line (further errors are not logged)")
+
+    def write(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def stream_gone(self) -> None:
+        """The reader of our output went away (a closed pipe): stop writing, keep running.
+
+        A closed pipe is not a request to stop hours of computation (Ctrl-C and SIGTERM are),
+        so the run finishes and is recorded as usual. The stream's file descriptor is pointed
+        at the null device so that nothing, down to the interpreter's final flush, writes to
+        the dead pipe again.
+        """
+        self.gone = True
+        log.warning("stdout closed (a pipe whose reader exited): the run continues without console output")
+        try:
+            fd = self.stream.fileno()
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, fd)
+            os.close(null)
+        except (OSError, ValueError, AttributeError):  # no file descriptor (a StringIO...): nothing to do
+            pass
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -190,7 +228,7 @@ class LiveConsole(RunConsole):
     def end(self) -> None:
         self.live.stop()
 
-    def print(self, text: str = "") -> None:
+    def write(self, text: str) -> None:
         from rich.text import Text
 
         self.console.print(Text(text))

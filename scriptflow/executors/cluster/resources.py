@@ -1,4 +1,5 @@
-"""What a task asks of a scheduler (``cpus``, ``mem``, ``time``, ``gpus``, ``directives``).
+"""What a task asks of a scheduler (``cpus``, ``mem``, ``time``, ``gpus``, ``directives``;
+``timeout`` is the walltime when no ``time`` is given).
 
 Users write resources in whatever units they are used to (``4G``, ``1.5GB``,
 ``2:00:00``, ``90m``...) and each scheduler wants its own spelling. Reading
@@ -129,5 +130,7 @@ class Resources:
             res.mem_mb = parse_mem_mb(resources["mem"])
         if resources.get("time") is not None:
             res.time_s = parse_time_seconds(resources["time"])
+        elif resources.get("timeout") is not None:  # seconds (see Task): the walltime, in whole seconds
+            res.time_s = max(1, math.ceil(float(resources["timeout"])))
         res.directives = as_lines(resources.get("directives"), "directives")
         return res
