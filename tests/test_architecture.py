@@ -62,7 +62,13 @@ def graph() -> dict[str, set[str]]:
     return {name: imports(name, path, known) for name, path in known.items()}
 
 
+#: Top-level modules that belong to a part other than "base": the command's entry points.
+TOP_LEVEL_PARTS = {"scriptflow.entry": "cli", "scriptflow.__main__": "cli"}
+
+
 def part_of(name: str) -> str:
+    if name in TOP_LEVEL_PARTS:
+        return TOP_LEVEL_PARTS[name]
     parts = name.split(".")
     if len(parts) == 1:
         return "api"
