@@ -5,8 +5,9 @@ often re-import ``sflow.py`` (and so scriptflow) in child processes.
 """
 from .config import init
 from .errors import TaskError, TaskFailed, TaskNotStarted, UpstreamFailed
+from .core.messages import notify
 from .core.task import Task, bag
 from .version import __version__
 
 
-__all__ = ["Task", "bag", "init", "TaskError", "TaskFailed", "UpstreamFailed", "TaskNotStarted", "__version__"]
+__all__ = ["Task", "bag", "init", "notify", "TaskError", "TaskFailed", "UpstreamFailed", "TaskNotStarted", "__version__"]
