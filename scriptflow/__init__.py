@@ -10,4 +10,5 @@ from .core.task import Task, bag
 from .version import __version__
 
 
-__all__ = ["Task", "bag", "init", "notify", "TaskError", "TaskFailed", "UpstreamFailed", "TaskNotStarted", "__version__"]
+__all__ = ["Task", "bag", "init", "notify",
+           "TaskError", "TaskFailed", "UpstreamFailed", "TaskNotStarted", "__version__"]

@@ -35,7 +35,8 @@ from .options import directory_option, file_option
 @directory_option
 def run_command(flow: str, args: tuple[str, ...], jobs: int | None, force: tuple[str, ...], force_all: bool,
                 keep_going: bool, name: str | None, classic: bool | None, dry_run: bool, no_wait: bool,
-                adopt: bool, settings: tuple[str, ...], notify: tuple[str, ...], file: str | None, directory: str | None) -> int:
+                adopt: bool, settings: tuple[str, ...], notify: tuple[str, ...], file: str | None,
+                directory: str | None) -> int:
     """Run FLOW (the function flow_FLOW in sflow.py).
 
     ARGS are passed to the flow function: plain words as positional

@@ -149,7 +149,8 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     if lock is not None:
         lock.describe(run_id)
     recorded_cfg, notify_urls = notify_setup.recorded_options(cfg, request.notify)
-    options = {"config": recorded_cfg, "notify": notify_urls, "force": globs, "force_all": force_all, "keep_going": request.keep_going,
+    options = {"config": recorded_cfg, "notify": notify_urls, "force": globs, "force_all": force_all,
+               "keep_going": request.keep_going,
                "jobs": request.jobs, "adopt": request.adopt}
     writer.execute(
         "INSERT INTO runs (id, name, flow, flow_file, flow_args, options, project_dir, parent_run_id, status, "
