@@ -21,7 +21,8 @@ def serve_command(host: str, port: int, directory: str | None) -> int:
     update by themselves while `scriptflow run` works in another terminal.
 
     It opens the ledger read-only (like `scriptflow runs`), needs no project
-    lock, and fetches nothing from the network. Stop it with Ctrl-C.
+    lock, and fetches nothing from the network; it may be started before the
+    first run. Stop it with Ctrl-C.
     """
     from ..errors import ScriptflowError
     from ..readers.runs import connect, find_project
@@ -31,13 +32,16 @@ def serve_command(host: str, port: int, directory: str | None) -> int:
     except ImportError as exc:  # pragma: no cover - only when a dependency of the web app is missing
         raise ScriptflowError(f"scriptflow serve needs the web extra: pip install 'scriptflow[web]' ({exc})") from None
     project = find_project(None, directory)
-    connect(project).close()  # no ledger, or a damaged one: one line now rather than on every page
+    if project.ledger_path.exists():
+        connect(project).close()  # a damaged or newer ledger: one line now rather than on every page
     try:
         server = make_server(project, host, port)
     except OSError as exc:
         raise ScriptflowError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     bound_host, bound_port = server.server_address[:2]
     click.echo(f"scriptflow serve: http://{bound_host}:{bound_port}/ (project {project.dir}; Ctrl-C to stop)")
+    if not project.ledger_path.exists():
+        click.echo("nothing has run in this project yet: the pages fill in once `scriptflow run` starts")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -52,8 +52,8 @@ def run_detail(conn: sqlite3.Connection, project: Project, run_text: str) -> dic
     for task in tasks:
         attempt = last.get(task["uid"])
         task["attempt_id"] = attempt["id"] if attempt else None
-        task["live_tail"] = (log_tail(project, attempt) if attempt and attempt["status"] == "running"
-                             and status == "running" else None)
+        task["live_tail"] = (log_tail(project, attempt) if attempt and status == "running"
+                             and attempt["status"] in ("queued", "running") else None)
     outputs = [dict(r) for r in conn.execute(
         "SELECT f.path, f.sha256, f.size, t.uid FROM files AS f JOIN tasks AS t ON t.id = f.task_id "
         "WHERE f.run_id = ? AND f.role = 'output' AND f.sha256 IS NOT NULL ORDER BY f.path", (run_id,))]

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from ..errors import ScriptflowError
+from ..errors import LedgerError, ScriptflowError
 from ..project import Project
 from ..readers import runs
 from . import data, pages, static
@@ -51,7 +51,7 @@ class App:
         if path == "/static/live.js":
             return 200, "text/javascript; charset=utf-8", static.JS
         try:
-            conn = runs.connect(self.project)
+            conn = _connect(self.project)
         except ScriptflowError as exc:
             return 503, "text/html; charset=utf-8", self._page("No ledger", pages.not_found(str(exc)))
         try:
@@ -114,6 +114,23 @@ class App:
 
     def _page(self, title: str, body: str, **kw: Any) -> str:
         return page(title, body, self.project.dir.name, **kw)
+
+
+def _connect(project: Project) -> sqlite3.Connection:
+    """A read-only connection, but never to a ledger a first run is still creating (schema version 0):
+    opening that for reading would migrate it, racing the run's own migration."""
+    path = project.ledger_path
+    if path.exists():
+        probe = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            version = probe.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError:
+            version = -1  # damaged: open_for_reading says so in one line
+        finally:
+            probe.close()
+        if version == 0:
+            raise LedgerError(f"no ledger at {path} yet: the first run is creating it")
+    return runs.connect(project)
 
 
 def make_server(project: Project, host: str, port: int) -> ThreadingHTTPServer:
