@@ -50,6 +50,8 @@ class App:
             return 200, "text/css; charset=utf-8", static.CSS
         if path == "/static/live.js":
             return 200, "text/javascript; charset=utf-8", static.JS
+        if path == "/favicon.ico":
+            return 204, "image/x-icon", ""
         try:
             conn = _connect(self.project)
         except ScriptflowError as exc:
