@@ -38,7 +38,7 @@ def serve_command(host: str, port: int, directory: str | None) -> int:
         server = make_server(project, host, port)
     except OSError as exc:
         raise ScriptflowError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    bound_host, bound_port = server.server_address[:2]
+    bound_host, bound_port = str(server.server_address[0]), int(server.server_address[1])
     click.echo(f"scriptflow serve: http://{bound_host}:{bound_port}/ (project {project.dir}; Ctrl-C to stop)")
     if not project.ledger_path.exists():
         click.echo("nothing has run in this project yet: the pages fill in once `scriptflow run` starts")

@@ -11,7 +11,7 @@ import json
 import logging
 import sqlite3
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from ..errors import LedgerError, ScriptflowError
@@ -67,7 +67,10 @@ class App:
 
     def _route(self, conn: sqlite3.Connection, path: str, q: dict[str, str]) -> tuple[int, str, str]:
         segments = [s for s in path.split("/") if s]
-        html_ok: Callable[[str], tuple[int, str, str]] = lambda body: (200, "text/html; charset=utf-8", body)
+
+        def html_ok(body: str) -> tuple[int, str, str]:
+            return 200, "text/html; charset=utf-8", body
+
         if not segments:
             d = data.runs_list(conn, q.get("flow", ""), q.get("status", ""), q.get("name", ""))
             chosen = {k: q[k] for k in ("flow", "status", "name") if q.get(k)}
@@ -148,8 +151,8 @@ def make_server(project: Project, host: str, port: int) -> ThreadingHTTPServer:
                 status, kind, body = app.handle(self.path)
             except Exception:  # noqa: BLE001 - one bad page must not stop the server
                 log.exception("serve: %s failed", self.path)
-                status, kind, body = 500, "text/plain; charset=utf-8", ("internal error: this page could not be drawn; the details are printed where "
-                                                            "scriptflow serve runs")
+                status, kind = 500, "text/plain; charset=utf-8"
+                body = "internal error: this page could not be drawn (details where scriptflow serve runs)"
             payload = body.encode("utf-8")
             self.send_response(status)
             self.send_header("Content-Type", kind)

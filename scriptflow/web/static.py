@@ -5,7 +5,8 @@ CSS = """
 :root { --fg:#1f2328; --muted:#656d76; --line:#d0d7de; --bg:#fff; --soft:#f6f8fa; --ok:#1a7f37; --bad:#cf222e;
         --run:#0969da; --skip:#8c959f; --warn:#9a6700; }
 * { box-sizing: border-box; }
-body { margin:0; font:14px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color:var(--fg); background:var(--bg); }
+body { margin:0; font:14px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color:var(--fg);
+       background:var(--bg); }
 header { display:flex; gap:16px; align-items:baseline; padding:10px 24px; background:#24292f; color:#fff; }
 header a { color:#fff; text-decoration:none; } .brand { font-weight:700; font-size:16px; }
 header .project { color:#d0d7de; } header nav { margin-left:auto; }
