@@ -11,11 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 
-__all__ = ["Task", "TaskError", "TaskFailed", "TaskNotStarted", "UpstreamFailed", "__version__", "bag", "init"]
+__all__ = ["Task", "TaskError", "TaskFailed", "TaskNotStarted", "UpstreamFailed", "__version__", "bag", "init",
+           "notify"]
 
 #: public name -> the module that defines it
 _PUBLIC = {
     "init": ".config",
+    "notify": ".core.messages",
     "Task": ".core.task",
     "bag": ".core.task",
     "TaskError": ".errors",
@@ -26,6 +28,7 @@ _PUBLIC = {
 
 if TYPE_CHECKING:
     from .config import init
+    from .core.messages import notify
     from .core.task import Task, bag
     from .errors import TaskError, TaskFailed, TaskNotStarted, UpstreamFailed
 

@@ -23,7 +23,8 @@ KNOWN_KEYS = {
     "executor": ("default executor name for tasks that do not choose one (default: the first executor "
                  "listed under 'executors', else 'local')"),
     "debug": "log debug details to .scriptflow/scriptflow.log",
-    "notify": "accepted for compatibility (a user name of the original's central service); nothing is ever sent",
+    "notify": ("where to POST run events: {'url': ..., 'events': [...], 'headers': {...}, 'format': 'json' or "
+               "'slack'} or a list of them (a plain string, the original's user name, sends nothing)"),
     "classic_terminal": "plain line-per-event output instead of the live display",
     "force": "True to rerun every task, or a glob (or list of globs) of task uids",
     "interrupt_grace": "seconds running tasks get to exit after Ctrl-C/SIGTERM before they are killed (default 10)",
@@ -164,11 +165,11 @@ def effective_config(project_dir: Path, command_line: Mapping[str, Any]) -> dict
 
 
 def notify_note(config: Mapping[str, Any]) -> Optional[str]:
-    """What to say about ``notify`` (the original's central service): accepted, never contacted."""
-    if not config.get("notify"):
+    """What to say about a string ``notify`` (the original's central service): accepted, never contacted."""
+    if not isinstance(config.get("notify"), str) or not config["notify"]:
         return None
     return (f"note: notify={config['notify']!r} is accepted for compatibility; scriptflow contacts no "
-            "central service and sends nothing over the network")
+            "central service and sends nothing for it (configure notify targets with a 'url' instead)")
 
 
 def parse_setting(text: str) -> dict[str, Any]:

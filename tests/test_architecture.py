@@ -20,9 +20,11 @@ LAYERS: dict[str, set[str]] = {
     "core": {"base", "executors", "ledger"},
     "terminal": {"base", "executors", "core"},
     "readers": {"base", "ledger", "core"},
-    "run": {"base", "executors", "ledger", "core", "terminal"},
+    "notifications": {"base", "executors", "core", "terminal"},   # run events POSTed to configured URLs
+    "run": {"base", "executors", "ledger", "core", "terminal", "notifications"},
+    "web": {"base", "ledger", "readers"},            # scriptflow serve: read-only pages over the ledger
     "api": {"base", "core"},                         # scriptflow/__init__.py, the flow-facing API
-    "cli": {"base", "executors", "ledger", "core", "terminal", "readers", "run"},
+    "cli": {"base", "executors", "ledger", "core", "terminal", "readers", "run", "web"},
 }
 
 
@@ -119,6 +121,13 @@ def test_every_part_is_a_known_layer() -> None:
 def test_executors_never_import_the_ledger_or_the_engine() -> None:
     offending = [f"{name} imports {dep}" for name, deps in graph().items() if part_of(name) == "executors"
                  for dep in deps if part_of(dep) in ("ledger", "core")]
+    assert not offending, offending
+
+
+def test_only_serve_imports_the_web_app() -> None:
+    """The web app is an optional corner: only ``scriptflow serve`` reaches it (lazily)."""
+    offending = [f"{name} imports {dep}" for name, deps in graph().items() if part_of(name) != "web"
+                 for dep in deps if part_of(dep) == "web" and name != "scriptflow.cli.serve"]
     assert not offending, offending
 
 

@@ -20,6 +20,7 @@ from .history import logs_command, runs_command, show_command
 from .report import report_command
 from .resume import resume_command
 from .run import run_command
+from .serve import serve_command
 from .sql import sql_command
 from .why import why_command
 
@@ -48,6 +49,7 @@ cli.add_command(why_command)
 cli.add_command(executors_command)
 cli.add_command(sql_command)
 cli.add_command(doctor_command)
+cli.add_command(serve_command)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

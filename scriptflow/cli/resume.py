@@ -13,8 +13,11 @@ from .options import directory_option
 @click.option("--force", is_flag=True, help="Resume even a run that succeeded (its tasks are still cached).")
 @click.option("--classic/--live", "classic", default=None, help="Plain line-per-event output, or the live display.")
 @click.option("--no-wait", is_flag=True, help="Fail at once if another run holds this project.")
+@click.option("--notify", "notify", multiple=True, metavar="URL",
+              help="POST run events to URL, as `scriptflow run --notify` (not replayed from RUN). Repeatable.")
 @directory_option
-def resume_command(run: str | None, force: bool, classic: bool | None, no_wait: bool, directory: str | None) -> int:
+def resume_command(run: str | None, force: bool, classic: bool | None, no_wait: bool, notify: tuple[str, ...],
+                   directory: str | None) -> int:
     """Resume RUN (an id or a name; default: the latest run that did not
     succeed and was not resumed already).
 
@@ -24,7 +27,8 @@ def resume_command(run: str | None, force: bool, classic: bool | None, no_wait: 
     run again; cluster jobs a killed run left queued or running are re-attached
     instead of submitted again. Local processes a killed run left running are
     killed first (found by SCRIPTFLOW_RUN in their environment); exit codes
-    as for `scriptflow run`.
+    as for `scriptflow run`. Notify targets are read from the configuration
+    again (the ledger keeps them redacted), plus any --notify URL.
     """
     from ..run.runner import RunRequest, execute
     from ..readers.runs import connect, find_project, latest_unfinished_run, live_status, resolve_run
@@ -42,10 +46,13 @@ def resume_command(run: str | None, force: bool, classic: bool | None, no_wait: 
     config = dict(options.get("config") or {})
     if classic is not None:
         config.pop("classic_terminal", None)
+    # The ledger holds notify targets redacted: they come from sf.init/scriptflow.toml (or --notify) again.
+    config.pop("notify", None)
     conn.close()
     request = RunRequest(
         flow=row["flow"], args=json.loads(row["flow_args"]), file=row["flow_file"], directory=row["project_dir"],
         jobs=options.get("jobs"), keep_going=bool(options.get("keep_going")), name=row["name"], classic=classic,
         wait_for_lock=not no_wait, parent_run_id=row["id"], config_override=config,
+        notify=notify,
     )
     return execute(request).exit_code

@@ -28,11 +28,15 @@ from .options import directory_option, file_option
 @click.option("-s", "--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Set a configuration value for this run, winning over sf.init and scriptflow.toml, e.g. "
                    "executors.slurm.partition=debug or executor=local. Repeatable.")
+@click.option("--notify", "notify", multiple=True, metavar="URL",
+              help="POST a JSON document for every run event (run started/finished, task failed/retried, "
+                   "sf.notify messages) to URL, in the background. Repeatable. See `notify` in the README.")
 @file_option
 @directory_option
 def run_command(flow: str, args: tuple[str, ...], jobs: int | None, force: tuple[str, ...], force_all: bool,
                 keep_going: bool, name: str | None, classic: bool | None, dry_run: bool, no_wait: bool,
-                adopt: bool, settings: tuple[str, ...], file: str | None, directory: str | None) -> int:
+                adopt: bool, settings: tuple[str, ...], notify: tuple[str, ...], file: str | None,
+                directory: str | None) -> int:
     """Run FLOW (the function flow_FLOW in sflow.py).
 
     ARGS are passed to the flow function: plain words as positional
@@ -71,5 +75,5 @@ def run_command(flow: str, args: tuple[str, ...], jobs: int | None, force: tuple
     request = RunRequest(flow=flow, args=args, file=file, directory=directory, jobs=jobs, force=force,
                          force_all=force_all, keep_going=keep_going, name=name, classic=classic,
                          wait_for_lock=not no_wait, dry_run=dry_run, settings=settings,
-                         adopt=adopt)
+                         adopt=adopt, notify=notify)
     return execute(request).exit_code

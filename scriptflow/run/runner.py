@@ -26,6 +26,8 @@ from ..core.runstate import RunOptions, TaskRecord
 from ..errors import ScriptflowError, TaskError
 from ..clock import utc_now
 from ..ledger.writer import LedgerWriter
+from ..notifications import setup as notify_setup
+from ..notifications.listener import Broadcast
 from ..executors import process_groups
 from ..executors.base import RecordedJob
 from .closing import RunEnd, close_run
@@ -67,6 +69,8 @@ class RunRequest:
     adopt: bool = False
     #: ``--set KEY=VALUE`` settings (``executors.slurm.partition=debug``).
     settings: Sequence[str] = ()
+    #: ``--notify URL``: extra notification targets receiving every event.
+    notify: Sequence[str] = ()
 
 
 @dataclass
@@ -111,6 +115,7 @@ def execute(request: RunRequest, stream: Optional[IO[str]] = None) -> RunResult:
     if request.config_override:
         cfg = config_module.merge(cfg, request.config_override)
     force_all, globs = force_patterns(cfg, request)
+    notify_setup.check(cfg, request.notify)
 
     ensure_writable(project)
     setup_logging(project.log_path, debug=bool(cfg.get("debug")))
@@ -148,7 +153,9 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     run_id = writer.new_id("runs")
     if lock is not None:
         lock.describe(run_id)
-    options = {"config": cfg, "force": globs, "force_all": force_all, "keep_going": request.keep_going,
+    recorded_cfg, notify_urls = notify_setup.recorded_options(cfg, request.notify)
+    options = {"config": recorded_cfg, "notify": notify_urls, "force": globs, "force_all": force_all,
+               "keep_going": request.keep_going,
                "jobs": request.jobs, "adopt": request.adopt}
     writer.execute(
         "INSERT INTO runs (id, name, flow, flow_file, flow_args, options, project_dir, parent_run_id, status, "
@@ -175,12 +182,15 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     flow_done = threading.Event()
     exit_code: Optional[int] = None
     restore_signals = signals.install()
-    engine = Engine(project, writer, engine_options, console)
+    notifier = None if request.dry_run else notify_setup.start(cfg, request.notify, project)
+    engine = Engine(project, writer, engine_options, console if notifier is None else Broadcast(console, notifier))
     # A ledger that cannot be written stops the run at once, like Ctrl-C: nothing it does could be recorded.
     writer.set_on_failure(lambda failure: engine.interrupt())
     try:
         with engine:
             console.begin(run_id, flow.name)
+            if notifier is not None:
+                notifier.run_started(run_id, request.name, flow.name, utc_now())
 
             def run_flow() -> None:
                 try:
@@ -229,6 +239,9 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
                             engine.hasher.files_from_stat_cache)
             status, exit_code, error = end.status, end.exit_code, end.error
     log.info("run %d %s (exit %d)", run_id, status, exit_code)
+    if notifier is not None:
+        notifier.run_finished(status, exit_code, error)
+    notify_setup.stop(notifier)
     if request.dry_run:
         console.print(dry_run_table(engine.records))
     else:
