@@ -134,3 +134,23 @@ def test_newer_schema_is_refused_and_left_untouched(project: Project, command: l
     after = snapshot(project.path)
     assert after["ledger.db"] == before["ledger.db"]
     assert not {"ledger.db-wal", "ledger.db-shm"} & set(after)
+
+
+def test_two_processes_migrating_one_ledger_at_once_both_succeed(tmp_path):
+    """A reader opening a ledger that a first run is still creating migrates it too; each step
+    re-checks the version inside its own transaction, so neither applies a step twice."""
+    import subprocess
+    import sys
+
+    ledger = tmp_path / "ledger.db"
+    code = ("import sys; from pathlib import Path; from scriptflow.ledger.store import open_for_writing; "
+            "open_for_writing(Path(sys.argv[1])).close()")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(ledger)], stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+    from scriptflow import ledger as ledger_module
+
+    with sqlite3.connect(ledger) as conn:
+        applied = [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+        assert applied == list(range(1, ledger_module.latest_version() + 1))

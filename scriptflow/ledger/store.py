@@ -89,19 +89,40 @@ def migrate(conn: sqlite3.Connection, path: Path | str = "ledger") -> int:
             f"({len(steps)}): upgrade scriptflow to use it"
         )
     for version, name, sql in steps[current:]:
-        script = (
-            f"BEGIN IMMEDIATE;\n{sql}\n"
-            f"INSERT INTO schema_migrations (version, name, applied_at) VALUES ({version}, '{name}', '{utc_now()}');\n"
-            f"PRAGMA user_version = {version};\nCOMMIT;"
-        )
+        # Each step re-reads the version inside its own write transaction: another process
+        # (a reader opening an old ledger, a second run) may have applied it meanwhile.
         try:
-            conn.executescript(script)
+            conn.execute("BEGIN IMMEDIATE")
+            if schema_version(conn) >= version:
+                conn.execute("ROLLBACK")
+                continue
+            for statement in sql_statements(sql):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                         (version, name, utc_now()))
+            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.rollback()
             raise LedgerError(f"cannot migrate {path} to schema {version} ({name}): {exc}") from None
         log.info("ledger %s migrated to schema %d (%s)", path, version, name)
     return len(steps)
+
+
+def sql_statements(script: str) -> list[str]:
+    """The statements of an SQL script, split where SQLite says a statement is complete
+    (so a ';' inside a string or a trigger body does not split it)."""
+    statements, current = [], ""
+    for piece in script.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \t\r\n;"):
+                statements.append(current.strip())
+            current = ""
+    if current.strip(" \t\r\n;"):
+        statements.append(current.strip())
+    return statements
 
 
 def _refuse_newer(conn: Optional[sqlite3.Connection], path: Path | str, version: Optional[int] = None) -> None:
