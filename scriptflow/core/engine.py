@@ -24,6 +24,7 @@ from .fingerprint import FileHash, FileHasher, task_fingerprint
 from ..ledger.store import ThreadLocalReader, read_stat_entry
 from ..ledger.writer import LedgerWriter
 from .outputs import remove_outputs
+from .protected import check_outputs
 from .current import clear_current_engine, set_current_engine
 from .recorder import RunRecorder
 from .runstate import OK, Listener, RunOptions, TaskRecord
@@ -48,7 +49,8 @@ class Engine:
         self.listener = listener or Listener()
         self.reader = ThreadLocalReader(project.ledger_path)
         self.record = RunRecorder(writer, project, options.run_id)
-        self.hasher = FileHasher(lambda path: read_stat_entry(self.reader.conn(), path), self.record.stat_entry)
+        self.hasher = FileHasher(lambda path: read_stat_entry(self.reader.conn(), project.relative(path)),
+                                 self.record.stat_entry)
         self.default_executor = options.config.get("executor") or "local"
         self._executors: dict[str, Executor] = {}
         self._prepare = ThreadPoolExecutor(4, thread_name_prefix="sf-prepare")
@@ -122,6 +124,7 @@ class Engine:
 
     def submit(self, task: Task) -> None:
         spec = build_spec(task, self.project, self.default_executor)
+        check_outputs(spec, self.project, self.options.flow_file)
         self.executor(spec.executor)
         with self._lock:
             if spec.uid in self._by_uid:

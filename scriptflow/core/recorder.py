@@ -93,9 +93,10 @@ class RunRecorder:
 
     def stat_entry(self, entry: StatEntry) -> None:
         self.writer.execute(
-            "INSERT OR REPLACE INTO stat_cache (path, size, mtime_ns, inode, sha256, hashed_at_ns) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (entry.path, entry.size, entry.mtime_ns, entry.inode, entry.sha256, entry.hashed_at_ns),
+            "INSERT OR REPLACE INTO stat_cache (path, size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (self.project.relative(entry.path), entry.size, entry.mtime_ns, entry.ctime_ns, entry.inode,
+             entry.sha256, entry.hashed_at_ns),
         )
 
     # -- attempts ---------------------------------------------------------------------------

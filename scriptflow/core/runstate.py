@@ -61,3 +61,5 @@ class RunOptions:
     dry_run: bool = False
     #: uid -> cluster job left running by a run that died; re-attached instead of resubmitted.
     reattach: dict[str, RecordedJob] = field(default_factory=dict)
+    #: The flow file (absolute): no task may declare it as an output.
+    flow_file: Optional[str] = None

@@ -5,6 +5,10 @@ Runs only while holding the project lock, so every run still marked
 ``lost`` (their outputs are never trusted: a lost task reruns), local
 processes it left behind are stopped, and its cluster jobs are handed to the
 new run to re-attach to instead of submitting them again.
+
+Only a run recorded in this very folder is a run of this project: in a copy
+(or a project moved while a run was live) the ledger holds runs of the
+original folder, whose processes and jobs belong to it and are left alone.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from pathlib import Path
 
 from ..executors.base import RecordedJob
 from ..clock import parse_time, utc_now
-from ..project import Project
+from ..project import Project, path_from_ledger
 
 log = logging.getLogger("scriptflow.recovery")
 LOST_MESSAGE = "the scriptflow process that ran it ended without recording an outcome (killed?)"
@@ -31,7 +35,11 @@ def recover_dead_runs(conn: sqlite3.Connection, project: Project) -> dict[str, R
     dead = conn.execute("SELECT * FROM runs WHERE status = 'running'").fetchall()
     jobs: dict[str, RecordedJob] = {}
     for run in dead:
-        attempts = conn.execute(
+        here = recorded_here(run["project_dir"], project)
+        if not here:
+            log.warning("run %d was recorded in %s, not here: marked lost, its processes and jobs left alone",
+                        run["id"], run["project_dir"])
+        attempts = [] if not here else conn.execute(
             "SELECT a.*, t.uid, t.fingerprint FROM attempts a JOIN tasks t ON t.id = a.task_id "
             "WHERE a.run_id = ? AND a.status IN ('queued', 'running')", (run["id"],)).fetchall()
         for attempt in attempts:
@@ -40,8 +48,8 @@ def recover_dead_runs(conn: sqlite3.Connection, project: Project) -> dict[str, R
                     jobs[attempt["uid"]] = RecordedJob(
                         task_uid=attempt["uid"], fingerprint=attempt["fingerprint"], executor=attempt["executor"],
                         job_id=attempt["job_id"], job_script=attempt["job_script"], queue=attempt["queue"],
-                        stdout_path=project.absolute(attempt["stdout_path"]),
-                        stderr_path=project.absolute(attempt["stderr_path"]), started_at=attempt["started_at"])
+                        stdout_path=Path(project.path_of(attempt["stdout_path"])),
+                        stderr_path=Path(project.path_of(attempt["stderr_path"])), started_at=attempt["started_at"])
             elif attempt["pid"] and attempt["host"] == socket.gethostname():
                 stop_orphan(attempt["pid"], attempt["started_at"])
         now = utc_now()
@@ -58,6 +66,14 @@ def recover_dead_runs(conn: sqlite3.Connection, project: Project) -> dict[str, R
                                                    "jobs": [j.job_id for j in jobs.values()]})))
         log.warning("run %d (pid %s on %s) was left running: marked lost", run["id"], run["pid"], run["host"])
     return jobs
+
+
+def recorded_here(project_dir: str, project: Project) -> bool:
+    """Whether a run recorded in ``project_dir`` ran in this project's folder (not in the original of a copy)."""
+    try:
+        return os.path.samefile(path_from_ledger(project_dir), project.dir)
+    except (OSError, ValueError):
+        return False
 
 
 def _process_start_epoch(pid: int) -> float | None:

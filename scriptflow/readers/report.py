@@ -124,15 +124,15 @@ def resolve_run(conn: sqlite3.Connection, text: str) -> int:
     return int(runs.resolve_run(conn, text)["id"])
 
 
-def disk_hasher(conn: sqlite3.Connection) -> FileHasher:
+def disk_hasher(conn: sqlite3.Connection, project: Project) -> FileHasher:
     """Hashes files on disk, trusting the ledger's stat cache and never storing into it."""
 
-    return FileHasher(lambda path: read_stat_entry(conn, path))
+    return FileHasher(lambda path: read_stat_entry(conn, project.relative(path)))
 
 
 def disk_state(project: Project, hasher: FileHasher, path: str, recorded: Optional[str]) -> tuple[str, Optional[str]]:
     """('unchanged' | 'modified' | 'deleted', sha256 on disk today)."""
-    now = hasher.hash(str(project.absolute(path)))
+    now = hasher.hash(project.path_of(path))
     if now is None:
         return "deleted", None
     return ("unchanged" if now.sha256 == recorded else "modified"), now.sha256
@@ -174,7 +174,7 @@ class _Walker:
         self.conn = conn
         self.project = project
         self.as_of = as_of_run if as_of_run is not None else _MAX_RUN
-        self.hasher = disk_hasher(conn)
+        self.hasher = disk_hasher(conn, project)
         self._disk: dict[tuple[str, Optional[str]], tuple[str, Optional[str]]] = {}
         self._producers: dict[int, Producer] = {}
 

@@ -29,7 +29,7 @@ from ..executors.base import RecordedJob
 from .lock import ProjectLock
 from ..ledger.recovery import recover_dead_runs
 from .logsetup import setup_logging
-from ..project import Project
+from ..project import Project, ledger_text
 
 log = logging.getLogger("scriptflow.run")
 
@@ -143,7 +143,7 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
         "started_at, heartbeat_at, host, pid, scriptflow_version) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
         (run_id, request.name, flow.name, project.relative(path), json.dumps(list(request.args)),
-         json.dumps(options, default=str), str(project.dir), request.parent_run_id, utc_now(), utc_now(),
+         json.dumps(options, default=str), ledger_text(str(project.dir)), request.parent_run_id, utc_now(), utc_now(),
          socket.gethostname(), os.getpid(), __version__),
     )
     writer.set_heartbeat(lambda conn: conn.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?",
@@ -152,7 +152,7 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     engine_options = RunOptions(run_id=run_id, config=cfg, force_globs=globs, force_all=force_all,
                                 grace_seconds=float(cfg.get("interrupt_grace", 10)),
                                 keep_going=request.keep_going or request.dry_run, dry_run=request.dry_run,
-                                reattach=jobs)
+                                reattach=jobs, flow_file=str(path))
     flow_error: list[BaseException] = []
     flow_done = threading.Event()
     exit_code: Optional[int] = None
