@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import Project, py_src
 
 COPY = "import shutil, sys; shutil.copyfile(sys.argv[1], sys.argv[2])"
@@ -294,7 +293,7 @@ def test_backslash_in_a_name_stays_distinct_from_an_escaped_byte(project: Projec
 
 @needs_bytes_names
 def test_undecodable_command_argument_is_stored(project: Project) -> None:
-    project.flow(f"""
+    project.flow("""
         import os, sys
         def flow_main():
             sf.Task([sys.executable, "-c", "import sys; open('out.txt', 'w').write(repr(sys.argv[1]))",
