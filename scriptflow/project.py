@@ -42,6 +42,13 @@ def path_from_ledger(text: str) -> str:
     return os.fsdecode(raw)
 
 
+def ledger_free_text(text: str) -> str:
+    """Free text for the ledger (an error message, a flow's exception) as valid UTF-8: a lone
+    surrogate (an undecodable byte Python kept) becomes the escape ``\\udcNN`` instead of
+    making SQLite raise in the writer thread."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class Project:
     """Paths of one project directory."""
 

@@ -313,3 +313,30 @@ def test_uid_with_control_characters_or_invalid_text_is_refused(project: Project
     proc = project.run("run", "main", check=False, timeout=120)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("scriptflow: error: sflow.py:4: invalid task uid"), proc.stderr
+
+
+@needs_bytes_names
+def test_flow_exception_with_undecodable_text_is_recorded(project: Project) -> None:
+    project.flow("""
+        import os
+        def flow_main():
+            raise ValueError(os.fsdecode(b"bad \\xe9 value"))
+    """)
+    proc = project.run("run", "main", check=False, timeout=120)
+    assert proc.returncode == 1
+    assert "flow main raised ValueError: bad \\udce9 value" in proc.stderr, proc.stderr
+    run = project.last_run()
+    assert run["status"] == "failed" and "bad \\udce9 value" in run["error"]
+
+
+@pytest.mark.parametrize("name", ["two\nlines", "caf" + os.fsdecode(b"\xe9")])
+def test_run_name_with_control_characters_or_invalid_text_is_refused(project: Project, name: str) -> None:
+    project.flow(f"""
+        def flow_main():
+            sf.Task({py_src("open('o.txt', 'w').write('o')")}, outputs="o.txt", name="o").result()
+    """)
+    proc = subprocess.run(["scriptflow", "run", "main", "--name", name], cwd=project.path, capture_output=True,
+                          timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.decode().startswith("scriptflow: error: invalid run name ")
+    assert proc.stderr.count(b"\n") == 1 and not project.exists("o.txt")

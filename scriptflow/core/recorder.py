@@ -15,7 +15,7 @@ from .fingerprint import FileHash, canonical_json
 from ..ledger.store import StatEntry
 from ..clock import utc_now
 from ..ledger.writer import LedgerWriter
-from ..project import Project
+from ..project import Project, ledger_free_text
 from .spec import TaskSpec
 
 
@@ -129,7 +129,7 @@ class RunRecorder:
         self.writer.execute(
             "UPDATE attempts SET status = ?, started_at = coalesce(?, started_at), host = coalesce(?, host), "
             "ended_at = ?, exit_code = ?, error = ? WHERE id = ?",
-            (status, outcome.started_at, outcome.host, outcome.ended_at or utc_now(), outcome.exit_code, error,
-             attempt.attempt_id),
+            (status, outcome.started_at, outcome.host, outcome.ended_at or utc_now(), outcome.exit_code,
+             ledger_free_text(error) if error is not None else None, attempt.attempt_id),
         )
 

@@ -29,7 +29,7 @@ from ..executors.base import RecordedJob
 from .lock import ProjectLock
 from ..ledger.recovery import recover_dead_runs
 from .logsetup import setup_logging
-from ..project import Project, ledger_text
+from ..project import Project, ledger_free_text, ledger_text
 
 log = logging.getLogger("scriptflow.run")
 
@@ -187,7 +187,7 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     error = None
     if flow_error and not isinstance(flow_error[0], TaskError) and exit_code is None:
         exc = flow_error[0]
-        error = str(exc) if isinstance(exc, ScriptflowError) else f"{type(exc).__name__}: {exc}"
+        error = ledger_free_text(str(exc) if isinstance(exc, ScriptflowError) else f"{type(exc).__name__}: {exc}")
     if exit_code is not None:
         status = "interrupted"
     elif request.dry_run:
