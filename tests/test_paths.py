@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import Project, py_src
+from conftest import Project, process_gone, py_src, wait_for_file, wait_until
 
 COPY = "import shutil, sys; shutil.copyfile(sys.argv[1], sys.argv[2])"
 HOUR_AGO_NS = 3600 * 1_000_000_000
@@ -340,3 +341,40 @@ def test_run_name_with_control_characters_or_invalid_text_is_refused(project: Pr
     assert proc.returncode == 2
     assert proc.stderr.decode().startswith("scriptflow: error: invalid run name ")
     assert proc.stderr.count(b"\n") == 1 and not project.exists("o.txt")
+
+
+def test_copy_of_a_live_project_leaves_the_original_run_alone(project: Project, tmp_path_factory) -> None:
+    """A project copied while a run is live holds that run as 'running' in the copy's ledger. The
+    copy's next run marks it lost there, but its task process belongs to the original: left alone."""
+    task = wait_for_file("release", "open('out.txt', 'w').write('done')")
+    project.flow(f"""
+        def flow_main():
+            sf.Task({py_src(task)}, outputs="out.txt", name="slow").result()
+    """)
+    proc = project.popen("run", "main", "--classic")
+    try:
+        def running_pid():
+            if not project.exists(".scriptflow/ledger.db"):
+                return None
+            try:
+                rows = project.query("SELECT pid FROM attempts WHERE status = 'running' AND pid IS NOT NULL")
+            except sqlite3.OperationalError:  # the ledger is being created
+                return None
+            return rows[0][0] if rows else None
+
+        pid = wait_until(running_pid, "the task to start")
+        copy = Project(tmp_path_factory.mktemp("copies") / "copy")
+        shutil.copytree(project.path, copy.path, ignore=shutil.ignore_patterns("run.lock*"))
+        (copy.path / "release").write_text("")
+        copy.run("run", "main", check=True)
+        assert copy.query("SELECT status FROM runs WHERE id = 1")[0][0] == "lost"
+        assert copy.read("out.txt") == "done"
+        assert not process_gone(pid), "the copy stopped the original's task"
+        (project.path / "release").write_text("")
+        assert proc.wait(timeout=120) == 0, proc.communicate()
+        assert project.read("out.txt") == "done"
+        assert project.query("SELECT status FROM runs WHERE id = 1")[0][0] == "succeeded"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
