@@ -7,8 +7,8 @@ The old ledger is built the way a scriptflow of schema 1 left it: the SQL of
 from __future__ import annotations
 
 import hashlib
-import os
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
