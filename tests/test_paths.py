@@ -6,7 +6,9 @@ Everything runs the real ``scriptflow`` command on real files.
 """
 from __future__ import annotations
 
+import gc
 import hashlib
+import json
 import os
 import shutil
 import sqlite3
@@ -213,6 +215,7 @@ def test_copied_project_resumes_reports_and_cleans_itself(project: Project, tmp_
 
     copy = Project(tmp_path_factory.mktemp("copies") / "copy")
     shutil.copytree(project.path, copy.path, symlinks=True)
+    gc.collect()  # close the test's own ledger connections now (a close may checkpoint the WAL away)
     original = snapshot(project.path)
     (copy.path / "go").write_text("")
 
@@ -378,3 +381,20 @@ def test_copy_of_a_live_project_leaves_the_original_run_alone(project: Project, 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@needs_bytes_names
+def test_project_folder_with_undecodable_name(tmp_path: Path) -> None:
+    project = Project(tmp_path / os.fsdecode(b"proj\xe9"))
+    project.path.mkdir()
+    project.flow(f"""
+        def flow_main():
+            sf.Task({py_src("open('o.txt', 'w').write('o')")}, outputs="o.txt", name="o").result()
+    """)
+    project.run("run", "main", check=True, timeout=120)
+    project.run("run", "main", check=True, timeout=120)
+    assert project.reasons() == {"o": "cached"}
+    expected = str(tmp_path) + "/proj\\xe9"
+    assert project.last_run()["project_dir"] == expected
+    doc = json.loads(project.run("report", "o.txt", "--json", check=True).stdout)
+    assert doc["project_dir"] == expected and doc["file"]["state"] == "unchanged"

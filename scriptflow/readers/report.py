@@ -23,7 +23,7 @@ from ..errors import ScriptflowError
 from ..core.fingerprint import FileHasher
 from ..clock import parse_time
 from ..ledger.store import open_for_reading, read_stat_entry
-from ..project import Project
+from ..project import Project, ledger_text
 
 #: Identifies the ``--json`` structure; bumped only when a field changes meaning or goes away.
 FORMAT = "scriptflow-report/1"
@@ -262,7 +262,7 @@ def lineage(conn: sqlite3.Connection, project: Project, path: str, as_of_run: Op
         for item in node.inputs:
             if item.producer is not None and item.producer.attempt_id not in seen:
                 queue.append((item.producer.attempt_id, level + 1))
-    return Lineage(str(project.dir), path, as_of_run, depth, target, root["run_id"], root["recorded_at"], tasks)
+    return Lineage(ledger_text(str(project.dir)), path, as_of_run, depth, target, root["run_id"], root["recorded_at"], tasks)
 
 
 def _unknown_message(conn: sqlite3.Connection, walker: _Walker, path: str) -> str:
