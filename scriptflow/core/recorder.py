@@ -120,8 +120,9 @@ class RunRecorder:
         self.writer.execute(
             "UPDATE attempts SET status = 'running', started_at = ?, host = ?, pid = ?, job_id = ?, "
             "job_script = ?, queue = ? WHERE id = ?",
-            (started.started_at, started.host, started.pid, started.job_id, started.job_script,
-             started.queue, attempt.attempt_id),
+            (started.started_at, started.host, started.pid, started.job_id,
+             self.project.relative(started.job_script) if started.job_script else None, started.queue,
+             attempt.attempt_id),
         )
 
     def attempt_ended(self, attempt: Attempt, status: str, outcome: Outcome, error: Optional[str]) -> None:
