@@ -33,6 +33,16 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return out
 
 
+def settle(project: Project) -> None:
+    """Fold the ledger's WAL into the main file and let SQLite remove it, so that a byte-for-byte
+    snapshot of the folder is not changed later by the close of some idle connection."""
+    gc.collect()  # connections the test opened and dropped (sqlite3 connections sit in reference cycles)
+    conn = sqlite3.connect(project.path / ".scriptflow" / "ledger.db")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    assert not project.exists(".scriptflow/ledger.db-wal")
+
+
 # -- the stat cache sees every edit it can ---------------------------------------------------
 
 
@@ -215,7 +225,7 @@ def test_copied_project_resumes_reports_and_cleans_itself(project: Project, tmp_
 
     copy = Project(tmp_path_factory.mktemp("copies") / "copy")
     shutil.copytree(project.path, copy.path, symlinks=True)
-    gc.collect()  # close the test's own ledger connections now (a close may checkpoint the WAL away)
+    settle(project)
     original = snapshot(project.path)
     (copy.path / "go").write_text("")
 
