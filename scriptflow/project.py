@@ -2,13 +2,51 @@
 
 The project directory is the folder holding the flow file. Everything
 scriptflow writes goes under ``<project>/.scriptflow/``; paths in the ledger
-are project-relative with '/' separators so that a project can be moved or
-shared between machines with the same layout.
+are project-relative with '/' separators so that a project can be moved,
+copied or shared between machines with the same layout; paths outside the
+project stay absolute.
+
+The ledger spelling of a path is text, and any bytes a file name may hold
+must survive it (SQLite stores UTF-8 text, and Python writes an undecodable
+byte of a name as a lone surrogate that SQLite cannot encode). So a name is
+written as its bytes decoded as UTF-8, each byte that is not valid UTF-8 as
+``\\xNN`` and a backslash as ``\\\\``; ``path_from_ledger`` gets the exact
+bytes back. Ordinary UTF-8 names without backslashes are stored unchanged.
 """
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+_ESCAPE = re.compile(rb"\\(\\|x[0-9a-f]{2})")
+
+
+def ledger_text(path: str) -> str:
+    """The ledger spelling of a path (or any file-system text): valid UTF-8, reversible."""
+    raw = os.fsencode(path)
+    if b"\\" not in raw:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return raw.replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
+
+
+def path_from_ledger(text: str) -> str:
+    """The file-system path (exact bytes, as ``os.fsdecode`` spells them) of a ledger spelling."""
+    if "\\" not in text:
+        return text
+    raw = _ESCAPE.sub(lambda m: b"\\" if m.group(1) == b"\\" else bytes([int(m.group(1)[1:], 16)]),
+                      text.encode("utf-8", "surrogateescape"))
+    return os.fsdecode(raw)
+
+
+def ledger_free_text(text: str) -> str:
+    """Free text for the ledger (an error message, a flow's exception) as valid UTF-8: a lone
+    surrogate (an undecodable byte Python kept) becomes the escape ``\\udcNN`` instead of
+    making SQLite raise in the writer thread."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class Project:
@@ -53,7 +91,8 @@ class Project:
         return os.path.normpath(text)
 
     def relative(self, path: os.PathLike | str) -> str:
-        """The ledger's spelling of a path: project-relative if inside, else absolute."""
+        """The ledger's spelling of a path: project-relative if inside, else absolute
+        (see ``ledger_text`` for names that are not valid UTF-8)."""
         text = self.absolute_str(path)
         root = self._dir_str
         if text == root:
@@ -61,5 +100,9 @@ class Project:
         if text.startswith(self._prefix):
             rel = text[len(self._prefix):]
         else:
-            return Path(text).as_posix()
-        return rel.replace(os.sep, "/") if os.sep != "/" else rel
+            return ledger_text(Path(text).as_posix())
+        return ledger_text(rel.replace(os.sep, "/") if os.sep != "/" else rel)
+
+    def path_of(self, recorded: str) -> str:
+        """The absolute file-system path of a path as the ledger spells it."""
+        return self.absolute_str(path_from_ledger(recorded))

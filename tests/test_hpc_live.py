@@ -16,7 +16,6 @@ import re
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -55,13 +54,14 @@ def test_fan_out_fan_in_of_20_jobs_with_job_ids_in_the_ledger(project, scheduler
     assert {r["executor"] for r in rows} == {scheduler}
     # submit_rate 20/s: the 19 squares (submitted together) spread over at least 18/20 s. Each job
     # script is written right before its submission, so the scripts' mtimes are the submission times.
-    submitted = sorted(Path(r["job_script"]).stat().st_mtime for r in rows if r["uid"] != f"{t}-sum")
+    submitted = sorted((project.path / r["job_script"]).stat().st_mtime for r in rows if r["uid"] != f"{t}-sum")
     assert submitted[-1] - submitted[0] >= 18 / 20 - 0.05, submitted
     ids = [r["job_id"] for r in rows]
     assert all(ids) and len(set(ids)) == 20, ids
     run_id = project.last_run()["id"]
     for r in rows:
-        script = Path(r["job_script"])
+        assert not r["job_script"].startswith("/"), r["job_script"]  # project-relative, like every ledger path
+        script = project.path / r["job_script"]
         assert script.parent == project.path / ".scriptflow" / "jobs" / str(run_id), script
         assert script.read_text().startswith("#!/bin/bash\n")
         assert "exit_code=0\n" in script.with_suffix(".exit").read_text()
@@ -287,7 +287,7 @@ def test_job_killed_outside_scriptflow_is_judged_by_accounting(project, schedule
             proc.kill()
     assert code == 1, out + err
     row = attempts(project)[0]
-    assert row["status"] == "failed" and not Path(row["job_script"]).with_suffix(".exit").exists()
+    assert row["status"] == "failed" and not (project.path / row["job_script"]).with_suffix(".exit").exists()
     if scheduler == "slurm":
         assert row["exit_code"] is None and "CANCELLED" in row["error"] and "sacct" in row["error"], row["error"]
     else:
@@ -308,7 +308,7 @@ def test_outputs_appearing_late_on_a_shared_filesystem(project, scheduler: str) 
     try:
         job = wait_until(lambda: recorded_jobs(project, [f"{t}-late"]), "the job id", 60, 0.1)
         row = next(r for r in attempts(project) if r["uid"] == f"{t}-late")
-        exit_file = Path(row["job_script"]).with_suffix(".exit")
+        exit_file = (project.path / row["job_script"]).with_suffix(".exit")
         wait_until(exit_file.exists, f"job {job[f'{t}-late']} to write its exit file", 60, 0.05)
         time.sleep(1)
         (project.path / "late.txt").write_text("late but here")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -154,3 +155,38 @@ def test_two_processes_migrating_one_ledger_at_once_both_succeed(tmp_path):
     with sqlite3.connect(ledger) as conn:
         applied = [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
         assert applied == list(range(1, ledger_module.latest_version() + 1))
+
+
+@needs_sqlite3
+def test_stat_cache_entries_without_ctime_are_not_trusted(project: Project) -> None:
+    """Schema 2 keyed the stat cache on (size, mtime, inode) by absolute path. After 003 such an
+    entry, even one matching the file's stat exactly, is gone: the file is read again."""
+    ledger = make_v1_ledger(project.path)
+    seed = project.path / "seed.txt"
+    st = seed.stat()
+    old = st.st_mtime_ns - 3600 * 10**9
+    os.utime(seed, ns=(old, old))
+    lie = sha(b"not the content\n")
+    upgrade = (MIGRATIONS[1].read_text()
+               + "INSERT INTO schema_migrations VALUES (2, '002_views.sql', '2026-01-01T00:00:00.000000Z');\n"
+               + f"INSERT INTO stat_cache VALUES ('{seed}', 5, {old}, {st.st_ino}, '{lie}', {old + 10**10});\n"
+               + "PRAGMA user_version = 2;\n")
+    subprocess.run([SQLITE3, str(ledger)], input=upgrade, text=True, check=True)
+    project.flow("""
+        import sys
+        def flow_main():
+            sf.Task([sys.executable, "-c", "open('c.txt', 'w').write(open('seed.txt').read())"],
+                    inputs="seed.txt", outputs="c.txt", name="c").result()
+    """)
+    project.run("run", "main", check=True)
+
+    conn = sqlite3.connect(ledger)
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(stat_cache)")]
+    assert columns == ["path", "size", "mtime_ns", "ctime_ns", "inode", "sha256", "hashed_at_ns"]
+    assert conn.execute("SELECT sha256 FROM files WHERE path = 'seed.txt' AND run_id = 2").fetchone()[0] == sha(b"seed\n")
+    assert conn.execute("SELECT count(*) FROM stat_cache WHERE path LIKE '/%' OR sha256 = ?", (lie,)).fetchone()[0] == 0
+    assert conn.execute("SELECT size, mtime_ns, ctime_ns FROM stat_cache WHERE path = 'seed.txt'").fetchone() == (
+        5, old, seed.stat().st_ctime_ns)
+    # the run that migrated it kept the old history
+    assert conn.execute("SELECT count(*) FROM files WHERE run_id = 1").fetchone()[0] == 4
+    conn.close()

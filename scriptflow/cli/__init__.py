@@ -52,12 +52,26 @@ cli.add_command(doctor_command)
 cli.add_command(serve_command)
 
 
+def _printable_output() -> None:
+    """Text we print is valid UTF-8 whatever a name or command holds: a character the
+    terminal's encoding lacks, or an undecodable byte of a file name, is written as a
+    backslash escape (``\\udcff``) instead of raising or emitting raw bytes."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a stream replaced by an embedding program
+                pass
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """Entry point: one-line errors and meaningful exit codes, never a traceback for user mistakes."""
     import sqlite3
 
     from ..errors import ScriptflowError
 
+    _printable_output()
     try:
         code = cli.main(args=list(argv) if argv is not None else None, prog_name="scriptflow",
                         standalone_mode=False)

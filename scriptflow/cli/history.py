@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -114,7 +115,7 @@ def logs_command(run: str, task: str, number: int | None, stderr: bool, file: st
     rel = attempt["stderr_path"] if stderr else attempt["stdout_path"]
     if not rel:
         raise ScriptflowError(f"attempt {attempt['number']} of {task} recorded no log file")
-    path = project.absolute(rel)
+    path = Path(project.path_of(rel))
     try:
         data = path.read_bytes()
     except OSError as exc:

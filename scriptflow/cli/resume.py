@@ -21,8 +21,10 @@ def resume_command(run: str | None, force: bool, classic: bool | None, no_wait: 
     """Resume RUN (an id or a name; default: the latest run that did not
     succeed and was not resumed already).
 
-    Starts a new run of the same flow file, flow, arguments and configuration,
-    in the same folder, recording RUN as its parent. Tasks that succeeded and
+    Starts a new run of the same flow file, flow, arguments and configuration
+    in this project (the current folder, or DIR with -C), recording RUN as its
+    parent. A moved or copied project resumes in its new place and never
+    touches the folder where RUN was recorded. Tasks that succeeded and
     whose outputs are unchanged are cached; failed, interrupted and lost ones
     run again; cluster jobs a killed run left queued or running are re-attached
     instead of submitted again. Local processes a killed run left running are
@@ -31,9 +33,11 @@ def resume_command(run: str | None, force: bool, classic: bool | None, no_wait: 
     again (the ledger keeps them redacted), plus any --notify URL.
     """
     from ..run.runner import RunRequest, execute
+    from ..project import path_from_ledger
     from ..readers.runs import connect, find_project, latest_unfinished_run, live_status, resolve_run
 
-    conn = connect(find_project(None, directory))
+    project = find_project(None, directory)
+    conn = connect(project)
     row = resolve_run(conn, run) if run else latest_unfinished_run(conn)
     status = live_status(row)
     if status == "succeeded" and not force:
@@ -50,7 +54,8 @@ def resume_command(run: str | None, force: bool, classic: bool | None, no_wait: 
     config.pop("notify", None)
     conn.close()
     request = RunRequest(
-        flow=row["flow"], args=json.loads(row["flow_args"]), file=row["flow_file"], directory=row["project_dir"],
+        flow=row["flow"], args=json.loads(row["flow_args"]), file=path_from_ledger(row["flow_file"]),
+        directory=str(project.dir),
         jobs=options.get("jobs"), keep_going=bool(options.get("keep_going")), name=row["name"], classic=classic,
         wait_for_lock=not no_wait, parent_run_id=row["id"], config_override=config,
         notify=notify,

@@ -16,7 +16,8 @@ from .options import directory_option, file_option
 @click.option("-F", "--force-all", is_flag=True, help="Rerun every task.")
 @click.option("-k", "--keep-going", is_flag=True,
               help="After a failure, keep running every task that does not depend on it.")
-@click.option("--name", metavar="NAME", help="Name this run (names may be reused; the latest wins).")
+@click.option("--name", metavar="NAME",
+              help="Name this run (names may be reused; the latest wins; one line of text, no control characters).")
 @click.option("--classic/--live", "classic", default=None,
               help="Plain line-per-event output, or the live display (default: live on a terminal).")
 @click.option("-n", "--dry-run", is_flag=True,
@@ -70,8 +71,13 @@ def run_command(flow: str, args: tuple[str, ...], jobs: int | None, force: tuple
     change" (their inputs may not exist yet), and flow code that reads such
     outputs itself may fail.
     """
+    from ..core.task import uid_problem
+    from ..errors import ScriptflowError
     from ..run.runner import RunRequest, execute
 
+    problem = uid_problem(name) if name is not None else None
+    if problem:
+        raise ScriptflowError(f"invalid run name {name!r}: {problem}")
     request = RunRequest(flow=flow, args=args, file=file, directory=directory, jobs=jobs, force=force,
                          force_all=force_all, keep_going=keep_going, name=name, classic=classic,
                          wait_for_lock=not no_wait, dry_run=dry_run, settings=settings,

@@ -22,6 +22,7 @@ from ..ledger.sqlerrors import is_damage
 from ..ledger.store import ThreadLocalReader, read_stat_entry
 from ..ledger.writer import LedgerWriter
 from ..names import file_stem
+from .protected import check_outputs
 from ..project import Project
 from .adopt import adopt
 from .current import clear_current_engine, set_current_engine
@@ -63,7 +64,8 @@ class Engine:
         self.listener = ContainedListener(listener or Listener())
         self.reader = ThreadLocalReader(project.ledger_path)
         self.record = RunRecorder(writer, project, options.run_id)
-        self.hasher = FileHasher(lambda path: read_stat_entry(self.reader.conn(), path), self.record.stat_entry)
+        self.hasher = FileHasher(lambda path: read_stat_entry(self.reader.conn(), project.relative(path)),
+                                 self.record.stat_entry)
         self.default_executor = options.config.get("executor") or "local"
         self._executors: dict[str, Executor] = {}
         self._prepare = ThreadPoolExecutor(4, thread_name_prefix="sf-prepare")
@@ -155,6 +157,7 @@ class Engine:
 
     def submit(self, task: Task) -> None:
         spec = build_spec(task, self.project, self.default_executor)
+        check_outputs(spec, self.project, self.options.flow_file)
         self.executor(spec.executor)
         self.created_tasks.start_producers(task, spec.inputs, self._producer)  # Make's rule
         with self._lock:

@@ -1,24 +1,26 @@
 """File hashes with a stat cache, and task fingerprints.
 
 Hashes are plain sha256 of the file's bytes, so anyone can check them with
-``sha256sum``. The stat cache maps (size, mtime_ns, inode) to the hash so a
-run where nothing changed reads no file contents. An entry hashed within the
+``sha256sum``. The stat cache maps (size, mtime_ns, ctime_ns, inode) to the
+hash so a run where nothing changed reads no file contents; ctime catches a
+same-size edit whose mtime was set back. An entry hashed within the
 filesystem's timestamp granularity of the file's last change is "racy" (a
-later write could keep the same mtime) and is hashed again next time, as git
-does with its index.
+later write could keep the same timestamps) and is hashed again next time, as
+git does with its index.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import re
 import stat as stat_module
 import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Optional
 
-from ..ledger.store import StatEntry
+from ..ledger.store import StatEntry, stat_key
 
 CHUNK = 1 << 20
 
@@ -43,7 +45,8 @@ class FileHasher:
     """Hashes files, trusting the stat cache for files that did not change.
 
     ``lookup`` reads a cached entry (from the ledger); ``store`` hands a new
-    entry to the ledger writer. Entries made during this run are kept in
+    entry to the ledger writer. Both get absolute paths: turning them into
+    the ledger's project-relative spelling is the caller's business. Entries made during this run are kept in
     memory because the writer commits them asynchronously.
     """
 
@@ -87,10 +90,10 @@ class FileHasher:
             hashed_at = time.time_ns()
             digest = sha256_of(path)
             after = os.stat(path)
-            if (after.st_size, after.st_mtime_ns, after.st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino):
+            if stat_key(after) == stat_key(st):
                 break
             st = after  # changed while we read it: read again
-        entry = StatEntry(path, st.st_size, st.st_mtime_ns, st.st_ino, digest, hashed_at)
+        entry = StatEntry(path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, digest, hashed_at)
         with self._lock:
             self.files_hashed += 1
             self._memo[path] = entry
@@ -114,8 +117,19 @@ class FileHasher:
         return FileHash("dir:" + h.hexdigest(), total)
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def canonical_json(value: object) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Compact, sorted JSON, always valid UTF-8 text.
+
+    A file-system string Python could not decode (a non-UTF-8 argument or
+    name) holds lone surrogates, which SQLite and ``.encode()`` refuse; they
+    are written as JSON ``\\udcXX`` escapes, which ``json.loads`` turns back
+    into the same string. Everything else is unchanged, so fingerprints are too.
+    """
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def task_fingerprint(definition: Mapping[str, object], inputs: Iterable[tuple[str, Optional[str]]]) -> str:

@@ -1,8 +1,14 @@
 """Removing a task's declared outputs, before an attempt starts and after it fails.
 
 A failed or restarted task must never look done, so whatever it (or an
-earlier run) left at its output paths goes. A directory output is removed
-only inside the project, and never the project itself or its ``.scriptflow``.
+earlier run) left at its output paths goes. Removal never follows a symlink:
+an output that is a symlink is unlinked, never its target; a file is
+unlinked by the name the task declared. A directory tree is removed only
+when its real location (every symlinked parent resolved) lies inside the
+project's real folder and outside ``.scriptflow/``; otherwise it is kept and
+a warning logged. Protected outputs (the project, its state, the flow file)
+were refused when the task started (``protected``); the containment check
+here is the last line of defence.
 """
 from __future__ import annotations
 
@@ -16,16 +22,27 @@ from .spec import TaskSpec
 log = logging.getLogger("scriptflow.engine")
 
 
+def tree_removable(path: str, project: Project) -> bool:
+    """True when the directory ``path`` really lies inside the project (symlinks resolved), not its state."""
+    root = os.path.realpath(project.dir)
+    state = os.path.realpath(project.state_dir)
+    real = os.path.realpath(path)
+    if not real.startswith(root.rstrip(os.sep) + os.sep):
+        return False
+    return not (real == state or real.startswith(state + os.sep))
+
+
 def remove_outputs(spec: TaskSpec, project: Project) -> None:
-    root, state = str(project.dir), str(project.state_dir)
     for rel in spec.outputs:
         path = spec.output_abs[rel]
         try:
-            if os.path.isdir(path) and not os.path.islink(path):
-                if os.path.commonpath([root, path]) == root and path not in (root, state):
-                    shutil.rmtree(path, ignore_errors=True)
-            else:
+            if os.path.islink(path) or not os.path.isdir(path):
                 os.unlink(path)
+            elif tree_removable(path, project):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                log.warning("kept output directory %s of %s: its real location %s is outside the project",
+                            rel, spec.uid, os.path.realpath(path))
         except FileNotFoundError:
             pass
         except OSError as exc:

@@ -15,7 +15,7 @@ from .fingerprint import FileHash, canonical_json
 from ..ledger.store import StatEntry
 from ..clock import utc_now
 from ..ledger.writer import LedgerWriter
-from ..project import Project
+from ..project import Project, ledger_free_text
 from .spec import TaskSpec
 
 
@@ -105,9 +105,10 @@ class RunRecorder:
 
     def stat_entry(self, entry: StatEntry) -> None:
         self.writer.execute(
-            "INSERT OR REPLACE INTO stat_cache (path, size, mtime_ns, inode, sha256, hashed_at_ns) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (entry.path, entry.size, entry.mtime_ns, entry.inode, entry.sha256, entry.hashed_at_ns),
+            "INSERT OR REPLACE INTO stat_cache (path, size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (self.project.relative(entry.path), entry.size, entry.mtime_ns, entry.ctime_ns, entry.inode,
+             entry.sha256, entry.hashed_at_ns),
         )
 
     # -- attempts ---------------------------------------------------------------------------
@@ -132,8 +133,9 @@ class RunRecorder:
         self.writer.execute(
             "UPDATE attempts SET status = 'running', started_at = ?, host = ?, pid = ?, job_id = ?, "
             "job_script = ?, queue = ? WHERE id = ?",
-            (started.started_at, started.host, started.pid, started.job_id, started.job_script,
-             started.queue, attempt.attempt_id),
+            (started.started_at, started.host, started.pid, started.job_id,
+             self.project.relative(started.job_script) if started.job_script else None, started.queue,
+             attempt.attempt_id),
         )
 
     def attempts_abandoned(self, task_id: int) -> None:
@@ -148,7 +150,7 @@ class RunRecorder:
         self.writer.execute(
             "UPDATE attempts SET status = ?, started_at = coalesce(?, started_at), host = coalesce(?, host), "
             "ended_at = ?, exit_code = ?, error = ? WHERE id = ?",
-            (status, outcome.started_at, outcome.host, outcome.ended_at or utc_now(), outcome.exit_code, error,
-             attempt.attempt_id),
+            (status, outcome.started_at, outcome.host, outcome.ended_at or utc_now(), outcome.exit_code,
+             ledger_free_text(error) if error is not None else None, attempt.attempt_id),
         )
 

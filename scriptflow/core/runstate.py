@@ -84,3 +84,5 @@ class RunOptions:
     run_token: str = ""
     #: ``run --adopt``: tasks never run whose outputs exist and are newer than their inputs are done.
     adopt: bool = False
+    #: The flow file (absolute): no task may declare it as an output.
+    flow_file: Optional[str] = None

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shlex
+import unicodedata
 from collections.abc import Iterator
 from concurrent.futures import Future, wait
 from pathlib import PurePath
@@ -27,6 +28,20 @@ Input = Union[PathLike, "Task"]
 #: Per-task resource keywords understood by the executors (``setup``: shell lines run before the command;
 #: ``timeout`` is honoured by every executor).
 RESOURCE_KEYS = ("cpus", "mem", "time", "gpus", "directives", "setup", "timeout")
+
+
+def uid_problem(value: str) -> Optional[str]:
+    """Why ``value`` cannot be a task uid, or None. Uids are one line of valid text: they are
+    stored in the ledger, printed on terminals and typed back by users."""
+    if not value:
+        return "it is empty"
+    for c in value:
+        category = unicodedata.category(c)
+        if category == "Cc":
+            return f"it holds the control character {c!r}"
+        if category == "Cs":
+            return "it is not valid text (it holds bytes that are not UTF-8)"
+    return None
 
 
 def _as_list(value: Any) -> list:
@@ -207,8 +222,9 @@ class Task(Future):
             return self
         self._editable()
         value = str(value)
-        if not value or any(c in value for c in "\n\r\t"):
-            raise TaskDefinitionError(f"invalid task uid {value!r}")
+        problem = uid_problem(value)
+        if problem:
+            raise TaskDefinitionError(f"invalid task uid {value!r}: {problem}")
         self._uid = value
         return self
 
@@ -326,7 +342,8 @@ class Task(Future):
     def default_uid(self) -> str:
         """A stable name from the command and outputs, for tasks not given one."""
         head = self.argv[0] if self._cmd and not self.shell else "sh"
-        stem = PurePath(head).name or "task"
+        stem = "".join(c if unicodedata.category(c) not in ("Cc", "Cs") else "_" for c in PurePath(head).name)
+        stem = stem or "task"
         digest = hashlib.sha256(
             json.dumps([self._cmd, self.shell, self._outputs], default=str).encode()
         ).hexdigest()[:8]

@@ -24,6 +24,8 @@ from typing import Optional
 from ..clock import parse_time, utc_now
 from ..errors import ScriptflowError
 from ..executors import process_groups
+from ..project import Project
+from .recovery import recorded_here
 
 #: The ``events.kind`` holding a run's token (its ``detail``: {"token": ...}).
 STARTED_EVENT = "started"
@@ -45,11 +47,15 @@ def record_run_token(conn: sqlite3.Connection, run_id: int, token: str) -> None:
                  (run_id, utc_now(), STARTED_EVENT, json.dumps({"token": token})))
 
 
-def dead_runs(conn: sqlite3.Connection) -> list[DeadRun]:
-    """Every run still marked ``running`` (the caller holds the project lock, so they are dead)."""
+def dead_runs(conn: sqlite3.Connection, project: Project) -> list[DeadRun]:
+    """Every run still marked ``running`` in this folder (the caller holds the project lock, so they
+    are dead). A run recorded in another folder (this project is a copy) is the original's business."""
     host = socket.gethostname()
     found = []
-    for (run_id,) in conn.execute("SELECT id FROM runs WHERE status = 'running' ORDER BY id").fetchall():
+    for run_id, project_dir in conn.execute(
+            "SELECT id, project_dir FROM runs WHERE status = 'running' ORDER BY id").fetchall():
+        if not recorded_here(project_dir, project):
+            continue
         token = None
         for (detail,) in conn.execute("SELECT detail FROM events WHERE run_id = ? AND kind = ?",
                                       (run_id, STARTED_EVENT)):

@@ -28,24 +28,37 @@ FINE_GRANULARITY_NS = 50_000_000
 COARSE_GRANULARITY_NS = 2_000_000_000
 
 
+def stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What the stat cache compares: size, mtime, ctime and inode.
+
+    ctime is there because mtime can be set back (``cp -p``, ``rsync -t``,
+    ``touch -r``, ``os.utime``) and a same-size edit then keeps the other three.
+    """
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
 @dataclass(frozen=True)
 class StatEntry:
-    """A row of the ledger's ``stat_cache`` table."""
+    """A row of the ledger's ``stat_cache`` table (``path`` as the caller spells it)."""
 
     path: str
     size: int
     mtime_ns: int
+    ctime_ns: int
     inode: int
     sha256: str
     hashed_at_ns: int
 
     def matches(self, st: os.stat_result) -> bool:
-        return (self.size, self.mtime_ns, self.inode) == (st.st_size, st.st_mtime_ns, st.st_ino)
+        return (self.size, self.mtime_ns, self.ctime_ns, self.inode) == stat_key(st)
 
     @property
     def racy(self) -> bool:
-        granularity = COARSE_GRANULARITY_NS if self.mtime_ns % 1_000_000_000 == 0 else FINE_GRANULARITY_NS
-        return self.hashed_at_ns - self.mtime_ns < granularity
+        """Hashed so soon after the file's last change that a later write could keep its timestamps."""
+        changed = max(self.mtime_ns, self.ctime_ns)
+        coarse = self.mtime_ns % 1_000_000_000 == 0 and self.ctime_ns % 1_000_000_000 == 0
+        granularity = COARSE_GRANULARITY_NS if coarse else FINE_GRANULARITY_NS
+        return self.hashed_at_ns - changed < granularity
 
 
 BUSY_TIMEOUT_MS = 30_000
@@ -212,8 +225,8 @@ def connect_read_only(path: Path) -> sqlite3.Connection:
 
 
 def read_stat_entry(conn: sqlite3.Connection, path: str) -> Optional[StatEntry]:
-    """The ``stat_cache`` row of ``path`` (absolute), for ``FileHasher``'s lookups."""
-    row = conn.execute("SELECT path, size, mtime_ns, inode, sha256, hashed_at_ns FROM stat_cache "
+    """The ``stat_cache`` row of ``path`` (the ledger's project-relative spelling), for ``FileHasher``."""
+    row = conn.execute("SELECT path, size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns FROM stat_cache "
                        "WHERE path = ?", (path,)).fetchone()
     return StatEntry(*row) if row else None
 

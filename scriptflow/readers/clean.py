@@ -78,10 +78,10 @@ def clean(project: Project, flow: Optional[str] = None, run: Optional[str] = Non
         if flow is not None and conn.execute("SELECT 1 FROM runs WHERE flow = ? LIMIT 1", (flow,)).fetchone() is None:
             raise CleanUsageError(f"flow {flow!r} never ran in this project: nothing to clean")
         outputs = recorded_outputs(conn, flow, run_id)
-        hasher = disk_hasher(conn)
+        hasher = disk_hasher(conn, project)
         result = CleanResult(dry_run)
         for rel, sha, recorded_in in outputs:
-            path = str(project.absolute(rel))
+            path = project.path_of(rel)
             if not inside(project, path):
                 result.items.append((rel, OUTSIDE, None))
                 continue

@@ -14,14 +14,15 @@ from ..ledger.store import read_stat_entry
 from ..project import Project
 
 
-def disk_hasher(conn: sqlite3.Connection) -> FileHasher:
-    """Hashes files on disk, trusting the ledger's stat cache and never storing into it."""
-    return FileHasher(lambda path: read_stat_entry(conn, path))
+def disk_hasher(conn: sqlite3.Connection, project: Project) -> FileHasher:
+    """Hashes files on disk, trusting the ledger's stat cache (keyed by project-relative path) and
+    never storing into it."""
+    return FileHasher(lambda path: read_stat_entry(conn, project.relative(path)))
 
 
 def disk_state(project: Project, hasher: FileHasher, path: str, recorded: str | None) -> tuple[str, str | None]:
     """('unchanged' | 'modified' | 'deleted', sha256 on disk today) of ``path`` (ledger spelling)."""
-    now = hasher.hash(str(project.absolute(path)))
+    now = hasher.hash(project.path_of(path))
     if now is None:
         return "deleted", None
     return ("unchanged" if now.sha256 == recorded else "modified"), now.sha256

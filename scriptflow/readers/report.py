@@ -23,7 +23,7 @@ from .disk import disk_hasher, disk_state
 from ..errors import ScriptflowError
 from ..clock import elapsed_seconds
 from ..ledger.store import open_for_reading
-from ..project import Project
+from ..project import Project, ledger_text
 
 #: Identifies the ``--json`` structure; bumped only when a field changes meaning or goes away.
 FORMAT = "scriptflow-report/1"
@@ -149,7 +149,7 @@ class _Walker:
         self.conn = conn
         self.project = project
         self.as_of = as_of_run if as_of_run is not None else _MAX_RUN
-        self.hasher = disk_hasher(conn)
+        self.hasher = disk_hasher(conn, project)
         self._disk: dict[tuple[str, Optional[str]], tuple[str, Optional[str]]] = {}
         self._producers: dict[int, Producer] = {}
 
@@ -252,7 +252,7 @@ def lineage(conn: sqlite3.Connection, project: Project, path: str, as_of_run: Op
         for item in node.inputs:
             if item.producer is not None and item.producer.attempt_id not in seen:
                 queue.append((item.producer.attempt_id, level + 1))
-    return Lineage(str(project.dir), path, as_of_run, depth, target, root["run_id"], root["recorded_at"], tasks)
+    return Lineage(ledger_text(str(project.dir)), path, as_of_run, depth, target, root["run_id"], root["recorded_at"], tasks)
 
 
 def _unknown_message(conn: sqlite3.Connection, walker: _Walker, path: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 from typing import Any, Optional
 
 from ..clock import format_timestamp
@@ -133,11 +134,11 @@ def _file_now(conn: sqlite3.Connection, project: Project, rel: str) -> list[str]
                        "ORDER BY id DESC LIMIT 1", (rel,)).fetchone()
     if row is None:
         return ["no run has recorded this file's content yet"]
-    path = project.absolute(rel)
+    path = Path(project.path_of(rel))
     if not path.exists():
         return [f"on disk now: deleted since run {row['run_id']} recorded it"]
     if path.is_dir():
         return [f"on disk now: a directory (recorded by run {row['run_id']})"]
-    if disk_state(project, disk_hasher(conn), rel, row["sha256"])[0] == "unchanged":
+    if disk_state(project, disk_hasher(conn, project), rel, row["sha256"])[0] == "unchanged":
         return [f"on disk now: unchanged since run {row['run_id']} recorded it (sha256 {_short(row['sha256'])})"]
     return [f"on disk now: modified since run {row['run_id']} recorded it; the next run will rerun the task"]

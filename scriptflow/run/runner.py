@@ -37,7 +37,7 @@ from .preflight import check_before_run, ensure_writable, recover
 from .logsetup import setup_logging
 from . import signals
 from .signals import Terminated as _Terminated
-from ..project import Project
+from ..project import Project, ledger_free_text, ledger_text
 
 log = logging.getLogger("scriptflow.run")
 
@@ -138,7 +138,7 @@ def execute(request: RunRequest, stream: Optional[IO[str]] = None) -> RunResult:
         writer = LedgerWriter(project.ledger_path)
         try:
             # Before any task is decided: nothing a dead run started may still run beside this one.
-            stop_dead_runs(writer.call(dead_runs).result())
+            stop_dead_runs(writer.call(lambda conn: dead_runs(conn, project)).result())
             jobs = recover(writer, project)
             return _run(request, project, path, flow, cfg, force_all, globs, writer, lock, console, jobs)
         finally:
@@ -162,7 +162,7 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
         "started_at, heartbeat_at, host, pid, scriptflow_version) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
         (run_id, request.name, flow.name, project.relative(path), json.dumps(list(request.args)),
-         json.dumps(options, default=str), str(project.dir), request.parent_run_id, utc_now(), utc_now(),
+         json.dumps(options, default=str), ledger_text(str(project.dir)), request.parent_run_id, utc_now(), utc_now(),
          socket.gethostname(), os.getpid(), __version__),
     )
     token = "" if request.dry_run else f"{run_id}-{secrets.token_hex(8)}"
@@ -177,7 +177,7 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
                                 grace_seconds=float(cfg.get("interrupt_grace", 10)),
                                 keep_going=request.keep_going or request.dry_run, dry_run=request.dry_run,
                                 reattach=jobs, run_token=token,
-                                adopt=request.adopt)
+                                adopt=request.adopt, flow_file=str(path))
     flow_error: list[BaseException] = []
     flow_done = threading.Event()
     exit_code: Optional[int] = None
@@ -221,7 +221,7 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     error = None
     if flow_error and not isinstance(flow_error[0], TaskError) and exit_code is None:
         exc = flow_error[0]
-        error = str(exc) if isinstance(exc, ScriptflowError) else f"{type(exc).__name__}: {exc}"
+        error = ledger_free_text(str(exc) if isinstance(exc, ScriptflowError) else f"{type(exc).__name__}: {exc}")
     if exit_code is not None:
         status = "interrupted"
     elif request.dry_run:

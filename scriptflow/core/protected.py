@@ -1,0 +1,62 @@
+"""Outputs no task may declare, refused when the task is started, before anything runs.
+
+scriptflow removes a task's declared outputs before each attempt and after a
+failure (a failed task must never look done), so declaring a path as output
+is permission to delete it. Some paths must never be given that permission:
+scriptflow's own state (``.scriptflow/``: the ledger, logs, lock), the flow
+file, the project folder or any folder holding it, and the task's own
+inputs (a path both read and written by one task would be deleted before the
+task could read it; a directory output holding an input likewise). Each
+output is checked as written and with symlinks resolved, so ``alias/sflow.py``
+with ``alias -> .`` is the flow file too.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from ..errors import TaskDefinitionError
+from ..project import Project
+from .spec import TaskSpec
+
+
+def _spellings(path: str) -> set[str]:
+    """The path as written, with its parent's symlinks resolved (what a removal touches), and fully resolved."""
+    parent, name = os.path.split(path)
+    return {path, os.path.join(os.path.realpath(parent), name), os.path.realpath(path)}
+
+
+def _within(path: str, folder: str) -> bool:
+    """``path`` is ``folder`` or lies inside it."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def check_outputs(spec: TaskSpec, project: Project, flow_file: Optional[str]) -> None:
+    """Raise ``TaskDefinitionError`` naming the task and the first protected output it declares."""
+    roots = _spellings(str(project.dir))
+    states = _spellings(str(project.state_dir))
+    flows = _spellings(os.path.abspath(flow_file)) if flow_file else set()
+    inputs = {rel: _spellings(spec.input_abs[rel]) for rel in spec.inputs}
+    for rel in spec.outputs:
+        why = _why(_spellings(spec.output_abs[rel]), roots, states, flows, inputs)
+        if why:
+            raise TaskDefinitionError(
+                f"task {spec.uid!r}: output {rel} {why}; scriptflow removes a task's outputs before it runs "
+                "and when it fails, so it cannot be declared as one")
+
+
+def _why(outputs: set[str], roots: set[str], states: set[str], flows: set[str],
+         inputs: dict[str, set[str]]) -> Optional[str]:
+    for out in outputs:
+        if any(_within(out, state) for state in states):
+            return "is inside .scriptflow/ (the ledger and logs)"
+        if out in flows:
+            return "is the flow file"
+        if any(_within(root, out) for root in roots):
+            return "is the project folder or holds it"
+    for rel, spellings in inputs.items():
+        if outputs & spellings:
+            return "is also an input of the task"
+        if any(_within(inp, out) and inp != out for inp in spellings for out in outputs):
+            return f"holds input {rel} of the task"
+    return None
