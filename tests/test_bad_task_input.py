@@ -60,7 +60,7 @@ def test_a_task_listing_itself_as_input_is_a_cycle(project):
 
 def test_a_task_consuming_its_own_output_is_refused(project):
     body = f"    sf.Task({py_src('pass')}, inputs='data.txt', outputs='./data.txt', name='loop').start()"
-    assert "task loop: data.txt is both an input and an output" in _error_line(project, body, 5)
+    assert "output data.txt is also an input of the task" in _error_line(project, body, 5)
 
 
 def test_a_bad_task_keeps_what_the_ledger_already_holds(project):

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 from ..config import canonical_executor
-from ..errors import TaskDefinitionError
 from ..project import Project
 from .task import Task
 
@@ -87,9 +86,6 @@ def build_spec(task: Task, project: Project, default_executor: str) -> TaskSpec:
                     input_abs[rel] = dep_spec.output_abs[rel]
         else:
             add_input(item, cwd)
-    for rel in outputs:
-        if rel in input_abs:  # it would always be "changed" by its own attempt, and never be trusted
-            raise TaskDefinitionError(f"task {task.name}: {rel} is both an input and an output of the task")
     syntax = task.shell_reason()
     shell = task.shell or syntax is not None
     if shell:  # a list with shell=True is joined with spaces, as the original did
