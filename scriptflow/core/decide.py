@@ -52,6 +52,7 @@ def _definition_change(spec: TaskSpec, old: sqlite3.Row, old_outputs: list[str])
         "env": (json.loads(old["env"]), spec.env),
         "version": (old["version"], spec.version),
         "outputs": (sorted(old_outputs), sorted(spec.outputs)),
+        "container": (old["container_image_id"], spec.container.image_id if spec.container else None),
     }
     for what, (before, after) in changes.items():
         if before != after:

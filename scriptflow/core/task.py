@@ -43,6 +43,15 @@ def _setup_lines(value: Any) -> list[str]:
     raise TaskDefinitionError(f"setup must be a string or a list of strings, got {value!r}")
 
 
+def _container(value: Any) -> Union[str, bool, None]:
+    """``container=``: an image name, False (no container even if one is configured), or None."""
+    if value is None or value is False:
+        return value
+    if not isinstance(value, str) or not value.strip() or any(c in value for c in "\n\r\t"):
+        raise TaskDefinitionError(f"container must be an image name (a non-empty string) or False, got {value!r}")
+    return value.strip()
+
+
 class Task(Future):
     """One command with declared inputs and outputs.
 
@@ -75,6 +84,7 @@ class Task(Future):
         version: Optional[str] = None,
         uid: Optional[str] = None,
         deps: Union[Input, Iterable[Input], None] = None,
+        container: Union[str, bool, None] = None,
         **resources: Any,
     ) -> None:
         super().__init__()
@@ -99,6 +109,8 @@ class Task(Future):
         self.cwd = cwd
         self.env = dict(env or {})
         self.version = version
+        #: The image the command runs in (docs/containers.md); False: none, whatever is configured.
+        self.container = _container(container)
         self.resources = {k: v for k, v in resources.items() if v is not None}
         if "setup" in self.resources:
             self.resources["setup"] = _setup_lines(self.resources["setup"])

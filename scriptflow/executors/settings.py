@@ -24,6 +24,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, TypeVar
 
+from ..config import CONTAINER_PULL, CONTAINER_RUNTIMES, container_args_list
 from ..errors import ConfigError
 
 S = TypeVar("S", bound="ExecutorSettings")
@@ -66,7 +67,22 @@ class SettingDoc:
 
 @dataclass(frozen=True)
 class ExecutorSettings:
-    """The settings of an executor that has none; every executor's settings class derives from it."""
+    """The settings every executor has (running its tasks in a container image, which the
+    engine resolves and hands over on the ``Attempt``); each executor's settings class derives
+    from it. None means "as the top-level key of the same name says"."""
+
+    container: Optional[str] = setting(
+        None, "image the tasks of this executor run in, unless a task says otherwise (Task(container=...))",
+        default_text="top-level 'container' (none)")
+    container_runtime: Optional[str] = setting(
+        None, "program that runs the containers", choices=CONTAINER_RUNTIMES,
+        default_text="top-level 'container_runtime', else the first installed of podman, docker, apptainer")
+    container_args: Optional[list[str]] = setting(
+        None, "extra arguments of the runtime's run command (e.g. ['--gpus', 'all'])", parse=container_args_list,
+        type_text="list of strings, or one string split like a shell", default_text="top-level 'container_args' ([])")
+    container_pull: Optional[str] = setting(
+        None, "when images are pulled before a task runs", choices=CONTAINER_PULL,
+        default_text="top-level 'container_pull' ('missing')")
 
     @classmethod
     def from_config(cls: type[S], executor: str, raw: Optional[Mapping[str, Any]]) -> S:
@@ -95,7 +111,9 @@ class ExecutorSettings:
         """Every setting, in declaration order, for the generated tables."""
         hints = typing.get_type_hints(cls)
         docs = []
-        for f in dataclasses.fields(cls):
+        common = {f.name for f in dataclasses.fields(ExecutorSettings)}
+        ordered = sorted(dataclasses.fields(cls), key=lambda f: f.name in common)  # the executor's own first
+        for f in ordered:
             if not f.init:
                 continue
             meta = f.metadata
