@@ -92,7 +92,8 @@ class ExecutorSettings:
         fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
         unknown = sorted(set(raw) - set(fields))
         if unknown:
-            known = ", ".join(sorted(fields)) or "none"
+            common = {f.name for f in dataclasses.fields(ExecutorSettings)}
+            known = ", ".join(sorted(set(fields) - common)) or "none"
             raise ConfigError(f"executors.{executor}: unknown setting {unknown[0]!r} (known: {known})")
         hints = typing.get_type_hints(cls)
         values = {}
@@ -108,13 +109,13 @@ class ExecutorSettings:
 
     @classmethod
     def describe(cls) -> list[SettingDoc]:
-        """Every setting, in declaration order, for the generated tables."""
+        """Every setting of this executor, in declaration order, for the generated tables (the
+        ones every executor has are listed once: ``common_settings``)."""
         hints = typing.get_type_hints(cls)
         docs = []
-        common = {f.name for f in dataclasses.fields(ExecutorSettings)}
-        ordered = sorted(dataclasses.fields(cls), key=lambda f: f.name in common)  # the executor's own first
-        for f in ordered:
-            if not f.init:
+        common = {f.name for f in dataclasses.fields(ExecutorSettings)} if cls is not ExecutorSettings else set()
+        for f in dataclasses.fields(cls):
+            if not f.init or f.name in common:  # every executor has those: listed once (common_settings)
                 continue
             meta = f.metadata
             if meta.get("default_text"):
@@ -126,6 +127,11 @@ class ExecutorSettings:
             docs.append(SettingDoc(f.name, _type_text(hints[f.name], meta), default, meta.get("unit"),
                                    meta.get("help", "")))
         return docs
+
+
+def common_settings() -> list[SettingDoc]:
+    """The settings every executor has (the container ones), listed once rather than per executor."""
+    return ExecutorSettings.describe()
 
 
 def _base_type(hint: Any) -> Any:
