@@ -137,3 +137,36 @@ def test_apptainer_job_script_and_image_identity(tmp_path) -> None:
     with pytest.raises(Exception, match="images must be local files here"):
         resolver.resolve(container_request("docker://r-base:4.3", None, {"container_runtime": "apptainer"}),
                          str(tmp_path), local=False)
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"container_pull": "sometimes"},
+     "sf.init: 'container_pull' must be one of always, missing, never, got 'sometimes'"),
+    ({"container_runtime": "rkt"},
+     "sf.init: 'container_runtime' must be one of podman, docker, apptainer, singularity, got 'rkt'"),
+    ({"container": ""}, "sf.init: 'container' must be an image name (a non-empty string), got ''"),
+    ({"executors": {"local": {"container_pull": "sometimes"}}},
+     "executors.local.container_pull must be one of 'always', 'missing', 'never', got 'sometimes'"),
+    ({"executors": {"local": {"container_args": 3}}},
+     "executors.local.container_args: container_args must be a string or a list of strings, got 3"),
+])
+def test_bad_container_settings_are_one_line_before_anything_runs(project, config, message) -> None:
+    project.flow(f"""
+        sf.init({config!r})
+        def flow_x():
+            sf.Task(["sh", "-c", "echo x > x.txt"], outputs="x.txt", name="x").result()
+    """)
+    proc = project.run("run", "x", check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert message in proc.stderr
+    assert not project.exists("x.txt")
+
+
+def test_bad_container_argument_of_a_task_is_one_line(project) -> None:
+    project.flow("""
+        def flow_x():
+            sf.Task(["true"], outputs="x.txt", name="x", container=42).result()
+    """)
+    proc = project.run("run", "x", check=False)
+    assert "container must be an image name (a non-empty string) or False, got 42" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.returncode != 0

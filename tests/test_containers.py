@@ -106,6 +106,8 @@ def test_image_missing_everywhere_is_pulled_only_as_configured(project, images) 
     (project.path / "sub").mkdir()
     missing = images.ref("nowhere")
     project.flow(reads_the_image(missing))
+    dry = project.run("run", "build", "--dry-run", check=True)  # a dry run never pulls
+    assert "would run" in dry.stdout and "container-unavailable" in dry.stdout
     proc = project.run("run", "build", check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     detail = json.loads(project.tasks()["inside"]["reason_detail"])
@@ -137,13 +139,14 @@ def test_config_default_container_and_opting_out(project, images) -> None:
     """)
     project.flow("""
         def flow_both():
-            a = sf.Task(["sh", "-c", "cat /data/only-in-image.txt > a.txt"], outputs="a.txt", name="a")
+            a = sf.Task("cat /data/only-in-image.txt > a.txt; echo $GREETING >> a.txt", outputs="a.txt", name="a",
+                        env={"GREETING": "hello there"})
             b = sf.Task(["sh", "-c", "test -e /data/only-in-image.txt || echo host > b.txt"], outputs="b.txt",
                         name="b", container=False)
             sf.bag(a, b)
     """)
     project.run("run", "both", check=True)
-    assert project.read("a.txt") == "configured\n" and project.read("b.txt") == "host\n"
+    assert project.read("a.txt") == "configured\nhello there\n" and project.read("b.txt") == "host\n"
     tasks = project.tasks()
     assert tasks["a"]["container_image"] == images.ref("v1") and tasks["b"]["container_image"] is None
 
