@@ -214,11 +214,9 @@ class Engine:
                          error=f"input file {missing[0]} does not exist and no task of this run produces it")
             return
         try:  # the image's id is part of the fingerprint (core/images.py)
-            spec = record.spec = resolve_spec(spec, self.images)
+            spec = record.spec = resolve_spec(spec, self.images, lambda c: self.record.task_container(record.id, c))
         except ImageUnavailable as exc:
-            self._finish(record, exc.status, reason=UNAVAILABLE_REASON, error=str(exc))
-            return
-        self.record.task_container(record.id, spec.container)
+            return self._finish(record, exc.status, reason=UNAVAILABLE_REASON, error=str(exc))
         fingerprint = task_fingerprint(spec.definition(), [(p, h.sha256) for p, h in inputs.items()])
         forced = self.options.force_all or any(fnmatch.fnmatchcase(spec.uid, g) for g in self.options.force_globs)
         decision = decide(self.reader.conn(), spec, self.run_id, fingerprint, inputs,

@@ -214,9 +214,12 @@ def with_request(spec: TaskSpec, task_container: Any, executor_settings: Any,
     return spec if request is None else dataclasses.replace(spec, container_request=request)
 
 
-def resolve_spec(spec: TaskSpec, resolver: ImageResolver) -> TaskSpec:
-    """``spec`` with its image resolved (unchanged without one), or ``ImageUnavailable``."""
+def resolve_spec(spec: TaskSpec, resolver: ImageResolver,
+                 record: Callable[[Container], None] = lambda container: None) -> TaskSpec:
+    """``spec`` with its image resolved (unchanged without one), handed to ``record`` (the
+    ledger's ``tasks.container_*``), or ``ImageUnavailable``."""
     if spec.container_request is None:
         return spec
     container = resolver.resolve(spec.container_request, spec.cwd, local=spec.executor == "local")
+    record(container)
     return dataclasses.replace(spec, container=container)

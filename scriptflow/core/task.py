@@ -65,6 +65,8 @@ class Task(Future):
     then it runs through ``/bin/sh``, as the original's job scripts ran it) or
     ``shell=`` says otherwise. ``result()`` and ``await`` start the task if
     needed, wait for it, and return the task itself, or raise ``TaskError``.
+    ``container="IMAGE"`` runs the command inside that image (docs/containers.md);
+    ``container=False`` runs it as is even when a container is configured.
     """
 
     def __init__(
