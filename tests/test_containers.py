@@ -183,3 +183,22 @@ def test_interrupt_or_kill_9_leaves_no_container_running(project, images, signal
         assert not project.exists("out.txt")
     finally:
         kill_leftovers([proc.pid])
+
+
+def test_runtime_that_cannot_start_fails_the_task_in_one_line(project, tmp_path_factory) -> None:
+    """A broken runtime (its storage unreadable, its daemon down) cannot be produced on demand with
+    the real podman: a stand-in ``podman`` first on PATH fails the way podman does (exit 125 and
+    an ``Error:`` line). Fault injection only; no podman is needed."""
+    bin_dir = tmp_path_factory.mktemp("broken-bin")
+    fake = bin_dir / "podman"
+    fake.write_text("#!/bin/sh\necho 'Error: could not get runtime: database is locked' >&2\nexit 125\n")
+    fake.chmod(0o755)
+    project.flow(reads_the_image("localhost/anything:1"))
+    (project.path / "sub").mkdir()
+    proc = project.run("run", "build", check=False, env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    line = ("inside: container image localhost/anything:1: podman failed: "
+            "Error: could not get runtime: database is locked")
+    assert line in proc.stdout + proc.stderr
+    assert project.tasks()["inside"]["reason"] == "container-unavailable"
+    assert project.query("SELECT count(*) FROM attempts")[0][0] == 0

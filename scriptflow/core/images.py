@@ -148,7 +148,7 @@ class ImageResolver:
         if pull == "always" and self._pull:
             self._run_pull(runtime, image)
         found, message = self._inspect(runtime, image)
-        if found is None and pull == "missing" and self._pull and not _bad_reference(message):
+        if found is None and pull == "missing" and self._pull and _not_found(message):  # not a broken runtime
             self._run_pull(runtime, image)
             found, message = self._inspect(runtime, image)
         if found is None:
