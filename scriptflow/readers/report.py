@@ -139,7 +139,8 @@ _PRODUCER_OF_INPUT = (
 _ATTEMPT = (
     "SELECT a.id, a.task_id, a.run_id, a.number, a.executor, a.job_id, a.host, a.pid, a.started_at, "
     "a.ended_at, a.exit_code, a.stdout_path, a.stderr_path, t.uid, t.command, t.shell, t.cwd, t.env, "
-    "t.container_image, t.container_image_id, t.container_runtime, r.name AS run_name FROM attempts AS a JOIN tasks AS t ON t.id = a.task_id JOIN runs AS r ON r.id = a.run_id "
+    "t.container_image, t.container_image_id, t.container_runtime, r.name AS run_name "
+    "FROM attempts AS a JOIN tasks AS t ON t.id = a.task_id JOIN runs AS r ON r.id = a.run_id "
     "WHERE a.id = ?"
 )
 
