@@ -6,6 +6,7 @@ re-imported by tasks in child processes, so nothing here may start work.
 from __future__ import annotations
 
 import copy
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -16,6 +17,22 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python < 3.11 only
     import tomli as tomllib
+
+#: Container runtimes (``container_runtime``) and pull policies (``container_pull``), top level and
+#: per executor; running images is ``executors/container.py``, resolving them ``core/images.py``.
+CONTAINER_RUNTIMES = ("podman", "docker", "apptainer", "singularity")
+CONTAINER_PULL = ("always", "missing", "never")
+
+
+def container_args_list(value: Any) -> list[str]:
+    """``container_args`` as an argv list: a list of strings as is, one string split like a shell
+    (``"--gpus all"``). Raises ValueError with the message to show."""
+    if isinstance(value, str):
+        return shlex.split(value)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ValueError(f"container_args must be a string or a list of strings, got {value!r}")
+
 
 #: Top-level keys and what they mean (shown in error messages and docs).
 KNOWN_KEYS = {
@@ -28,6 +45,10 @@ KNOWN_KEYS = {
     "classic_terminal": "plain line-per-event output instead of the live display",
     "force": "True to rerun every task, or a glob (or list of globs) of task uids",
     "interrupt_grace": "seconds running tasks get to exit after Ctrl-C/SIGTERM before they are killed (default 10)",
+    "container": "image every task runs in unless its executor or the task says otherwise (docs/containers.md)",
+    "container_runtime": "podman, docker, apptainer or singularity (default: the first of these installed)",
+    "container_args": "extra arguments of the container runtime's run command, e.g. ['--gpus', 'all']",
+    "container_pull": "when images are pulled: 'always', 'missing' (default) or 'never'",
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -38,6 +59,10 @@ DEFAULTS: dict[str, Any] = {
     "classic_terminal": False,
     "force": False,
     "interrupt_grace": 10,
+    "container": None,
+    "container_runtime": None,
+    "container_args": [],
+    "container_pull": "missing",
 }
 
 _flow_config: dict[str, Any] = {}
@@ -54,9 +79,27 @@ def check_keys(config: Mapping[str, Any], where: str) -> None:
     grace = config.get("interrupt_grace", 10)
     if isinstance(grace, bool) or not isinstance(grace, (int, float)) or grace < 0:
         raise ConfigError(f"{where}: 'interrupt_grace' must be a number of seconds >= 0, got {grace!r}")
+    _check_container_keys(config, where)
     executors = config.get("executors", {})
     if not isinstance(executors, Mapping) or any(not isinstance(v, Mapping) for v in executors.values()):
         raise ConfigError(f"{where}: 'executors' must map executor names to dicts of settings")
+
+
+def _check_container_keys(config: Mapping[str, Any], where: str) -> None:
+    """The top-level container keys, checked like their per-executor twins (executors/settings.py)."""
+    image = config.get("container")
+    if image is not None and image is not False and (not isinstance(image, str) or not image.strip()
+                                                     or "\n" in image):
+        raise ConfigError(f"{where}: 'container' must be an image name (a non-empty string), got {image!r}")
+    for key, choices in (("container_runtime", CONTAINER_RUNTIMES), ("container_pull", CONTAINER_PULL)):
+        value = config.get(key)
+        if value is not None and value not in choices:
+            raise ConfigError(f"{where}: {key!r} must be one of {', '.join(choices)}, got {value!r}")
+    if config.get("container_args") is not None:
+        try:
+            container_args_list(config["container_args"])
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
 
 
 def init(config: Mapping[str, Any] | None = None) -> None:

@@ -13,13 +13,16 @@ def executors_command(names: tuple[str, ...], as_json: bool) -> int:
     """List the executors tasks can use (executor="NAME"): built-in ones, and those installed
     packages provide through the `scriptflow.executors` entry-point group. For each: the
     settings it accepts under `executors.NAME` in the configuration, with their types,
-    defaults, units and meaning. Give NAMEs to show only those.
+    defaults, units and meaning, then the settings every executor has (container,
+    container_runtime, container_args, container_pull: the image its tasks run in). Give
+    NAMEs to show only those.
 
     An installed executor that cannot be loaded is listed with the reason.
     """
     from tabulate import tabulate
 
     from ..executors.catalog import catalog
+    from ..executors.settings import common_settings
 
     docs = catalog(names)
     if as_json:
@@ -36,4 +39,8 @@ def executors_command(names: tuple[str, ...], as_json: bool) -> int:
             rows = [[s.name, s.type, s.default, s.unit or "", s.help] for s in doc.settings]
             table = tabulate(rows, headers=["setting", "type", "default", "unit", "meaning"], tablefmt="plain")
             click.echo("\n".join("  " + line for line in table.splitlines()))
+    rows = [[s.name, s.type, s.default, s.unit or "", s.help] for s in common_settings()]
+    table = tabulate(rows, headers=["setting", "type", "default", "unit", "meaning"], tablefmt="plain")
+    click.echo("\nevery executor also takes (the container to run its tasks in; docs/containers.md):")
+    click.echo("\n".join("  " + line for line in table.splitlines()))
     return 0

@@ -56,6 +56,11 @@ def _definition_change(spec: TaskSpec, old: sqlite3.Row, old_outputs: list[str])
     for what, (before, after) in changes.items():
         if before != after:
             return Decision(True, "definition-changed", {"what": what, "old": before, "new": after})
+    new_id = spec.container.image_id if spec.container else None
+    if old["container_image_id"] != new_id:  # a rebuilt image under the same tag, or another image
+        return Decision(True, "container-changed", {
+            "old": old["container_image_id"], "new": new_id, "old_image": old["container_image"],
+            "new_image": spec.container.image if spec.container else None})
     return None
 
 

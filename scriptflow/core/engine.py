@@ -19,6 +19,7 @@ from ..errors import TaskDefinitionError
 from ..executors.base import Attempt, Executor, Outcome, RecordedJob, Reporter, Started
 from ..executors.registry import create_executor
 from ..ledger.sqlerrors import is_damage
+from .images import UNAVAILABLE_REASON, ImageResolver, ImageUnavailable, resolve_spec, with_request
 from ..ledger.store import ThreadLocalReader, read_stat_entry
 from ..ledger.writer import LedgerWriter
 from ..names import file_stem
@@ -66,6 +67,7 @@ class Engine:
         self.record = RunRecorder(writer, project, options.run_id)
         self.hasher = FileHasher(lambda path: read_stat_entry(self.reader.conn(), project.relative(path)),
                                  self.record.stat_entry)
+        self.images = ImageResolver(project, self.hasher.hash, pull=not options.dry_run)
         self.default_executor = options.config.get("executor") or "local"
         self._executors: dict[str, Executor] = {}
         self._prepare = ThreadPoolExecutor(4, thread_name_prefix="sf-prepare")
@@ -158,7 +160,7 @@ class Engine:
     def submit(self, task: Task) -> None:
         spec = build_spec(task, self.project, self.default_executor)
         check_outputs(spec, self.project, self.options.flow_file)
-        self.executor(spec.executor)
+        spec = with_request(spec, task.container, self.executor(spec.executor).settings, self.options.config)
         self.created_tasks.start_producers(task, spec.inputs, self._producer)  # Make's rule
         with self._lock:
             if spec.uid in self._by_uid:
@@ -238,6 +240,10 @@ class Engine:
             self._finish(record, "failed", reason=f"input-missing:{missing[0]}",
                          error=f"input file {missing[0]} does not exist and no task of this run produces it")
             return
+        try:  # the image's id is part of the fingerprint (core/images.py)
+            spec = record.spec = resolve_spec(spec, self.images, lambda c: self.record.task_container(record.id, c))
+        except ImageUnavailable as exc:
+            return self._finish(record, exc.status, reason=UNAVAILABLE_REASON, error=str(exc))
         fingerprint = task_fingerprint(spec.definition(), [(p, h.sha256) for p, h in inputs.items()])
         forced = self.options.force_all or any(fnmatch.fnmatchcase(spec.uid, g) for g in self.options.force_globs)
         decision = decide(self.reader.conn(), spec, self.run_id, fingerprint, inputs,
@@ -276,7 +282,7 @@ class Engine:
             run_id=self.run_id, attempt_id=self.record.new_attempt_id(), task_uid=spec.uid, number=number,
             command=spec.command, shell=spec.shell, cwd=spec.cwd, env=spec.env,
             stdout_path=logs / f"{stem}.out", stderr_path=logs / f"{stem}.err", run_token=self.options.run_token,
-            resources=spec.resources, outputs=[spec.output_abs[p] for p in spec.outputs],
+            resources=spec.resources, outputs=[spec.output_abs[p] for p in spec.outputs], container=spec.container,
         )
         reporter = _AttemptReporter(self, record, attempt)
         executor = self.executor(spec.executor)

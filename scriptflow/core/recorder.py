@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Optional
 
 from .decide import Decision
-from ..executors.base import Attempt, Outcome, Started
+from ..executors.base import Attempt, Container, Outcome, Started
 from .fingerprint import FileHash, canonical_json
 from ..ledger.store import StatEntry
 from ..clock import utc_now
@@ -64,6 +64,13 @@ class RunRecorder:
             (fingerprint, decision.reason, canonical_json(decision.detail), decision.compared_task_id,
              utc_now(), task_id),
         )
+
+    def task_container(self, task_id: int, container: Optional[Container]) -> None:
+        """The image a task runs in, resolved to its id before the task was decided."""
+        if container is not None:
+            self.writer.execute(
+                "UPDATE tasks SET container_image = ?, container_image_id = ?, container_runtime = ? WHERE id = ?",
+                (container.image, container.image_id, container.runtime, task_id))
 
     def task_reason(self, task_id: int, reason: str, error: Optional[str]) -> None:
         """A reason found without a decision (upstream failed, run stopping, input missing)."""

@@ -11,8 +11,20 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 from ..config import canonical_executor
+from ..executors.base import Container
 from ..project import Project
 from .task import Task
+
+
+@dataclass(frozen=True)
+class ContainerRequest:
+    """The image a task asks to run in (flow and configuration), before it is resolved
+    (``images.py``)."""
+
+    image: str
+    runtime: Optional[str]
+    args: tuple[str, ...]
+    pull: str
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,10 @@ class TaskSpec:
     shell_syntax: Optional[str] = None
     #: ``quiet=False``: show the task's output in the terminal as it runs.
     show_output: bool = False
+    #: The image the task asks to run in (set at submission), and that image resolved to its
+    #: immutable id (set when the task is decided; ``core/images.py``).
+    container_request: Optional[ContainerRequest] = None
+    container: Optional[Container] = None
 
     def definition(self) -> dict[str, Any]:
         """Everything that defines the result except input hashes (DESIGN.md, Skip and rerun).
@@ -53,6 +69,8 @@ class TaskSpec:
         }
         if self.resources.get("setup"):
             out["setup"] = list(self.resources["setup"])
+        if self.container is not None:  # the image's id, never its tag, runtime or extra arguments
+            out["container"] = self.container.image_id
         return out
 
 

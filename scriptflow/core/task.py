@@ -61,6 +61,15 @@ def _setup_lines(value: Any) -> list[str]:
     raise TaskDefinitionError(f"setup must be a string or a list of strings, got {value!r}")
 
 
+def _container(value: Any) -> Union[str, bool, None]:
+    """``container=``: an image name, False (no container even if one is configured), or None."""
+    if value is None or value is False:
+        return value
+    if not isinstance(value, str) or not value.strip() or any(c in value for c in "\n\r\t"):
+        raise TaskDefinitionError(f"container must be an image name (a non-empty string) or False, got {value!r}")
+    return value.strip()
+
+
 class Task(Future):
     """One command with declared inputs and outputs.
 
@@ -74,6 +83,8 @@ class Task(Future):
     then it runs through ``/bin/sh``, as the original's job scripts ran it) or
     ``shell=`` says otherwise. ``result()`` and ``await`` start the task if
     needed, wait for it, and return the task itself, or raise ``TaskError``.
+    ``container="IMAGE"`` runs the command inside that image (docs/containers.md);
+    ``container=False`` runs it as is even when a container is configured.
     """
 
     def __init__(
@@ -93,6 +104,7 @@ class Task(Future):
         version: Optional[str] = None,
         uid: Optional[str] = None,
         deps: Union[Input, Iterable[Input], None] = None,
+        container: Union[str, bool, None] = None,
         **resources: Any,
     ) -> None:
         super().__init__()
@@ -117,6 +129,8 @@ class Task(Future):
         self.cwd = cwd
         self.env = dict(env or {})
         self.version = version
+        #: The image the command runs in (docs/containers.md); False: none, whatever is configured.
+        self.container = _container(container)
         self.resources = {k: v for k, v in resources.items() if v is not None}
         if "setup" in self.resources:
             self.resources["setup"] = _setup_lines(self.resources["setup"])

@@ -9,6 +9,7 @@ people writing one; ``registry`` finds them by name.
 """
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -16,6 +17,38 @@ from pathlib import Path
 from typing import Any, ClassVar, Mapping, Optional, Union
 
 from .settings import ExecutorSettings
+
+#: Container runtimes whose containers live outside the process tree of the command that starts
+#: them (so they must be stopped by name: ``container.stop``).
+OCI_RUNTIMES = ("podman", "docker")
+
+
+@dataclass(frozen=True)
+class Container:
+    """The image an attempt runs in, resolved by the engine before the attempt exists
+    (``container.wrap`` turns the attempt's command into the runtime's argv).
+
+    ``image`` is the reference as the user wrote it (``ghcr.io/lab/r:4.3``, ``env.sif``);
+    ``image_id`` the immutable identity the ledger records and the fingerprint hashes
+    (``sha256:...``: the image id for podman/docker, the sha256 of the image file for
+    apptainer/singularity); ``run_ref`` what the runtime is given to run (the image id, or the
+    absolute path of the image file); ``mounts`` the folders mounted at the same path (the
+    project folder, and the task's folder when it lies outside); ``args`` the configured
+    ``container_args``.
+    """
+
+    runtime: str
+    image: str
+    image_id: str
+    run_ref: str
+    args: tuple[str, ...] = ()
+    mounts: tuple[str, ...] = ()
+    #: Map the container's files to the user running scriptflow (``container.user_args``).
+    keep_user: bool = True
+
+    @property
+    def oci(self) -> bool:
+        return os.path.basename(self.runtime) in OCI_RUNTIMES
 
 
 @dataclass
@@ -38,6 +71,8 @@ class Attempt:
     resources: dict[str, Any] = field(default_factory=dict)
     #: Declared outputs (absolute): cluster executors wait for them on slow shared filesystems.
     outputs: list[Path] = field(default_factory=list)
+    #: Run the command inside this image (``container.wrap``); None: run it as is.
+    container: Optional[Container] = None
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any, Optional, Sequence
 
 from ..errors import ConfigError
 from .registry import ExecutorSource, executor_class, sources
-from .settings import SettingDoc
+from .settings import SettingDoc, common_settings
 
 
 @dataclass
@@ -57,6 +57,21 @@ def catalog(names: Sequence[str] = (), builtin_only: bool = False) -> list[Execu
     return [describe(known[name]) for name in wanted]
 
 
+def _table(settings: Sequence[SettingDoc]) -> list[str]:
+    out = ["| setting | type | default | unit | meaning |", "|---|---|---|---|---|"]
+    for s in settings:
+        cells = [f"`{s.name}`", s.type, s.default, s.unit or "", s.help]
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return out
+
+
+def common_markdown() -> str:
+    """The settings every executor (built in or installed) accepts besides its own."""
+    return "\n".join(["### Settings every executor has", "",
+                      "Each overrides the top-level key of the same name for the tasks of that executor "
+                      "(docs/containers.md).", ""] + _table(common_settings()) + [""])
+
+
 def markdown(docs: Sequence[ExecutorDoc]) -> str:
     """One section per executor, each with its settings table (``docs/executors.md``)."""
     out: list[str] = []
@@ -71,9 +86,5 @@ def markdown(docs: Sequence[ExecutorDoc]) -> str:
         if not doc.settings:
             out += ["No settings.", ""]
             continue
-        out += ["| setting | type | default | unit | meaning |", "|---|---|---|---|---|"]
-        for s in doc.settings:
-            cells = [f"`{s.name}`", s.type, s.default, s.unit or "", s.help]
-            out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-        out.append("")
+        out += _table(doc.settings) + [""]
     return "\n".join(out)

@@ -12,15 +12,16 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .catalog import catalog, markdown
+from .catalog import catalog, common_markdown, markdown
 
 BEGIN = "<!-- BEGIN GENERATED: python -m scriptflow.executors.doc docs/executors.md -->"
 END = "<!-- END GENERATED -->"
 
 
 def generated() -> str:
-    """The text between the markers: every built-in executor and its settings."""
-    return markdown(catalog(builtin_only=True))
+    """The text between the markers: every built-in executor and its settings, then the settings
+    every executor has."""
+    return markdown(catalog(builtin_only=True)) + "\n" + common_markdown()
 
 
 def update(text: str) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from ..clock import utc_now
+from . import container as containers
 from . import process_groups
 from .base import Attempt, Executor, Outcome, Reporter, Started
 from .settings import ExecutorSettings, setting
@@ -59,6 +60,7 @@ class LocalExecutor(Executor):
         self._stopping = threading.Event()
         self._kill_now = threading.Event()
         self._host = socket.gethostname()
+        self._containers = containers.RunningContainers()
 
     @property
     def slots(self) -> int:
@@ -80,6 +82,8 @@ class LocalExecutor(Executor):
         env.update(process_groups.attempt_environment(attempt.run_token, attempt.attempt_id))
         group = {"start_new_session": True} if POSIX else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
         command, shell = attempt.command, attempt.shell
+        if attempt.container is not None:  # setup lines run here, before the container starts
+            command, shell = containers.wrap(attempt), False
         setup = attempt.resources.get("setup")
         if setup:
             command, shell = with_setup(command, shell, setup), True
@@ -104,6 +108,7 @@ class LocalExecutor(Executor):
                 return Outcome(exit_code=None, started_at=started_at, ended_at=utc_now(), error=message)
             with self._lock:
                 self._procs[attempt.attempt_id] = proc
+            self._containers.add(attempt)
             if self._stopping.is_set():  # interrupted between the check above and Popen
                 self._kill(proc) if self._kill_now.is_set() else self._terminate(proc)
             try:
@@ -118,6 +123,9 @@ class LocalExecutor(Executor):
             except process_groups.LeftoverProcesses as exc:
                 code, timed_out, leftover = exc.exit_code, False, str(exc)
             ended_at = utc_now()
+            if code != 0:  # a killed runtime client leaves its container running: stop it by name
+                self._containers.stop(attempt.attempt_id)
+            self._containers.discard(attempt.attempt_id)
             with self._lock:
                 self._procs.pop(attempt.attempt_id, None)
         if self._stopping.is_set():
@@ -155,6 +163,7 @@ class LocalExecutor(Executor):
         # ignored SIGTERM and outlived the task's own process.
         for proc in procs:
             self._kill(proc)
+        self._containers.stop_all()
 
     def kill_now(self) -> None:
         self._stopping.set()
@@ -163,6 +172,12 @@ class LocalExecutor(Executor):
             procs = list(self._procs.values())
         for proc in procs:
             self._kill(proc)
+        self._containers.stop_all()
+
+    def stop_container(self, attempt_id: int) -> None:
+        """Kill and remove the container of attempt ``attempt_id``, if it runs in one: what a
+        timeout calls after killing the attempt's process group (the runtime's client)."""
+        self._containers.stop(attempt_id)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -24,6 +24,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, TypeVar
 
+from ..config import CONTAINER_PULL, CONTAINER_RUNTIMES, container_args_list
 from ..errors import ConfigError
 
 S = TypeVar("S", bound="ExecutorSettings")
@@ -66,7 +67,22 @@ class SettingDoc:
 
 @dataclass(frozen=True)
 class ExecutorSettings:
-    """The settings of an executor that has none; every executor's settings class derives from it."""
+    """The settings every executor has (running its tasks in a container image, which the
+    engine resolves and hands over on the ``Attempt``); each executor's settings class derives
+    from it. None means "as the top-level key of the same name says"."""
+
+    container: Optional[str] = setting(
+        None, "image the tasks of this executor run in, unless a task says otherwise (Task(container=...))",
+        default_text="top-level 'container' (none)")
+    container_runtime: Optional[str] = setting(
+        None, "program that runs the containers", choices=CONTAINER_RUNTIMES,
+        default_text="top-level 'container_runtime', else the first installed of podman, docker, apptainer")
+    container_args: Optional[list[str]] = setting(
+        None, "extra arguments of the runtime's run command (e.g. ['--gpus', 'all'])", parse=container_args_list,
+        type_text="list of strings, or one string split like a shell", default_text="top-level 'container_args' ([])")
+    container_pull: Optional[str] = setting(
+        None, "when images are pulled before a task runs", choices=CONTAINER_PULL,
+        default_text="top-level 'container_pull' ('missing')")
 
     @classmethod
     def from_config(cls: type[S], executor: str, raw: Optional[Mapping[str, Any]]) -> S:
@@ -76,7 +92,8 @@ class ExecutorSettings:
         fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
         unknown = sorted(set(raw) - set(fields))
         if unknown:
-            known = ", ".join(sorted(fields)) or "none"
+            common = {f.name for f in dataclasses.fields(ExecutorSettings)}
+            known = ", ".join(sorted(set(fields) - common)) or "none"
             raise ConfigError(f"executors.{executor}: unknown setting {unknown[0]!r} (known: {known})")
         hints = typing.get_type_hints(cls)
         values = {}
@@ -92,11 +109,13 @@ class ExecutorSettings:
 
     @classmethod
     def describe(cls) -> list[SettingDoc]:
-        """Every setting, in declaration order, for the generated tables."""
+        """Every setting of this executor, in declaration order, for the generated tables (the
+        ones every executor has are listed once: ``common_settings``)."""
         hints = typing.get_type_hints(cls)
         docs = []
+        common = {f.name for f in dataclasses.fields(ExecutorSettings)} if cls is not ExecutorSettings else set()
         for f in dataclasses.fields(cls):
-            if not f.init:
+            if not f.init or f.name in common:  # every executor has those: listed once (common_settings)
                 continue
             meta = f.metadata
             if meta.get("default_text"):
@@ -108,6 +127,11 @@ class ExecutorSettings:
             docs.append(SettingDoc(f.name, _type_text(hints[f.name], meta), default, meta.get("unit"),
                                    meta.get("help", "")))
         return docs
+
+
+def common_settings() -> list[SettingDoc]:
+    """The settings every executor has (the container ones), listed once rather than per executor."""
+    return ExecutorSettings.describe()
 
 
 def _base_type(hint: Any) -> Any:

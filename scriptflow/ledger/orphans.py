@@ -10,6 +10,10 @@ tokens, and waits until they are gone (``stop_dead_runs``), and only then
 marks them lost (``recovery``). Where /proc is missing, the recorded pid and
 start time of each unfinished attempt are the fallback.
 
+Containers (podman, docker) of those runs are killed and removed by their
+``scriptflow.run`` label (``executors/container.py``): their processes carry
+the token too, but the container itself outlives them.
+
 Cluster jobs are not touched here: they carry no token (only local attempts
 get one), and recovery hands them to the new run to re-attach to.
 """
@@ -23,7 +27,7 @@ from typing import Optional
 
 from ..clock import parse_time, utc_now
 from ..errors import ScriptflowError
-from ..executors import process_groups
+from ..executors import container, process_groups
 from ..project import Project
 from .recovery import recorded_here
 
@@ -78,6 +82,8 @@ def stop_dead_runs(runs: list[DeadRun], timeout: float = process_groups.GONE_TIM
     """
     tokens = [run.token for run in runs if run.token]
     left = process_groups.stop_token_processes(tokens, timeout) if tokens else []
+    if tokens:  # podman/docker containers outlive their client: stop them by the run's label
+        container.stop_run_containers(tokens)
     for run in runs:
         for pid, started_at in run.recorded:
             started = parse_time(started_at)

@@ -80,7 +80,14 @@ def task_details(node: TaskNode) -> str:
     if start[:10] == end[:10]:
         end = end[11:]
     shell = " | through /bin/sh (the command has shell syntax)" if node.shell_auto else ""
-    return f"cwd {node.cwd} | {where} | {start} -> {end} UTC{shell}"
+    return f"cwd {node.cwd} | {where} | {start} -> {end} UTC{shell}{container_text(node, ' | ')}"
+
+
+def container_text(node: TaskNode, prefix: str = "") -> str:
+    """``in podman image ghcr.io/lab/r:4.3 (sha256:1a2b3c4d5e6f)``, or "" without a container."""
+    if not node.container_image_id:
+        return ""
+    return f"{prefix}in {node.container_runtime} image {node.container_image} ({node.container_image_id[:19]})"
 
 
 # -- tree ------------------------------------------------------------------------------------
@@ -168,7 +175,7 @@ def render_table(lineage: Lineage) -> str:
     for node in lineage.tasks:
         rows.append([node.depth, node.uid, node.run_id, node.attempt, node.exit_code,
                      format_duration(node.duration_seconds), format_timestamp(node.started_at), node.host or "-",
-                     node.executor + (f" {node.job_id}" if node.job_id else ""),
+                     node.executor + (f" {node.job_id}" if node.job_id else "") + container_text(node, " "),
                      ", ".join(i.path for i in node.inputs) or "-", command_text(node)])
     headers = ["depth", "task", "run", "attempt", "exit", "duration", "started (UTC)", "host", "executor",
                "inputs", "command"]

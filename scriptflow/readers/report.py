@@ -88,6 +88,10 @@ class TaskNode:
     inputs: list[FileNode] = field(default_factory=list)
     #: True when the shell was chosen because the string command holds shell syntax (tasks.shell = 2).
     shell_auto: bool = False
+    #: The container image the command ran in (as written, its id, the runtime); None without one.
+    container_image: Optional[str] = None
+    container_image_id: Optional[str] = None
+    container_runtime: Optional[str] = None
 
 
 @dataclass
@@ -135,7 +139,8 @@ _PRODUCER_OF_INPUT = (
 _ATTEMPT = (
     "SELECT a.id, a.task_id, a.run_id, a.number, a.executor, a.job_id, a.host, a.pid, a.started_at, "
     "a.ended_at, a.exit_code, a.stdout_path, a.stderr_path, t.uid, t.command, t.shell, t.cwd, t.env, "
-    "r.name AS run_name FROM attempts AS a JOIN tasks AS t ON t.id = a.task_id JOIN runs AS r ON r.id = a.run_id "
+    "t.container_image, t.container_image_id, t.container_runtime, r.name AS run_name "
+    "FROM attempts AS a JOIN tasks AS t ON t.id = a.task_id JOIN runs AS r ON r.id = a.run_id "
     "WHERE a.id = ?"
 )
 
@@ -217,6 +222,8 @@ class _Walker:
             pid=a["pid"], started_at=a["started_at"], ended_at=a["ended_at"],
             duration_seconds=elapsed_seconds(a["started_at"], a["ended_at"]), exit_code=a["exit_code"],
             stdout_path=a["stdout_path"], stderr_path=a["stderr_path"], shell_auto=a["shell"] == 2,
+            container_image=a["container_image"], container_image_id=a["container_image_id"],
+            container_runtime=a["container_runtime"],
         )
         for row in self.conn.execute("SELECT path, sha256, size FROM files WHERE task_id = ? AND role = 'output' "
                                      "ORDER BY path", (a["task_id"],)):

@@ -33,6 +33,14 @@ def _command(value: Any) -> str:
     return str(value)
 
 
+def _image(name: Optional[str], image_id: Optional[str]) -> str:
+    """``ghcr.io/lab/r:4.3 (sha256:1a2b3c4d5e6f)``, or ``no container``."""
+    if not image_id:
+        return "no container"
+    short = image_id[:19] if image_id.startswith("sha256:") else image_id[:16]
+    return f"{name} ({short})" if name else short
+
+
 def describe_reason(reason: str, detail: dict[str, Any], compared_run: Optional[int]) -> list[str]:
     """Plain sentences for a recorded reason."""
     kind, _, path = (reason or "").partition(":")
@@ -58,6 +66,11 @@ def describe_reason(reason: str, detail: dict[str, Any], compared_run: Optional[
         return lines
     if kind == "definition-changed":
         return [f"its {detail.get('what', 'definition')} changed{than}: {detail.get('old')!r} -> {detail.get('new')!r}"]
+    if kind == "container-changed":
+        return [f"its container image changed{than}:", f"  old: {_image(detail.get('old_image'), detail.get('old'))}",
+                f"  new: {_image(detail.get('new_image'), detail.get('new'))}"]
+    if kind == "container-unavailable":
+        return ["not run: its container image could not be found or run (error below)"]
     if kind == "input-changed":
         old, new = detail.get("old"), detail.get("new")
         if old is None:
@@ -124,6 +137,9 @@ def explain(conn: sqlite3.Connection, project: Project, target: str, directory: 
     lines.extend("  " + line for line in describe_reason(task["reason"], detail, compared_run))
     if detail.get("error"):
         lines.append(f"  error: {detail['error']}")
+    if task["container_image_id"]:
+        lines.append(f"  container: {task['container_image']}, image {task['container_image_id']} "
+                     f"({task['container_runtime']})")
     if rel is not None:
         lines.extend("  " + line for line in _file_now(conn, project, rel))
     return lines

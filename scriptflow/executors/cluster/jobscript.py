@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from ...names import file_stem
+from .. import container
 from ..base import Attempt
 
 #: Shell builtins and keywords: an argv naming one runs through ``env --`` so that the program
@@ -53,6 +54,31 @@ def command_line(command: Any, shell: bool) -> str:
     if argv and argv[0] in _SHELL_WORDS:
         line = "env -- " + line
     return line
+
+
+def command_lines(attempt: Attempt) -> list[str]:
+    """The lines that run the command and end the job with its exit code.
+
+    In an OCI container (podman, docker) the container is not a process of the job: a
+    scheduler that cancels the job (scancel, a walltime) kills the runtime's client and leaves
+    the container running. So the client runs in the background, and a trap kills and removes
+    the container by name before the job ends. Apptainer/Singularity run as processes of the
+    job, which the scheduler stops itself.
+    """
+    if attempt.container is None:
+        return [command_line(attempt.command, attempt.shell) + " </dev/null", "sf_finish $?"]
+    argv = container.wrap(attempt)
+    stops = container.stop_argvs(attempt.container.runtime, container.container_name(attempt))
+    if not stops:
+        return [shlex.join(argv) + " </dev/null", "sf_finish $?"]
+    stop = "; ".join(shlex.join(a) + " >/dev/null 2>&1" for a in stops)
+    return [
+        f"sf_stop_container() {{ {stop}; }}",
+        "trap 'sf_stop_container; sf_finish 143 \"stopped by a signal: container stopped\"' TERM INT HUP",
+        shlex.join(argv) + " </dev/null &",
+        "wait $!",
+        "sf_finish $?",
+    ]
 
 
 def _one_line(text: str) -> str:
@@ -98,8 +124,7 @@ def render_job_script(attempt: Attempt, *, shell: str, directive_prefix: str, di
         lines.append(f"export {name}={q(value)}")
     cwd = str(attempt.cwd)
     lines.append(f"cd {q(cwd)} || sf_finish 1 {q('cannot change to the task folder ' + _one_line(cwd))}")
-    lines.append(command_line(attempt.command, attempt.shell) + " </dev/null")
-    lines.append("sf_finish $?")
+    lines += command_lines(attempt)
     return "\n".join(lines) + "\n"
 
 
