@@ -51,7 +51,7 @@ def _entry_points() -> list[metadata.EntryPoint]:
     try:
         found = metadata.entry_points(group=ENTRY_POINT_GROUP)
     except TypeError:  # pragma: no cover - Python 3.9: entry_points() takes no arguments
-        found = metadata.entry_points().get(ENTRY_POINT_GROUP, [])  # type: ignore[attr-defined,arg-type]
+        found = metadata.entry_points().get(ENTRY_POINT_GROUP, [])  # type: ignore[attr-defined,arg-type,unused-ignore]
     return list(found)
 
 

@@ -41,7 +41,8 @@ class CleanResult:
 
 def recorded_outputs(conn, flow: Optional[str] = None, run_id: Optional[int] = None) -> list[tuple[str, str, int]]:
     """(path, sha256, run id) of the latest output row of each path, within a flow's runs or one run."""
-    where, params = ["f.role = 'output'", "f.sha256 IS NOT NULL"], []
+    where: list[str] = ["f.role = 'output'", "f.sha256 IS NOT NULL"]
+    params: list[object] = []
     if run_id is not None:
         where.append("f.run_id = ?")
         params.append(run_id)

@@ -94,6 +94,7 @@ def container_text(node: TaskNode, prefix: str = "") -> str:
 
 
 Line = list  # [(text, style), ...]: one line of the tree, styled for a terminal
+Node = tuple  # (label lines, children): a node of the tree being drawn
 
 
 def tree_lines(lineage: Lineage) -> list[Line]:
@@ -103,7 +104,6 @@ def tree_lines(lineage: Lineage) -> list[Line]:
     with depth times width (a 100-task chain took a second to draw).
     """
     shown: set[int] = set()
-    Node = tuple  # (label lines, children)
 
     def file_node(node: FileNode, extra: str = "") -> Node:
         label = [(node.path, "bold"), (f"  {short_hash(node.sha256)}  {human_size(node.size)}  ", ""),
@@ -157,7 +157,7 @@ def render_tree(lineage: Lineage, stream: Optional[IO[str]] = None) -> None:
 
     console = Console(file=stream, highlight=False)
     styles = {style: console.get_style(style) for line in lines for _, style in line if style}
-    segments = []
+    segments: list[Segment] = []
     for line in lines:  # segments, not Text: rich's wrapping would cost more than the whole query
         segments.extend(Segment(text, styles.get(style)) for text, style in line)
         segments.append(Segment.line())

@@ -57,9 +57,9 @@ def user_location(tb: Any, path: Path) -> str:
     """'sflow.py:12' for the innermost frame in the user's flow file, else the innermost frame."""
     frames = traceback.extract_tb(tb)
     mine = [f for f in frames if os.path.abspath(f.filename) == str(path)]
-    frame = (mine or frames or [None])[-1]
-    if frame is None:
+    if not (mine or frames):
         return path.name
+    frame = (mine or frames)[-1]
     name = path.name if os.path.abspath(frame.filename) == str(path) else frame.filename
     return f"{name}:{frame.lineno}"
 

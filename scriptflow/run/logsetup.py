@@ -40,7 +40,7 @@ def _quiet(base: type) -> type:
     log is only a diagnostic aid.
     """
 
-    class QuietHandler(base):  # type: ignore[misc, valid-type]
+    class QuietHandler(base):  # type: ignore[misc,unused-ignore]
         def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
             pass
 

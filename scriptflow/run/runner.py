@@ -11,6 +11,7 @@ import logging
 import os
 import secrets
 import socket
+import sqlite3
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -170,8 +171,10 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
         # Committed before the flow starts, so before any command can run: if this process dies,
         # the next run finds this run's processes by the token even when no pid reached the ledger.
         writer.call(lambda conn: record_run_token(conn, run_id, token)).result()
-    writer.set_heartbeat(lambda conn: conn.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?",
-                                                   (utc_now(), run_id)))
+    def heartbeat(conn: sqlite3.Connection) -> None:
+        conn.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (utc_now(), run_id))
+
+    writer.set_heartbeat(heartbeat)
     log.info("run %d: flow %s of %s started", run_id, flow.name, path)
     engine_options = RunOptions(run_id=run_id, config=cfg, force_globs=globs, force_all=force_all,
                                 grace_seconds=float(cfg.get("interrupt_grace", 10)),
@@ -220,8 +223,9 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
 
     error = None
     if flow_error and not isinstance(flow_error[0], TaskError) and exit_code is None:
-        exc = flow_error[0]
-        error = ledger_free_text(str(exc) if isinstance(exc, ScriptflowError) else f"{type(exc).__name__}: {exc}")
+        first = flow_error[0]
+        error = ledger_free_text(str(first) if isinstance(first, ScriptflowError)
+                                 else f"{type(first).__name__}: {first}")
     if exit_code is not None:
         status = "interrupted"
     elif request.dry_run:

@@ -251,7 +251,7 @@ def pbs_statuses(stdout: str) -> dict[str, JobStatus]:
 
 def pbs_gone_ids(stderr: str) -> Optional[set[str]]:
     """Ids qstat says it does not know (or that finished); None if stderr holds any other complaint."""
-    gone = set()
+    gone: set[str] = set()
     for line in stderr.splitlines():
         if not line.strip() or (gone and line[:1].isspace()):  # blank, or a wrapped message
             continue
