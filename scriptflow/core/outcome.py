@@ -19,7 +19,7 @@ def outcome_error(spec: TaskSpec, outcome: Outcome) -> str | None:
         return outcome.error or f"exit code {outcome.exit_code}"
     missing = missing_outputs([spec.output_abs[p] for p in spec.outputs])
     if missing:
-        rel = next(p for p in spec.outputs if spec.output_abs[p] == missing[0])
+        rel = next(p for p in spec.outputs if spec.output_abs[p] == str(missing[0]))
         return f"exit code 0 but declared output {rel} was not written"
     return None
 
