@@ -33,6 +33,6 @@ def test_original_slurm_flow_runs_on_slurm_with_the_partition_from_toml(project)
     assert len(rows) == 4 and {r["executor"] for r in rows} == {"slurm"} and all(r["job_id"] for r in rows)
     job = show_job("slurm", rows[0]["job_id"])
     assert "Partition=debug" in job and "TimeLimit=00:05:00" in job
-    script = open(rows[0]["job_script"]).read()
+    script = (project.path / rows[0]["job_script"]).read_text()  # project-relative in the ledger
     assert "#SBATCH --account" not in script  # account '' means none
     assert {t["shell"] for t in project.tasks().values()} == {2}
