@@ -72,7 +72,7 @@ def _table(text: str) -> tuple[list[str], list[list[str]]]:
     for line in lines[rule + 1:]:
         padded = line.ljust(spans[-1][1])
         cells, start = [], 0
-        for i, (_, end) in enumerate(spans):
+        for i, _span in enumerate(spans):
             stop = spans[i + 1][0] if i + 1 < len(spans) else len(padded)
             cells.append(padded[start:stop].strip())
             start = stop

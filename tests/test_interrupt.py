@@ -131,7 +131,7 @@ def test_signal_stops_running_tasks_and_records_the_run(project, signum, code):
 
         # every running task's whole process group is gone: the task and the child it spawned
         for pid in task_pids + child_pids:
-            wait_until(lambda: process_gone(pid), f"process {pid} of an interrupted task to end", timeout=30)
+            wait_until(lambda pid=pid: process_gone(pid), f"process {pid} of an interrupted task to end", timeout=30)
     finally:
         _stop(project, proc)
 
@@ -301,7 +301,7 @@ def test_terminal_hangup_stops_the_run_like_sigterm(project):
         master = -1
         assert proc.wait(timeout=120) == 129
         for pid in pids:
-            wait_until(lambda: process_gone(pid), f"process {pid} of an interrupted task to end", timeout=30)
+            wait_until(lambda pid=pid: process_gone(pid), f"process {pid} of an interrupted task to end", timeout=30)
     finally:
         stop_draining.set()
         if master >= 0:

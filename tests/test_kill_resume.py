@@ -204,7 +204,7 @@ def test_kill_9_mid_run_then_resume(project, kill_after, stuck):
 
         # the orphans (each task's process group: the task and its child) were stopped by the resume
         for pid, child in blocked.values():
-            wait_until(lambda: process_gone(pid) and process_gone(child), f"orphans {pid}/{child} to be stopped",
+            wait_until(lambda pid=pid, child=child: process_gone(pid) and process_gone(child), f"orphans {pid}/{child} to be stopped",
                        timeout=30)
 
         _check_every_recorded_output(project)

@@ -78,7 +78,7 @@ def test_rows_are_visible_right_after_the_run(project):
     assert stderr_log.read_text() == "hello on stderr\n"
 
     assert set(files) == {("input", "in.txt"), ("output", "out.txt")}
-    for (role, path), row in files.items():
+    for (_role, path), row in files.items():
         data = (project.path / path).read_bytes()
         assert row["sha256"] == hashlib.sha256(data).hexdigest(), path
         assert row["size"] == len(data)

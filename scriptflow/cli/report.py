@@ -13,7 +13,8 @@ from .options import directory_option, file_option
 @click.command("report", short_help="Show how a file was made (its lineage).")
 @click.argument("path")
 @click.option("--depth", type=click.IntRange(min=1), metavar="N",
-              help="Follow inputs back at most N tasks (1: the producing task and its inputs). Default: to the sources.")
+              help="Follow inputs back at most N tasks (1: the producing task and its inputs). "
+                   "Default: to the sources.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the lineage as JSON (structure 'scriptflow-report/1', documented in docs/ledger.md).")
 @click.option("--table", "as_table", is_flag=True, help="Print one row per task of the lineage.")

@@ -46,7 +46,8 @@ def recover_dead_runs(conn: sqlite3.Connection, project: Project) -> dict[str, R
                 if attempt["fingerprint"]:
                     jobs[attempt["uid"]] = RecordedJob(
                         task_uid=attempt["uid"], fingerprint=attempt["fingerprint"], executor=attempt["executor"],
-                        job_id=attempt["job_id"], job_script=project.path_of(attempt["job_script"]) if attempt["job_script"] else None,
+                        job_id=attempt["job_id"],
+                        job_script=project.path_of(attempt["job_script"]) if attempt["job_script"] else None,
                         queue=attempt["queue"],
                         stdout_path=Path(project.path_of(attempt["stdout_path"])),
                         stderr_path=Path(project.path_of(attempt["stderr_path"])), started_at=attempt["started_at"])

@@ -259,7 +259,8 @@ def lineage(conn: sqlite3.Connection, project: Project, path: str, as_of_run: Op
         for item in node.inputs:
             if item.producer is not None and item.producer.attempt_id not in seen:
                 queue.append((item.producer.attempt_id, level + 1))
-    return Lineage(ledger_text(str(project.dir)), path, as_of_run, depth, target, root["run_id"], root["recorded_at"], tasks)
+    return Lineage(ledger_text(str(project.dir)), path, as_of_run, depth, target, root["run_id"],
+                   root["recorded_at"], tasks)
 
 
 def _unknown_message(conn: sqlite3.Connection, walker: _Walker, path: str) -> str:

@@ -321,7 +321,8 @@ class ClusterExecutor(Executor):
                       *res.directives]
         text = jobscript.render_job_script(
             attempt, shell=self.settings.shell, directive_prefix=self.DIRECTIVE_PREFIX, directives=directives,
-            exit_path=jobscript.exit_path_for(script), modules=self.settings.modules, setup=self.settings.setup + list(resources.get("setup") or []),
+            exit_path=jobscript.exit_path_for(script), modules=self.settings.modules,
+            setup=self.settings.setup + list(resources.get("setup") or []),
             log_note=self.log_note())
         attempt.stdout_path.parent.mkdir(parents=True, exist_ok=True)
         attempt.stderr_path.parent.mkdir(parents=True, exist_ok=True)
