@@ -74,7 +74,12 @@ class DaskExecutor(Executor):
         self._cluster: Any = None
         s = self.settings
         if s.address is not None:
-            self._client = Client(s.address, timeout=s.connect_timeout, set_as_default=False)
+            try:
+                self._client = Client(s.address, timeout=s.connect_timeout, set_as_default=False)
+            except (OSError, TimeoutError) as exc:
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise ConfigError(f"cannot connect to the Dask scheduler at {s.address} "
+                                  f"(executors.dask.address) within {s.connect_timeout:g} s: {first}") from None
         else:
             overrides = {} if s.work_stealing is None else {"distributed.scheduler.work-stealing": s.work_stealing}
             with dask.config.set(overrides):

@@ -138,7 +138,7 @@ def run_attempt(job: dict[str, Any]) -> dict[str, Any]:
     elif POSIX:
         group = {"start_new_session": True}
     else:  # pragma: no cover - Windows
-        group = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+        group = {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
     with open(job["stdout"], "wb") as out, open(job["stderr"], "wb") as err:
         with _lock:
             if key in _stopped or _task_cancelled(key):
