@@ -37,7 +37,8 @@ class DaskSettings(ExecutorSettings):
     work_stealing: Optional[bool] = setting(None, "Dask work stealing in the LocalCluster (without address; an "
                                                   "existing scheduler keeps its own configuration)",
                                             default_text="Dask's default (on)")
-    connect_timeout: float = setting(30.0, "how long connecting to the scheduler may take", unit="seconds", minimum=0.0, strict=True)
+    connect_timeout: float = setting(30.0, "how long connecting to the scheduler may take", unit="seconds",
+                                     minimum=0.0, strict=True)
 
     def check(self, executor: str) -> None:
         if self.address is not None:
