@@ -320,3 +320,54 @@ def test_dask_resources_mapping():
     assert dask_resources(asked, "never", {"cpus", "gpus", "mem"}) == {}
     with pytest.raises(ValueError, match="cpus must be a positive number"):
         dask_resources({"cpus": "many"}, "always", set())
+
+
+def test_a_killed_run_leaves_no_command_on_the_workers_and_the_next_run_finishes(project, cluster):
+    """kill -9 of `scriptflow run` while a Dask task runs: the scheduler drops the dead client's tasks,
+    the worker stops the command (nothing left to write the outputs), and the next run redoes the task."""
+    body = ("import os, sys, time\n"
+            "if not os.path.exists('quick'):\n"
+            "    open('pid.tmp', 'w').write(str(os.getpid())); os.replace('pid.tmp', 'pid')\n"
+            "    time.sleep(100)\n"
+            "open('out.txt', 'w').write('done')\n")
+    project.flow(_config(cluster) + f"""
+def flow_main():
+    sf.Task([{PY!r}, '-c', {body!r}], outputs='out.txt', uid='long').result()
+""")
+    proc = project.popen("run", "main")
+    pid = None
+    try:
+        wait_until(lambda: project.exists("pid"), "the task to start on a worker")
+        pid = int(project.read("pid"))
+        proc.kill()
+        proc.wait()
+        wait_until(lambda: process_gone(pid), "the command of the killed run to be stopped by its worker", timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        kill_leftovers([pid] if pid else [])
+    assert not project.exists("out.txt")
+    (project.path / "quick").touch()
+    project.run("run", "main", check=True)
+    assert project.read("out.txt") == "done"
+    runs = project.query("SELECT status FROM runs ORDER BY id")
+    assert [r["status"] for r in runs] == ["lost", "succeeded"]
+    first = project.query("SELECT status, executor, pid FROM attempts WHERE run_id = 1")
+    assert [(a["status"], a["executor"], a["pid"]) for a in first] == [("lost", "dask", pid)]
+
+
+def test_resume_reruns_only_what_failed_on_dask(project, cluster):
+    """`scriptflow resume` after a failed Dask task: the succeeded one is skipped, the failed one reruns."""
+    project.flow(_config(cluster) + f"""
+def flow_main():
+    a = sf.Task([{PY!r}, '-c', "open('a.txt', 'w').write('a')"], outputs='a.txt', uid='a')
+    sf.Task([{PY!r}, '-c', "import os, sys; sys.exit(0 if os.path.exists('ok') else 3); "],
+            inputs=a, outputs=[], uid='b').result()
+""")
+    proc = project.run("run", "main", check=False)
+    assert project.statuses() == {"a": "succeeded", "b": "failed"}, proc.stdout + proc.stderr
+    assert project.query("SELECT error FROM attempts WHERE run_id = 1 AND exit_code = 3")[0]["error"] == "exit code 3"
+    (project.path / "ok").touch()
+    project.run("resume", check=True)
+    assert project.statuses() == {"a": "cached", "b": "succeeded"}
