@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -371,3 +372,44 @@ def flow_main():
     (project.path / "ok").touch()
     project.run("resume", check=True)
     assert project.statuses() == {"a": "cached", "b": "succeeded"}
+
+
+def _bad_failed(project) -> bool:
+    try:
+        return bool(project.query("SELECT 1 FROM attempts a JOIN tasks t ON t.id = a.task_id "
+                                  "WHERE t.uid = 'bad' AND a.status = 'failed'"))
+    except sqlite3.OperationalError:  # the run has not created its ledger yet
+        return False
+
+
+def test_a_failure_stops_the_attempts_dask_has_not_started(project, cluster):
+    """Without --keep-going, a failed Dask task cancels the attempts still waiting in Dask (they never
+    start, recorded not-started); those already running finish. A missing program fails as it does locally."""
+    slow = "import os, sys\n" + wait_for_file("go", "open(sys.argv[1], 'w').write('x')")
+    project.flow(_config(cluster) + f"""
+def flow_main():
+    bad = sf.Task(['no-such-program-here'], uid='bad').start()
+    rest = [sf.Task([{PY!r}, '-c', {slow!r}, f's{{i}}'], outputs=f's{{i}}', uid=f'slow-{{i}}').start()
+            for i in range(8)]
+    sf.bag(bad, *rest)
+""")
+    proc = project.popen("run", "main")
+    try:
+        wait_until(lambda: _bad_failed(project), "the bad task to fail")
+        (project.path / "go").touch()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0
+    bad = [a for a in _attempts(project) if a["uid"] == "bad"][0]
+    assert bad["exit_code"] is None
+    assert bad["error"].startswith("cannot start command on ") and "no-such-program-here" in bad["error"]
+    statuses = project.statuses()
+    ran = [uid for uid, s in statuses.items() if uid != "bad" and s == "succeeded"]
+    # Those a worker had started before the failure reached scriptflow run to the end (a worker takes its
+    # next task the moment one ends): at most the four slots of the two workers; the others never start.
+    assert 1 <= len(ran) <= 4
+    assert {s for uid, s in statuses.items() if uid != "bad" and uid not in ran} == {"not-started"}
+    assert not any(project.exists(f"s{i}") for i in range(8) if f"slow-{i}" not in ran)

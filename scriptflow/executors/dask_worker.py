@@ -26,12 +26,16 @@ Three things a plain ``subprocess.run`` on a worker would get wrong:
 """
 from __future__ import annotations
 
+import errno
+import functools
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from typing import Any, Callable, Optional
 
 from ..clock import utc_now
@@ -44,9 +48,13 @@ WORKER_GRACE_SECONDS = 10.0
 
 _lock = threading.Lock()
 _running: dict[str, subprocess.Popen] = {}
+_workers: dict[str, Any] = {}
+_term_sent: dict[str, float] = {}
 _stopped: set[str] = set()
+_watcher: Optional[threading.Thread] = None
 
 
+@functools.lru_cache(maxsize=None)
 def _parent_death_signal() -> Optional[Callable[[], None]]:
     """A ``preexec_fn`` making the child get SIGKILL when its worker dies (Linux only)."""
     if not sys.platform.startswith("linux"):
@@ -65,13 +73,56 @@ def _parent_death_signal() -> Optional[Callable[[], None]]:
     return preexec
 
 
-def _task_cancelled(key: str) -> bool:
-    """True once the worker no longer wants this task (cancelled, released, client gone)."""
+@functools.lru_cache(maxsize=None)
+def _setpriv() -> Optional[str]:
+    """``setpriv`` (util-linux), which sets the parent-death signal and then execs the command."""
+    return shutil.which("setpriv") if sys.platform.startswith("linux") else None
+
+
+def _spawn_args(command: Any, shell: bool, cwd: str, env: dict[str, str]) -> tuple[Any, bool, dict[str, Any]]:
+    """How to start ``command`` in a process group of its own that dies with its worker (Linux).
+
+    ``setpriv --pdeathsig KILL`` keeps Popen on its fast path (vfork); a ``preexec_fn`` doing the
+    same forces a full fork of the worker process, several milliseconds per task. setpriv would
+    turn a missing program into exit code 127, so the program is looked up first, and a missing
+    one fails as it does without setpriv (``cannot start command``).
+    """
+    if not POSIX:  # pragma: no cover - Windows
+        return command, shell, {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
+    setpriv = _setpriv()
+    if setpriv is None:
+        preexec = _parent_death_signal()
+        return command, shell, ({"preexec_fn": preexec} if preexec is not None else {"start_new_session": True})
+    prefix = [setpriv, "--pdeathsig", "KILL", "--"]
+    if shell:
+        return prefix + ["/bin/sh", "-c", command], False, {"start_new_session": True}
+    program = command[0]
+    if os.sep in program:
+        found = os.access(os.path.join(cwd, program), os.X_OK)
+    else:
+        found = shutil.which(program, path=env.get("PATH", os.defpath)) is not None
+    if not found:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+    return prefix + list(command), False, {"start_new_session": True}
+
+
+def _this_worker() -> Any:
+    """The Dask worker running the current task (None when called outside one)."""
     try:
         from distributed import get_worker
 
-        state = get_worker().state.tasks.get(key)
-    except Exception:  # noqa: BLE001 - not on a worker (direct call): never cancelled
+        return get_worker()
+    except Exception:  # noqa: BLE001 - not on a worker (a direct call)
+        return None
+
+
+def _task_cancelled(worker: Any, key: str) -> bool:
+    """True once ``worker`` no longer wants this task (cancelled, released, its client gone)."""
+    if worker is None:
+        return False
+    try:
+        state = worker.state.tasks.get(key)
+    except Exception:  # noqa: BLE001 - a worker shutting down: let its own teardown decide
         return False
     return state is None or state.state in ("cancelled", "released", "forgotten")
 
@@ -131,23 +182,17 @@ def run_attempt(job: dict[str, Any]) -> dict[str, Any]:
         return result
     env = dict(os.environ)
     env.update(job.get("env") or {})
-    preexec = _parent_death_signal() if POSIX else None
-    group: dict[str, Any]
-    if preexec is not None:
-        group = {"preexec_fn": preexec}
-    elif POSIX:
-        group = {"start_new_session": True}
-    else:  # pragma: no cover - Windows
-        group = {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
+    worker = _this_worker()
     with open(job["stdout"], "wb") as out, open(job["stderr"], "wb") as err:
         with _lock:
-            if key in _stopped or _task_cancelled(key):
+            if key in _stopped or _task_cancelled(worker, key):
                 result["stopped"] = True
                 result["error"] = "not started: the run was stopping"
                 return result
             result["started_at"] = utc_now()
             try:
-                proc = subprocess.Popen(job["command"], shell=job["shell"], cwd=job["cwd"], env=env,
+                argv, shell, group = _spawn_args(job["command"], job["shell"], job["cwd"], env)
+                proc = subprocess.Popen(argv, shell=shell, cwd=job["cwd"], env=env,
                                         stdin=subprocess.DEVNULL, stdout=out, stderr=err, **group)
             except OSError as exc:
                 message = f"cannot start command on {host}: {exc.strerror or exc}"
@@ -157,12 +202,16 @@ def run_attempt(job: dict[str, Any]) -> dict[str, Any]:
                 result.update(ended_at=utc_now(), error=message)
                 return result
             _running[key] = proc
+            _workers[key] = worker
+            _start_watcher()
         result["pid"] = proc.pid
         _event(topic, {"key": key, "started_at": result["started_at"], "host": host, "pid": proc.pid})
-        code = _wait(key, proc)
+        code = proc.wait()
         with _lock:
             _running.pop(key, None)
-            result["stopped"] = key in _stopped or result["stopped"]
+            _workers.pop(key, None)
+            _term_sent.pop(key, None)
+            result["stopped"] = key in _stopped
     result["exit_code"] = code
     result["ended_at"] = utc_now()
     if code != 0:
@@ -170,22 +219,33 @@ def run_attempt(job: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _wait(key: str, proc: subprocess.Popen) -> int:
-    """Wait for the command; if the worker cancels the task meanwhile, TERM then KILL its group."""
-    term_sent: Optional[float] = None
-    waited = 0.0
+def _start_watcher() -> None:
+    """One thread per worker process (called with ``_lock`` held) watching every running command."""
+    global _watcher
+    if _watcher is None or not _watcher.is_alive():
+        _watcher = threading.Thread(target=_watch, name="scriptflow-watch", daemon=True)
+        _watcher.start()
+
+
+def _watch() -> None:
+    """Stop the command of a task its worker no longer wants: SIGTERM, then SIGKILL after a grace.
+
+    A thread apart from the ones waiting on the commands, so that those wait without polling
+    (no latency added to short commands) and one look every quarter second covers them all.
+    """
     while True:
-        try:
-            return proc.wait(timeout=CANCEL_POLL_SECONDS)
-        except subprocess.TimeoutExpired:
-            waited += CANCEL_POLL_SECONDS
-        if term_sent is None and _task_cancelled(key):
-            with _lock:
-                _stopped.add(key)
-            _killpg(proc, signal.SIGTERM)
-            term_sent = waited
-        elif term_sent is not None and waited - term_sent >= WORKER_GRACE_SECONDS:
-            _killpg(proc, signal.SIGKILL)
+        time.sleep(CANCEL_POLL_SECONDS)
+        with _lock:
+            running = [(k, p, _workers.get(k), _term_sent.get(k)) for k, p in _running.items()]
+        now = time.monotonic()
+        for key, proc, worker, term_sent in running:
+            if term_sent is None and _task_cancelled(worker, key):
+                with _lock:
+                    _stopped.add(key)
+                    _term_sent[key] = now
+                _killpg(proc, signal.SIGTERM)
+            elif term_sent is not None and now - term_sent >= WORKER_GRACE_SECONDS:
+                _killpg(proc, signal.SIGKILL)
 
 
 def signal_attempts(keys: list[str], kill: bool) -> list[str]:
