@@ -86,6 +86,18 @@ def start_cluster(root: Path, workers: int, threads: int) -> tuple[str, list[sub
     return address, procs
 
 
+def stop_cluster(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM the workers, then the scheduler; SIGKILL what has not stopped 20 s later."""
+    for proc in [*procs[1:], procs[0]]:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            print(f"dask_overhead: {shlex.join(proc.args)} ignored SIGTERM: killed", file=sys.stderr)
+            proc.kill()
+            proc.wait()
+
+
 def timed(cmd: list[str], cwd: Path) -> float:
     """Run cmd in cwd (stdout to /dev/null); its wall time in seconds, or exit with its stderr."""
     t0 = time.perf_counter()
@@ -152,10 +164,7 @@ def main() -> None:
             rows.append(r)
             print(f"  repeat {rep + 1}: baseline {r['baseline']:.2f}s, scriptflow {r['scriptflow']:.2f}s", flush=True)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait()
+        stop_cluster(procs)
         shutil.rmtree(root, ignore_errors=True)
     table = [{**r, "ratio": r["scriptflow"] / r["baseline"],
               "overhead_ms": (r["scriptflow"] - r["baseline"]) / args.n * 1000} for r in rows]

@@ -112,7 +112,11 @@ class DaskExecutor(Executor):
             "env": dict(attempt.env), "stdout": str(attempt.stdout_path), "stderr": str(attempt.stderr_path),
             "max_runs": self.settings.dask_retries + 1, "topic": self._topic,
         }
-        with self._lock:
+        with self._lock:  # cancel_all sets _stopping under this lock: an attempt is in its list, or not sent
+            if self._stopping.is_set():
+                future.set_result(Outcome(exit_code=None, error="not started: the run was stopping",
+                                          interrupted=True))
+                return future
             self._inflight[key] = entry
         try:
             entry.dask_future = self._client.submit(run_attempt, job, key=key, pure=False,
@@ -214,8 +218,8 @@ class DaskExecutor(Executor):
     # -- stopping ----------------------------------------------------------------------
 
     def cancel_all(self, grace_seconds: float) -> None:
-        self._stopping.set()
         with self._lock:
+            self._stopping.set()
             entries = list(self._inflight.values())
         keys = [e.key for e in entries]
         if keys:
