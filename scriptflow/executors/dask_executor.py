@@ -25,7 +25,7 @@ from typing import Any, Mapping, Optional
 from ..errors import ConfigError
 from .base import Attempt, Executor, Outcome, Reporter, Started
 from .dask_settings import RESOURCE_NAMES, DaskSettings, dask_resources
-from .dask_worker import running_attempts, run_attempt, signal_attempts
+from .dask_worker import claim_unstarted, running_attempts, run_attempt, signal_attempts
 
 log = logging.getLogger("scriptflow.executors.dask")
 
@@ -198,22 +198,41 @@ class DaskExecutor(Executor):
             self._drop_queued()
 
     def _drop_queued(self) -> None:
-        """The run is stopping (a failure without --keep-going): attempts Dask has not started yet
-        must not start. They are cancelled and resolved as never started."""
+        """The run is stopping (a failure without --keep-going): attempts no worker has started must
+        not start. The workers are asked first (``claim_unstarted``): those none started never will,
+        and are cancelled and resolved as never started; those a worker did start run to their end."""
         with self._lock:
             queued = [e for e in self._inflight.values() if e.started is None and not e.done]
-            for entry in queued:
-                entry.done = True
-                self._inflight.pop(entry.key, None)
         if not queued:
             return
+        started = self._claim([e.key for e in queued])
+        if started is None:
+            return  # cannot tell which started: they all run to their end, as attempts already running do
+        with self._lock:
+            never = [e for e in queued if e.key not in started and not e.done]
+            for entry in never:
+                entry.done = True
+                self._inflight.pop(entry.key, None)
         try:
-            self._client.cancel([e.dask_future for e in queued if e.dask_future is not None])
-        except Exception:  # noqa: BLE001 - the futures resolve below either way
+            self._client.cancel([e.dask_future for e in never if e.dask_future is not None])
+        except Exception:  # noqa: BLE001 - the workers will not start them anyway
             log.exception("cancelling queued Dask tasks failed")
-        for entry in queued:
+        for entry in never:
             entry.future.set_result(Outcome(exit_code=None, error="not started: the run was stopping",
                                             interrupted=True))
+
+    def _claim(self, keys: list[str]) -> Optional[dict[str, str]]:
+        """``claim_unstarted`` on every worker: key -> start time of those some worker started."""
+        try:
+            answers = self._client.run(claim_unstarted, keys, on_error="ignore")
+        except Exception:  # noqa: BLE001
+            log.exception("asking Dask workers failed")
+            return None
+        started: dict[str, str] = {}
+        for answer in answers.values():
+            if isinstance(answer, dict):
+                started.update(answer)
+        return started
 
     # -- stopping ----------------------------------------------------------------------
 
@@ -222,7 +241,9 @@ class DaskExecutor(Executor):
             self._stopping.set()
             entries = list(self._inflight.values())
         keys = [e.key for e in entries]
+        started: dict[str, str] = {}
         if keys:
+            started = self._claim(keys) or {}  # from now on, no worker starts one of these
             try:
                 self._client.cancel([e.dask_future for e in entries if e.dask_future is not None])
             except Exception:  # noqa: BLE001 - still signal the workers below
@@ -236,7 +257,9 @@ class DaskExecutor(Executor):
             while self._still_running(keys) and time.monotonic() < deadline:
                 time.sleep(0.1)
         for entry in entries:
-            self._resolve(entry, Outcome(exit_code=None, started_at=self._started_at(entry), ended_at=None,
+            # An attempt whose start event had not arrived may still have started: its outputs must go.
+            started_at = self._started_at(entry) or started.get(entry.key)
+            self._resolve(entry, Outcome(exit_code=None, started_at=started_at, ended_at=None,
                                          error="interrupted", interrupted=True,
                                          host=entry.started.host if entry.started else None))
 

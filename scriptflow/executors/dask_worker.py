@@ -51,6 +51,10 @@ _running: dict[str, subprocess.Popen] = {}
 _workers: dict[str, Any] = {}
 _term_sent: dict[str, float] = {}
 _stopped: set[str] = set()
+#: key -> (when its command started, monotonic time it ended or None): what ``claim_unstarted`` answers.
+_started: dict[str, tuple[str, Optional[float]]] = {}
+#: How long an ended command is remembered for ``claim_unstarted``.
+REMEMBER_SECONDS = 600.0
 _watcher: Optional[threading.Thread] = None
 
 
@@ -202,6 +206,7 @@ def run_attempt(job: dict[str, Any]) -> dict[str, Any]:
                 result.update(ended_at=utc_now(), error=message)
                 return result
             _running[key] = proc
+            _started[key] = (result["started_at"], None)
             _workers[key] = worker
             _start_watcher()
         result["pid"] = proc.pid
@@ -211,6 +216,7 @@ def run_attempt(job: dict[str, Any]) -> dict[str, Any]:
             _running.pop(key, None)
             _workers.pop(key, None)
             _term_sent.pop(key, None)
+            _remember_end(key)
             result["stopped"] = key in _stopped
     result["exit_code"] = code
     result["ended_at"] = utc_now()
@@ -246,6 +252,29 @@ def _watch() -> None:
                 _killpg(proc, signal.SIGTERM)
             elif term_sent is not None and now - term_sent >= WORKER_GRACE_SECONDS:
                 _killpg(proc, signal.SIGKILL)
+
+
+def _remember_end(key: str) -> None:
+    """Keep an ended command's start for ``claim_unstarted`` a while (called with ``_lock`` held)."""
+    now = time.monotonic()
+    _started[key] = (_started[key][0], now)
+    if len(_started) > 1000:
+        for old in [k for k, (_, end) in _started.items() if end is not None and now - end > REMEMBER_SECONDS]:
+            del _started[old]
+
+
+def claim_unstarted(keys: list[str]) -> dict[str, str]:
+    """Run by ``Client.run`` on every worker when the run stops: each of ``keys`` whose command has
+    not started here never will; returns the others (running or ended) with their start time.
+
+    The worker decides under the same lock as ``run_attempt`` before starting a command, so
+    a key is either reported started by some worker or will never start: the run can then
+    record attempts as never started without guessing.
+    """
+    with _lock:
+        started = {k: _started[k][0] for k in keys if k in _started}
+        _stopped.update(k for k in keys if k not in started)
+    return started
 
 
 def signal_attempts(keys: list[str], kill: bool) -> list[str]:
