@@ -415,3 +415,41 @@ def flow_main():
     assert len(ran) == 1  # the one w0 was running
     assert {s for uid, s in statuses.items() if uid != "bad" and uid not in ran} == {"not-started"}
     assert not any(project.exists(f"s{i}") for i in range(8) if f"slow-{i}" not in ran)
+
+
+def test_with_dask_retries_dask_reruns_the_attempt_of_a_killed_worker(project, cluster):
+    """dask_retries = 1: Dask runs the attempt again on the other worker, inside the same attempt (one row
+    in the ledger, no retry needed); the attempt's .runs file lists both executions."""
+    body = ("import os, sys\n"
+            "n = len([f for f in os.listdir('.') if f.startswith('started_')]) + 1\n"
+            "open(f'started_{n}', 'w').write(f'{os.getpid()} {os.getppid()}')\n"
+            + wait_for_file("go", "open('out.txt', 'w').write(str(n))"))
+    project.flow(_config(cluster, dask_retries=1) + f"""
+def flow_main():
+    sf.Task([{PY!r}, '-c', {body!r}], outputs='out.txt', uid='long').result()
+""")
+    proc = project.popen("run", "main")
+    pids: list[int] = []
+    try:
+        wait_until(lambda: project.exists("started_1"), "the attempt to start")
+        pid, worker_pid = map(int, project.read("started_1").split())
+        pids.append(pid)
+        victim = next(name for name, p in cluster.workers.items() if p.pid == worker_pid)
+        cluster.workers[victim].kill()
+        cluster.workers[victim].wait()
+        wait_until(lambda: project.exists("started_2"), "Dask to run it again on the other worker")
+        pids.append(int(project.read("started_2").split()[0]))
+        (project.path / "go").touch()
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out + err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        kill_leftovers(pids)
+    assert process_gone(pids[0])
+    assert project.read("out.txt") == "2"
+    [attempt] = _attempts(project)
+    assert (attempt["number"], attempt["status"]) == (1, "succeeded")
+    runs = (project.path / (attempt["stderr_path"] + ".runs")).read_text().splitlines()
+    assert len(runs) == 2
