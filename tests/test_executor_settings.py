@@ -33,7 +33,7 @@ def test_docs_executors_md_is_generated_from_the_settings():
     """Fails when a setting changed without `python -m scriptflow.executors.doc docs/executors.md`."""
     text = DOC.read_text(encoding="utf-8")
     assert update(text) == text, "docs/executors.md is out of date: python -m scriptflow.executors.doc docs/executors.md"
-    for name in ("local", "slurm", "sge", "pbs"):
+    for name in ("local", "slurm", "sge", "pbs", "dask"):
         assert f"### `{name}` (built-in)" in text
     assert "| `poll_interval` | number >= 0.05 | 5 | seconds |" in text
 
@@ -89,7 +89,7 @@ def test_settings_are_converted_to_their_types(tmp_path):
 def test_executors_command_lists_builtins_with_their_settings(project):
     listed = json.loads(project.run("executors", "--json", check=True).stdout)
     builtin = {e["name"]: e for e in listed if e["origin"] == "built-in"}
-    assert set(builtin) == {"local", "slurm", "sge", "pbs"}
+    assert set(builtin) == {"local", "slurm", "sge", "pbs", "dask"}
     poll = next(s for s in builtin["sge"]["settings"] if s["name"] == "poll_interval")
     assert poll == {"name": "poll_interval", "type": "number >= 0.05", "default": "5", "unit": "seconds",
                     "help": "time between two status queries covering all jobs in flight"}
@@ -104,5 +104,5 @@ def test_executors_command_refuses_an_unknown_name(project):
     proc = project.run("executors", "slurmm", check=False)
     assert proc.returncode == 2
     [line] = proc.stderr.strip().splitlines()  # other installed executors may be listed too
-    assert line.startswith("scriptflow: error: unknown executor 'slurmm' (available: local, pbs, sge, slurm")
+    assert line.startswith("scriptflow: error: unknown executor 'slurmm' (available: dask, local, pbs, sge, slurm")
     assert "executors" in project.run("--help", check=True).stdout

@@ -10,7 +10,8 @@ import click
 @click.argument("names", nargs=-1, metavar="[NAME]...")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: one object per executor with its settings.")
 def executors_command(names: tuple[str, ...], as_json: bool) -> int:
-    """List the executors tasks can use (executor="NAME"): built-in ones, and those installed
+    """List the executors tasks can use (executor="NAME"): built-in ones (local, slurm, sge, pbs,
+    and dask, which needs `pip install 'scriptflow[dask]'`), and those installed
     packages provide through the `scriptflow.executors` entry-point group. For each: the
     settings it accepts under `executors.NAME` in the configuration, with their types,
     defaults, units and meaning, then the settings every executor has (container,

@@ -26,6 +26,7 @@ _BUILTIN = {
     "slurm": "scriptflow.executors.cluster.slurm:SlurmExecutor",
     "sge": "scriptflow.executors.cluster.qsub:SgeExecutor",
     "pbs": "scriptflow.executors.cluster.qsub:PbsExecutor",
+    "dask": "scriptflow.executors.dask_executor:DaskExecutor",
 }
 _registered: dict[str, type[Executor]] = {}
 
