@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Optional, Sequence
 
+from ..core import params
 from ..errors import FlowCodeError, FlowFileError, ScriptflowError, TaskError
 
 log = logging.getLogger("scriptflow.flow")
@@ -111,25 +112,15 @@ def find_flow(module: ModuleType, name: str, path: Path) -> Flow:
     return available[name]
 
 
-def parse_flow_args(args: Sequence[str]) -> tuple[list[str], dict[str, str]]:
-    """``a b key=value`` -> positional ['a', 'b'] and keywords {'key': 'value'} (all strings)."""
-    positional, keywords = [], {}
-    for arg in args:
-        key, eq, value = arg.partition("=")
-        if eq and key.isidentifier():
-            keywords[key] = value
-        else:
-            positional.append(arg)
-    return positional, keywords
+def bind_args(flow: Flow, args: Sequence[str]) -> tuple[list[Any], dict[str, Any]]:
+    """The flow's command-line words as typed arguments (see ``core.params``); a one-line
+    FlowFileError for an unknown, missing or unconvertible parameter."""
+    return params.bind(flow.function, flow.name, args)
 
 
 def call_flow(flow: Flow, args: Sequence[str], path: Path) -> Any:
     """Run the flow function to its end (async flows get their own event loop)."""
-    positional, keywords = parse_flow_args(args)
-    try:
-        inspect.signature(flow.function).bind(*positional, **keywords)
-    except TypeError as exc:
-        raise FlowFileError(f"flow {flow.name}: bad arguments {list(args)}: {exc}") from None
+    positional, keywords = bind_args(flow, args)
     try:
         if flow.is_async:
             return asyncio.run(flow.function(*positional, **keywords))

@@ -107,6 +107,7 @@ def execute(request: RunRequest, stream: Optional[IO[str]] = None) -> RunResult:
     config_module.reset_flow_config()
     module = flowfile.load(path)
     flow = flowfile.find_flow(module, request.flow, path)
+    flowfile.bind_args(flow, request.args)  # a bad parameter: one line, before anything is recorded
     cfg, executor_note = config_module.resolve(project.dir, command_line_config(request))
     if request.config_override:
         cfg = config_module.merge(cfg, request.config_override)
