@@ -11,13 +11,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 
-__all__ = ["Task", "TaskError", "TaskFailed", "TaskNotStarted", "UpstreamFailed", "__version__", "bag", "init"]
+__all__ = ["HookEvent", "Task", "TaskError", "TaskFailed", "TaskNotStarted", "UpstreamFailed", "__version__", "bag",
+           "flow", "init", "on", "task"]
 
 #: public name -> the module that defines it
 _PUBLIC = {
     "init": ".config",
     "Task": ".core.task",
     "bag": ".core.task",
+    "task": ".core.functional",
+    "flow": ".core.functional",
+    "on": ".core.hooks",
+    "HookEvent": ".core.hooks",
     "TaskError": ".errors",
     "TaskFailed": ".errors",
     "TaskNotStarted": ".errors",
@@ -26,6 +31,8 @@ _PUBLIC = {
 
 if TYPE_CHECKING:
     from .config import init
+    from .core.functional import flow, task
+    from .core.hooks import HookEvent, on
     from .core.task import Task, bag
     from .errors import TaskError, TaskFailed, TaskNotStarted, UpstreamFailed
 

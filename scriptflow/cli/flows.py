@@ -13,7 +13,8 @@ from .options import directory_option, file_option
 @file_option
 @directory_option
 def list_command(show_params: bool, file: str | None, directory: str | None) -> int:
-    """List the flows (flow_NAME functions) in sflow.py, with the first line of their docstrings.
+    """List the flows in sflow.py (flow_NAME functions, and functions marked
+    @sf.flow) with their descriptions (the first line of their docstrings).
 
     With --params, each flow is followed by one indented line per parameter:
     `NAME: TYPE = DEFAULT`, or `NAME: TYPE (required)`.
@@ -36,5 +37,7 @@ def list_command(show_params: bool, file: str | None, directory: str | None) -> 
         click.echo(f"{name:<{width}}  {kind}{summary}".rstrip())
         if show_params:
             for param in parameters(flow.function):
-                click.echo(f"    {param.describe()}" + (" (required)" if param.required else ""))
+                help_text = flow.param_help.get(param.name)
+                click.echo(f"    {param.describe()}" + (" (required)" if param.required else "")
+                           + (f"  {help_text}" if help_text else ""))
     return 0

@@ -12,12 +12,13 @@ import logging
 import os
 import sys
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ..core import params
+from ..core.functional import FLOW_ATTRIBUTE
 from ..errors import FlowCodeError, FlowFileError, ScriptflowError, TaskError
 
 log = logging.getLogger("scriptflow.flow")
@@ -30,9 +31,15 @@ PREFIX = "flow_"
 class Flow:
     name: str
     function: Callable[..., Any]
+    #: ``@sf.flow(description=...)``; else the docstring's first line is the summary.
+    description: Optional[str] = None
+    #: ``@sf.flow(params={name: help})``
+    param_help: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def summary(self) -> str:
+        if self.description:
+            return self.description.strip().splitlines()[0]
         doc = inspect.getdoc(self.function) or ""
         return doc.strip().splitlines()[0] if doc.strip() else ""
 
@@ -95,10 +102,27 @@ def load(path: Path) -> ModuleType:
 
 
 def flows(module: ModuleType) -> dict[str, Flow]:
-    found = {}
+    """The module's flows: ``flow_NAME`` functions and functions marked ``@sf.flow``.
+
+    Two flows of one name (``flow_fit`` and ``@sf.flow(name="fit")``) are an error naming both.
+    """
+    found: dict[str, Flow] = {}
+    origin: dict[str, str] = {}
     for attr, value in vars(module).items():
-        if attr.startswith(PREFIX) and callable(value) and len(attr) > len(PREFIX):
-            found[attr[len(PREFIX):]] = Flow(attr[len(PREFIX):], value)
+        if not callable(value):
+            continue
+        info = getattr(value, FLOW_ATTRIBUTE, None) if inspect.isfunction(value) else None
+        if info is not None:
+            stem = attr[len(PREFIX):] if attr.startswith(PREFIX) and len(attr) > len(PREFIX) else attr
+            flow = Flow(info.name or stem, value, info.description, dict(info.params))
+        elif attr.startswith(PREFIX) and len(attr) > len(PREFIX):
+            flow = Flow(attr[len(PREFIX):], value)
+        else:
+            continue
+        if flow.name in found and found[flow.name].function is not value:
+            raise FlowFileError(f"two flows are named {flow.name!r}: {origin[flow.name]} and {attr}")
+        found[flow.name] = flow
+        origin[flow.name] = attr
     return dict(sorted(found.items()))
 
 

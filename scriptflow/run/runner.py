@@ -21,6 +21,7 @@ from .. import config as config_module
 from ..version import __version__
 from . import flowfile
 from ..terminal.console import RunConsole, make_console
+from ..core import hooks
 from ..core.engine import Engine
 from ..core.runstate import RunOptions, TaskRecord
 from ..errors import ScriptflowError, TaskError
@@ -105,6 +106,7 @@ def execute(request: RunRequest, stream: Optional[IO[str]] = None) -> RunResult:
     project = Project(path.parent)
     os.chdir(project.dir)
     config_module.reset_flow_config()
+    hooks.reset()
     module = flowfile.load(path)
     flow = flowfile.find_flow(module, request.flow, path)
     flowfile.bind_args(flow, request.args)  # a bad parameter: one line, before anything is recorded
@@ -176,7 +178,7 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     flow_done = threading.Event()
     exit_code: Optional[int] = None
     restore_signals = signals.install()
-    engine = Engine(project, writer, engine_options, console)
+    engine = Engine(project, writer, engine_options, hooks.HookListener(console, run_id, console.print))
     # A ledger that cannot be written stops the run at once, like Ctrl-C: nothing it does could be recorded.
     writer.set_on_failure(lambda failure: engine.interrupt())
     try:
@@ -230,6 +232,7 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
                             engine.hasher.files_from_stat_cache)
             status, exit_code, error = end.status, end.exit_code, end.error
     log.info("run %d %s (exit %d)", run_id, status, exit_code)
+    hooks.run_finished(run_id, status, exit_code, error, console.print)
     if request.dry_run:
         console.print(dry_run_table(engine.records))
     else:
