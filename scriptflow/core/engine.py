@@ -26,6 +26,7 @@ from ..project import Project
 from .adopt import adopt
 from .current import clear_current_engine, set_current_engine
 from .decide import decide
+from .dedupe import bind_duplicate
 from .fingerprint import FileHash, FileHasher, task_fingerprint
 from .observers import ContainedListener
 from .outcome import changed_input, changed_input_error, outcome_error
@@ -158,8 +159,9 @@ class Engine:
         self.executor(spec.executor)
         self.created_tasks.start_producers(task, spec.inputs, self._producer)  # Make's rule
         with self._lock:
-            if spec.uid in self._by_uid:
-                raise TaskDefinitionError(f"two tasks are named {spec.uid!r}: task uids must be unique in a run")
+            if spec.uid in self._by_uid:  # the same task again runs once; another task of that uid is an error
+                bind_duplicate(self._by_uid[spec.uid], task, spec)
+                return
             for path in spec.outputs:
                 other = self._producer.get(path)
                 if other is not None:

@@ -17,6 +17,7 @@ from pathlib import PurePath
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 from ..errors import ScriptflowError, TaskDefinitionError
+from .callsite import creation_site
 from .current import current_engine
 from .shellsyntax import shell_syntax
 from .validate import check_command, describe, parse_timeout
@@ -81,6 +82,7 @@ class Task(Future):
         **resources: Any,
     ) -> None:
         super().__init__()
+        self._created_at = creation_site()  # 'sflow.py:12', for errors naming two tasks
         unknown = set(resources) - set(RESOURCE_KEYS)
         if unknown:
             raise TaskDefinitionError(
