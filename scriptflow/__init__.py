@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 
 __all__ = ["HookEvent", "Task", "TaskError", "TaskFailed", "TaskNotStarted", "UpstreamFailed", "__version__", "bag",
-           "flow", "init", "on", "task"]
+           "directory", "flow", "glob", "init", "on", "task"]
 
 #: public name -> the module that defines it
 _PUBLIC = {
@@ -20,6 +20,8 @@ _PUBLIC = {
     "Task": ".core.task",
     "bag": ".core.task",
     "task": ".core.functional",
+    "glob": ".core.paths",
+    "directory": ".core.paths",
     "flow": ".core.functional",
     "on": ".core.hooks",
     "HookEvent": ".core.hooks",
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from .config import init
     from .core.functional import flow, task
     from .core.hooks import HookEvent, on
+    from .core.paths import directory, glob
     from .core.task import Task, bag
     from .errors import TaskError, TaskFailed, TaskNotStarted, UpstreamFailed
 

@@ -65,6 +65,7 @@ class Engine:
         self.reader = ThreadLocalReader(project.ledger_path)
         self.record = RunRecorder(writer, project, options.run_id)
         self.hasher = FileHasher(lambda path: read_stat_entry(self.reader.conn(), path), self.record.stat_entry)
+        self.record.manifest_of = self.hasher.manifests.get  # a directory's files, for its manifest event
         self.default_executor = options.config.get("executor") or "local"
         self._executors: dict[str, Executor] = {}
         self._prepare = ThreadPoolExecutor(4, thread_name_prefix="sf-prepare")
