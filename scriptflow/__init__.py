@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 
 __all__ = ["HookEvent", "Task", "TaskError", "TaskFailed", "TaskNotStarted", "UpstreamFailed", "__version__", "bag",
-           "directory", "flow", "glob", "init", "on", "task"]
+           "call", "directory", "flow", "glob", "init", "on", "task"]
 
 #: public name -> the module that defines it
 _PUBLIC = {
@@ -21,6 +21,7 @@ _PUBLIC = {
     "bag": ".core.task",
     "task": ".core.functional",
     "glob": ".core.paths",
+    "call": ".core.call",
     "directory": ".core.paths",
     "flow": ".core.functional",
     "on": ".core.hooks",
@@ -33,6 +34,7 @@ _PUBLIC = {
 
 if TYPE_CHECKING:
     from .config import init
+    from .core.call import call
     from .core.functional import flow, task
     from .core.hooks import HookEvent, on
     from .core.paths import directory, glob
