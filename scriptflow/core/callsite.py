@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from types import FrameType
 from typing import Optional
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -16,6 +17,7 @@ _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 def creation_site(skip: int = 2) -> Optional[str]:
     """'file.py:LINE' of the innermost frame outside the scriptflow package, or None."""
+    frame: Optional[FrameType]
     try:
         frame = sys._getframe(skip)
     except ValueError:

@@ -101,7 +101,7 @@ def _unwrap(annotation: Any, default: Any) -> tuple[Any, bool]:
 def type_name(annotation: Any, default: Any = inspect.Parameter.empty) -> str:
     element, is_list = _unwrap(annotation, default)
     name = _SCALARS.get(element) or (element if isinstance(element, str)
-                                     else getattr(element, "__name__", str(element)))
+                                     else str(getattr(element, "__name__", element)))
     return f"list[{name}]" if is_list else name
 
 
