@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 
-__all__ = ["Task", "TaskError", "TaskFailed", "TaskNotStarted", "UpstreamFailed", "__version__", "bag", "init",
-           "notify"]
+__all__ = ["HookEvent", "Task", "TaskError", "TaskFailed", "TaskNotStarted", "UpstreamFailed", "__version__", "bag",
+           "call", "directory", "flow", "glob", "init", "notify", "on", "task"]
 
 #: public name -> the module that defines it
 _PUBLIC = {
@@ -20,6 +20,13 @@ _PUBLIC = {
     "notify": ".core.messages",
     "Task": ".core.task",
     "bag": ".core.task",
+    "task": ".core.functional",
+    "glob": ".core.paths",
+    "call": ".core.call",
+    "directory": ".core.paths",
+    "flow": ".core.functional",
+    "on": ".core.hooks",
+    "HookEvent": ".core.hooks",
     "TaskError": ".errors",
     "TaskFailed": ".errors",
     "TaskNotStarted": ".errors",
@@ -28,6 +35,10 @@ _PUBLIC = {
 
 if TYPE_CHECKING:
     from .config import init
+    from .core.call import call
+    from .core.functional import flow, task
+    from .core.hooks import HookEvent, on
+    from .core.paths import directory, glob
     from .core.messages import notify
     from .core.task import Task, bag
     from .errors import TaskError, TaskFailed, TaskNotStarted, UpstreamFailed

@@ -30,7 +30,8 @@ from .why import why_command
 def cli() -> None:
     """scriptflow: Make where the dependencies are Python code.
 
-    Write flows as `def flow_NAME():` (or `async def`) in sflow.py, creating
+    Write flows as `def flow_NAME():` (or `async def`, or any function
+    marked `@sf.flow`) in sflow.py, creating
     tasks with declared inputs and outputs; `scriptflow run NAME` runs them in
     parallel, skips what is up to date and records everything in
     .scriptflow/ledger.db (an SQLite file you can query).

@@ -7,11 +7,20 @@ from .options import directory_option, file_option
 
 
 @click.command("list", short_help="List the flows in sflow.py.")
+@click.option("--params", "show_params", is_flag=True,
+              help="Also show each flow's parameters, their types and defaults (given with "
+                   "`scriptflow run FLOW --param NAME=VALUE`).")
 @file_option
 @directory_option
-def list_command(file: str | None, directory: str | None) -> int:
-    """List the flows (flow_NAME functions) in sflow.py, with the first line of their docstrings."""
+def list_command(show_params: bool, file: str | None, directory: str | None) -> int:
+    """List the flows in sflow.py (flow_NAME functions, and functions marked
+    @sf.flow) with their descriptions (the first line of their docstrings).
+
+    With --params, each flow is followed by one indented line per parameter:
+    `NAME: TYPE = DEFAULT`, or `NAME: TYPE (required)`.
+    """
     from .. import config
+    from ..core.params import parameters
     from ..run import flowfile
 
     path = flowfile.locate(file, directory)
@@ -26,4 +35,9 @@ def list_command(file: str | None, directory: str | None) -> int:
         kind = "async " if flow.is_async else ""
         summary = f"  {flow.summary}" if flow.summary else ""
         click.echo(f"{name:<{width}}  {kind}{summary}".rstrip())
+        if show_params:
+            for param in parameters(flow.function):
+                help_text = flow.param_help.get(param.name)
+                click.echo(f"    {param.describe()}" + (" (required)" if param.required else "")
+                           + (f"  {help_text}" if help_text else ""))
     return 0

@@ -32,17 +32,27 @@ from .options import directory_option, file_option
 @click.option("--notify", "notify", multiple=True, metavar="URL",
               help="POST a JSON document for every run event (run started/finished, task failed/retried, "
                    "sf.notify messages) to URL, in the background. Repeatable. See `notify` in the README.")
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Pass NAME=VALUE to the flow function as a keyword argument, converted by its type "
+                   "annotation (int, float, bool, str, Path, list[...] from 1,2,3). Repeatable; "
+                   "`scriptflow list --params` shows each flow's parameters.")
 @file_option
 @directory_option
-def run_command(flow: str, args: tuple[str, ...], jobs: int | None, force: tuple[str, ...], force_all: bool,
-                keep_going: bool, name: str | None, classic: bool | None, dry_run: bool, no_wait: bool,
-                adopt: bool, settings: tuple[str, ...], notify: tuple[str, ...], file: str | None,
-                directory: str | None) -> int:
+def run_command(flow: str, args: tuple[str, ...], params: tuple[str, ...], jobs: int | None,
+                force: tuple[str, ...], force_all: bool, keep_going: bool, name: str | None,
+                classic: bool | None, dry_run: bool, no_wait: bool, adopt: bool, settings: tuple[str, ...],
+                notify: tuple[str, ...], file: str | None, directory: str | None) -> int:
     """Run FLOW (the function flow_FLOW in sflow.py).
 
     ARGS are passed to the flow function: plain words as positional
-    arguments, key=value as keyword arguments (all strings); put `--` before
-    arguments that start with a dash.
+    arguments, key=value as keyword arguments (like --param key=value); put
+    `--` before arguments that start with a dash. Each is converted by the
+    flow function's type annotation (or its default's type): int, float,
+    bool (true/false/yes/no/1/0), str, Path, and list[...] of those from
+    comma-separated text (`--param xs=1,2,3`). An unknown parameter, a
+    missing one or a value that does not convert is an error before
+    anything runs. The arguments are recorded with the run and reused by
+    `scriptflow resume`.
 
     Tasks whose command, inputs and outputs match a previous successful run
     are skipped ("cached"); see `scriptflow --help` and the README for the
@@ -71,6 +81,7 @@ def run_command(flow: str, args: tuple[str, ...], jobs: int | None, force: tuple
     change" (their inputs may not exist yet), and flow code that reads such
     outputs itself may fail.
     """
+    from ..core.params import check_param_option
     from ..core.task import uid_problem
     from ..errors import ScriptflowError
     from ..run.runner import RunRequest, execute
@@ -78,6 +89,7 @@ def run_command(flow: str, args: tuple[str, ...], jobs: int | None, force: tuple
     problem = uid_problem(name) if name is not None else None
     if problem:
         raise ScriptflowError(f"invalid run name {name!r}: {problem}")
+    args = tuple(args) + tuple(check_param_option(text) for text in params)
     request = RunRequest(flow=flow, args=args, file=file, directory=directory, jobs=jobs, force=force,
                          force_all=force_all, keep_going=keep_going, name=name, classic=classic,
                          wait_for_lock=not no_wait, dry_run=dry_run, settings=settings,

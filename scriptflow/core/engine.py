@@ -28,6 +28,7 @@ from ..project import Project
 from .adopt import adopt
 from .current import clear_current_engine, set_current_engine
 from .decide import decide
+from .dedupe import bind_duplicate
 from .fingerprint import FileHash, FileHasher, task_fingerprint
 from .observers import ContainedListener
 from .outcome import changed_input, changed_input_error, outcome_error
@@ -68,6 +69,7 @@ class Engine:
         self.hasher = FileHasher(lambda path: read_stat_entry(self.reader.conn(), project.relative(path)),
                                  self.record.stat_entry)
         self.images = ImageResolver(project, self.hasher.hash, pull=not options.dry_run)
+        self.record.manifest_of = self.hasher.manifests.get  # a directory's files, for its manifest event
         self.default_executor = options.config.get("executor") or "local"
         self._executors: dict[str, Executor] = {}
         self._prepare = ThreadPoolExecutor(4, thread_name_prefix="sf-prepare")
@@ -163,8 +165,9 @@ class Engine:
         spec = with_request(spec, task.container, self.executor(spec.executor).settings, self.options.config)
         self.created_tasks.start_producers(task, spec.inputs, self._producer)  # Make's rule
         with self._lock:
-            if spec.uid in self._by_uid:
-                raise TaskDefinitionError(f"two tasks are named {spec.uid!r}: task uids must be unique in a run")
+            if spec.uid in self._by_uid:  # the same task again runs once; another task of that uid is an error
+                bind_duplicate(self._by_uid[spec.uid], task, spec)
+                return
             for path in spec.outputs:
                 other = self._producer.get(path)
                 if other is not None:

@@ -61,6 +61,8 @@ class FileHasher:
         self._lock = threading.Lock()
         self.files_hashed = 0
         self.files_from_stat_cache = 0
+        #: absolute directory path -> {relative file path: sha256}, for each directory hashed as a tree
+        self.manifests: dict[str, dict[str, str]] = {}
 
     def hash(self, path: str, recheck: bool = False) -> Optional[FileHash]:
         """Hash of the file (or directory tree) at absolute ``path``; None if it does not exist.
@@ -104,6 +106,7 @@ class FileHasher:
         """A directory output: sha256 over its sorted (relative path, file hash) pairs."""
         h = hashlib.sha256()
         total = 0
+        manifest: dict[str, str] = {}
         for root, dirs, files in os.walk(path):
             dirs.sort()
             for name in sorted(files):
@@ -114,6 +117,9 @@ class FileHasher:
                 rel = os.path.relpath(full, path).replace(os.sep, "/")
                 h.update(f"{rel}\0{fh.sha256}\n".encode())
                 total += fh.size
+                manifest[rel] = fh.sha256
+        with self._lock:
+            self.manifests[path] = manifest
         return FileHash("dir:" + h.hexdigest(), total)
 
 

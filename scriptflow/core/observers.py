@@ -36,7 +36,7 @@ class ContainedListener(Listener):
                 self._failed.add(hook)
             if first:
                 log.exception("listener %s.%s raised (ignored from now on; the run goes on)",
-                              type(self.inner).__name__, hook)
+                              getattr(self.inner, "display_name", type(self.inner).__name__), hook)
 
     def task_submitted(self, record: TaskRecord) -> None:
         self._call("task_submitted", record)

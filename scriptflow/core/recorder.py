@@ -7,7 +7,7 @@ place. Reading the ledger stays elsewhere (``decide``, ``runs``, ``report``).
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from .decide import Decision
 from ..executors.base import Attempt, Container, Outcome, Started
@@ -34,6 +34,9 @@ class RunRecorder:
         self.writer = writer
         self.project = project
         self.run_id = run_id
+        #: absolute directory path -> {relative file: sha256} as last hashed (the engine sets it to the hasher's)
+        self.manifest_of: Callable[[str], Optional[dict[str, str]]] = lambda path: None
+        self._uids: dict[int, str] = {}
 
     def new_task_id(self) -> int:
         return self.writer.new_id("tasks")
@@ -49,6 +52,7 @@ class RunRecorder:
     # -- tasks ------------------------------------------------------------------------------
 
     def task_created(self, task_id: int, spec: TaskSpec) -> None:
+        self._uids[task_id] = spec.uid
         self.writer.execute(
             "INSERT INTO tasks (id, run_id, uid, command, shell, cwd, env, version, executor, resources, "
             "max_retries, inputs, outputs, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting')",
@@ -88,8 +92,10 @@ class RunRecorder:
     def files(self, task_id: int, role: str, hashes: Iterable[tuple[str, Optional[FileHash]]],
               producer_attempt_id: Optional[int] = None) -> None:
         """Files hashed for a task: its inputs when decided, its outputs when an attempt succeeded."""
+        hashes = list(hashes)
         self._insert_files(task_id, role, ((path, h.sha256 if h else None, h.size if h else None,
                                             producer_attempt_id) for path, h in hashes))
+        self._manifests(task_id, role, [(path, h.sha256) for path, h in hashes if h is not None])
 
     def forget_inputs(self, task_id: int) -> None:
         """Before a task is decided again (an input changed while it ran): the input rows it
@@ -99,6 +105,17 @@ class RunRecorder:
     def cached_outputs(self, task_id: int, decision: Decision) -> None:
         """A cached task's outputs point to the attempt that really wrote them."""
         self._insert_files(task_id, "output", decision.cached_outputs)
+        self._manifests(task_id, "output", [(path, sha) for path, sha, _, _ in decision.cached_outputs])
+
+    def _manifests(self, task_id: int, role: str, hashes: list[tuple[str, Optional[str]]]) -> None:
+        """For each directory among them (a ``dir:`` hash): a ``manifest`` event listing its files."""
+        for path, sha in hashes:
+            if not sha or not sha.startswith("dir:"):
+                continue
+            files = self.manifest_of(self.project.absolute_str(path))
+            if files is not None:
+                self.event("manifest", self._uids.get(task_id),
+                           {"task_id": task_id, "role": role, "path": path, "sha256": sha, "files": files})
 
     def _insert_files(self, task_id: int, role: str,
                       rows: Iterable[tuple[str, Optional[str], Optional[int], Optional[int]]]) -> None:

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 from ..config import canonical_executor
+from ..errors import TaskDefinitionError
 from ..executors.base import Container
 from ..project import Project
+from .paths import Glob
 from .task import Task
 
 
@@ -80,6 +82,9 @@ def build_spec(task: Task, project: Project, default_executor: str) -> TaskSpec:
     outputs: list[str] = []
     output_abs: dict[str, str] = {}
     for path in task.get_outputs():
+        if isinstance(path, Glob):
+            raise TaskDefinitionError(f"task {task.name}: output {path!r} is a glob; outputs are files or "
+                                      "directories (sf.directory)")
         absolute = project.absolute_str(path, cwd)
         rel = project.relative(absolute)
         if rel not in output_abs:
@@ -102,6 +107,9 @@ def build_spec(task: Task, project: Project, default_executor: str) -> TaskSpec:
                 if rel not in input_abs:
                     inputs.append(rel)
                     input_abs[rel] = dep_spec.output_abs[rel]
+        elif isinstance(item, Glob):  # expanded now, when the task starts: the concrete files are its inputs
+            for match in item.expand(cwd):
+                add_input(match, cwd)
         else:
             add_input(item, cwd)
     syntax = task.shell_reason()

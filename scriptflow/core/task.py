@@ -18,7 +18,9 @@ from pathlib import PurePath
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 from ..errors import ScriptflowError, TaskDefinitionError
+from .callsite import creation_site
 from .current import current_engine
+from .results import task_value, value_source
 from .shellsyntax import shell_syntax
 from .validate import check_command, describe, parse_timeout
 
@@ -105,9 +107,12 @@ class Task(Future):
         uid: Optional[str] = None,
         deps: Union[Input, Iterable[Input], None] = None,
         container: Union[str, bool, None] = None,
+        value: Optional[PathLike] = None,
+        parse: Optional[Any] = None,
         **resources: Any,
     ) -> None:
         super().__init__()
+        self._created_at = creation_site()  # 'sflow.py:12', for errors naming two tasks
         unknown = set(resources) - set(RESOURCE_KEYS)
         if unknown:
             raise TaskDefinitionError(
@@ -150,6 +155,7 @@ class Task(Future):
         self.add_deps(deps)
         self.set_retry(retry)
         self._check_limits()
+        self._value_source = value_source(self, value, parse)  # t.value (core/results.py)
         engine = current_engine()
         if engine is not None:  # so that Make's rule can start it (core/pending.py)
             engine.created(self)
@@ -347,6 +353,12 @@ class Task(Future):
 
     def get_inputs(self) -> list[Input]:
         return list(self._inputs)
+
+    @property
+    def value(self) -> Any:
+        """The task's result as a Python value (``value=`` output parsed as JSON, or ``parse=``);
+        waits for the task."""
+        return task_value(self)
 
     @property
     def status(self) -> str:

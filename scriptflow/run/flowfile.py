@@ -12,11 +12,13 @@ import logging
 import os
 import sys
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
+from ..core import params
+from ..core.functional import FLOW_ATTRIBUTE
 from ..errors import FlowCodeError, FlowFileError, ScriptflowError, TaskError
 
 log = logging.getLogger("scriptflow.flow")
@@ -29,9 +31,15 @@ PREFIX = "flow_"
 class Flow:
     name: str
     function: Callable[..., Any]
+    #: ``@sf.flow(description=...)``; else the docstring's first line is the summary.
+    description: Optional[str] = None
+    #: ``@sf.flow(params={name: help})``
+    param_help: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def summary(self) -> str:
+        if self.description:
+            return self.description.strip().splitlines()[0]
         doc = inspect.getdoc(self.function) or ""
         return doc.strip().splitlines()[0] if doc.strip() else ""
 
@@ -94,10 +102,27 @@ def load(path: Path) -> ModuleType:
 
 
 def flows(module: ModuleType) -> dict[str, Flow]:
-    found = {}
+    """The module's flows: ``flow_NAME`` functions and functions marked ``@sf.flow``.
+
+    Two flows of one name (``flow_fit`` and ``@sf.flow(name="fit")``) are an error naming both.
+    """
+    found: dict[str, Flow] = {}
+    origin: dict[str, str] = {}
     for attr, value in vars(module).items():
-        if attr.startswith(PREFIX) and callable(value) and len(attr) > len(PREFIX):
-            found[attr[len(PREFIX):]] = Flow(attr[len(PREFIX):], value)
+        if not callable(value):
+            continue
+        info = getattr(value, FLOW_ATTRIBUTE, None) if inspect.isfunction(value) else None
+        if info is not None:
+            stem = attr[len(PREFIX):] if attr.startswith(PREFIX) and len(attr) > len(PREFIX) else attr
+            flow = Flow(info.name or stem, value, info.description, dict(info.params))
+        elif attr.startswith(PREFIX) and len(attr) > len(PREFIX):
+            flow = Flow(attr[len(PREFIX):], value)
+        else:
+            continue
+        if flow.name in found and found[flow.name].function is not value:
+            raise FlowFileError(f"two flows are named {flow.name!r}: {origin[flow.name]} and {attr}")
+        found[flow.name] = flow
+        origin[flow.name] = attr
     return dict(sorted(found.items()))
 
 
@@ -111,25 +136,15 @@ def find_flow(module: ModuleType, name: str, path: Path) -> Flow:
     return available[name]
 
 
-def parse_flow_args(args: Sequence[str]) -> tuple[list[str], dict[str, str]]:
-    """``a b key=value`` -> positional ['a', 'b'] and keywords {'key': 'value'} (all strings)."""
-    positional, keywords = [], {}
-    for arg in args:
-        key, eq, value = arg.partition("=")
-        if eq and key.isidentifier():
-            keywords[key] = value
-        else:
-            positional.append(arg)
-    return positional, keywords
+def bind_args(flow: Flow, args: Sequence[str]) -> tuple[list[Any], dict[str, Any]]:
+    """The flow's command-line words as typed arguments (see ``core.params``); a one-line
+    FlowFileError for an unknown, missing or unconvertible parameter."""
+    return params.bind(flow.function, flow.name, args)
 
 
 def call_flow(flow: Flow, args: Sequence[str], path: Path) -> Any:
     """Run the flow function to its end (async flows get their own event loop)."""
-    positional, keywords = parse_flow_args(args)
-    try:
-        inspect.signature(flow.function).bind(*positional, **keywords)
-    except TypeError as exc:
-        raise FlowFileError(f"flow {flow.name}: bad arguments {list(args)}: {exc}") from None
+    positional, keywords = bind_args(flow, args)
     try:
         if flow.is_async:
             return asyncio.run(flow.function(*positional, **keywords))

@@ -22,6 +22,7 @@ from .. import config as config_module
 from ..version import __version__
 from . import flowfile
 from ..terminal.console import RunConsole, make_console
+from ..core import hooks
 from ..core.engine import Engine
 from ..core.runstate import RunOptions, TaskRecord
 from ..errors import ScriptflowError, TaskError
@@ -110,8 +111,10 @@ def execute(request: RunRequest, stream: Optional[IO[str]] = None) -> RunResult:
     project = Project(path.parent)
     os.chdir(project.dir)
     config_module.reset_flow_config()
+    hooks.reset()
     module = flowfile.load(path)
     flow = flowfile.find_flow(module, request.flow, path)
+    flowfile.bind_args(flow, request.args)  # a bad parameter: one line, before anything is recorded
     cfg, executor_note = config_module.resolve(project.dir, command_line_config(request))
     if request.config_override:
         cfg = config_module.merge(cfg, request.config_override)
@@ -186,7 +189,8 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     exit_code: Optional[int] = None
     restore_signals = signals.install()
     notifier = None if request.dry_run else notify_setup.start(cfg, request.notify, project)
-    engine = Engine(project, writer, engine_options, console if notifier is None else Broadcast(console, notifier))
+    observers = console if notifier is None else Broadcast(console, notifier)
+    engine = Engine(project, writer, engine_options, hooks.HookListener(observers, run_id, console.print))
     # A ledger that cannot be written stops the run at once, like Ctrl-C: nothing it does could be recorded.
     writer.set_on_failure(lambda failure: engine.interrupt())
     try:
@@ -246,6 +250,7 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     if notifier is not None:
         notifier.run_finished(status, exit_code, error)
     notify_setup.stop(notifier)
+    hooks.run_finished(run_id, status, exit_code, error, console.print)
     if request.dry_run:
         console.print(dry_run_table(engine.records))
     else:

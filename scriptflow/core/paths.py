@@ -1,0 +1,53 @@
+"""``sf.glob`` and ``sf.directory``: inputs that are sets of files.
+
+A glob is expanded when its task is started (``start()``, ``result()``,
+``await``): the concrete, sorted list of matching files becomes the task's
+inputs, each hashed and recorded in ``files`` like any input. So adding,
+removing or editing a matching file changes the fingerprint and reruns the
+task, and ``why``/``report`` name the files, not the pattern.
+
+A directory (input or output) is hashed as a tree (``dir:`` + sha256 over its
+sorted relative paths and file hashes, see ``core.fingerprint``); its list of
+files is recorded as a ``manifest`` event (see docs/ledger.md).
+"""
+from __future__ import annotations
+
+import glob as globmodule
+import os
+from typing import Union
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class Glob(str):
+    """A glob pattern among a task's inputs (the string is the pattern, for display)."""
+
+    def expand(self, cwd: str) -> list[str]:
+        """The regular files matching the pattern, relative to ``cwd``, sorted; ``**`` recurses.
+
+        Nothing under ``.scriptflow`` matches: the ledger and logs are never task inputs.
+        """
+        matches = globmodule.glob(str(self), root_dir=cwd, recursive=True)
+        found = []
+        for match in matches:
+            parts = os.path.normpath(match).split(os.sep)
+            if ".scriptflow" in parts:
+                continue
+            if os.path.isfile(os.path.join(cwd, match)):
+                found.append(os.path.normpath(match))
+        return sorted(set(found))
+
+
+class Directory(str):
+    """A directory as a task's input or output (hashed as a tree, its files recorded)."""
+
+
+def glob(pattern: PathLike) -> Glob:
+    """``sf.glob("data/*.csv")``: every matching file is an input, expanded when the task starts."""
+    return Glob(os.fspath(pattern))
+
+
+def directory(path: PathLike) -> Directory:
+    """``sf.directory("results/")``: a whole directory as an input or an output."""
+    text = os.fspath(path).rstrip("/") or "/"
+    return Directory(text)
