@@ -3,7 +3,9 @@
 scriptflow removes a task's declared outputs before each attempt and after a
 failure (a failed task must never look done), so declaring a path as output
 is permission to delete it. Some paths must never be given that permission:
-scriptflow's own state (``.scriptflow/``: the ledger, logs, lock), the flow
+scriptflow's own state (``.scriptflow/``: the ledger, logs, lock; only its
+``values/`` folder, where ``sf.call`` tasks write their return values, holds
+outputs), the flow
 file, the project folder or any folder holding it, and the task's own
 inputs (a path both read and written by one task would be deleted before the
 task could read it; a directory output holding an input likewise). Each
@@ -31,14 +33,23 @@ def _within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
+#: The one folder of ``.scriptflow/`` that holds task outputs: the return values of ``sf.call`` tasks,
+#: which scriptflow itself declares (``core/call.py``); nothing else of its state lives there.
+VALUES_FOLDER = "values"
+
+
 def check_outputs(spec: TaskSpec, project: Project, flow_file: Optional[str]) -> None:
     """Raise ``TaskDefinitionError`` naming the task and the first protected output it declares."""
     roots = _spellings(str(project.dir))
     states = _spellings(str(project.state_dir))
+    values = _spellings(str(project.state_dir / VALUES_FOLDER))
     flows = _spellings(os.path.abspath(flow_file)) if flow_file else set()
     inputs = {rel: _spellings(spec.input_abs[rel]) for rel in spec.inputs}
     for rel in spec.outputs:
-        why = _why(_spellings(spec.output_abs[rel]), roots, states, flows, inputs)
+        spellings = _spellings(spec.output_abs[rel])
+        if all(any(_within(out, v) and out not in values for v in values) for out in spellings):
+            continue  # a function task's value file: scriptflow's own output, made and removed as any other
+        why = _why(spellings, roots, states, flows, inputs)
         if why:
             raise TaskDefinitionError(
                 f"task {spec.uid!r}: output {rel} {why}; scriptflow removes a task's outputs before it runs "
