@@ -19,7 +19,7 @@ _PUBLIC = {
     "init": ".config",
     "notify": ".core.messages",
     "Task": ".core.task",
-    "bag": ".core.task",
+    "bag": ".core.bag",
     "task": ".core.functional",
     "glob": ".core.paths",
     "call": ".core.call",
@@ -40,7 +40,8 @@ if TYPE_CHECKING:
     from .core.hooks import HookEvent, on
     from .core.paths import directory, glob
     from .core.messages import notify
-    from .core.task import Task, bag
+    from .core.bag import bag
+    from .core.task import Task
     from .errors import TaskError, TaskFailed, TaskNotStarted, UpstreamFailed
 
 

@@ -93,7 +93,7 @@ def build_spec(task: Task, project: Project, default_executor: str) -> TaskSpec:
     inputs: list[str] = []
     input_abs: dict[str, str] = {}
 
-    def add_input(path: str, base: os.PathLike | str) -> None:
+    def add_input(path: "os.PathLike[str] | str", base: "os.PathLike[str] | str") -> None:
         absolute = project.absolute_str(path, base)
         rel = project.relative(absolute)
         if rel not in input_abs:

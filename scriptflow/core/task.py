@@ -13,38 +13,21 @@ import os
 import shlex
 import unicodedata
 from collections.abc import Iterator
-from concurrent.futures import Future, wait
+from concurrent.futures import Future
 from pathlib import PurePath
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 from ..errors import ScriptflowError, TaskDefinitionError
 from .callsite import creation_site
 from .current import current_engine
+from .original_api import OriginalTaskApi, Uid
 from .results import task_value, value_source
 from .shellsyntax import shell_syntax
+from .taskargs import RESOURCE_KEYS, container_value, setup_lines, uid_problem
 from .validate import check_command, describe, parse_timeout
 
 PathLike = Union[str, os.PathLike]
 Input = Union[PathLike, "Task"]
-
-#: Per-task resource keywords understood by the executors (``setup``: shell lines run before the command;
-#: ``timeout`` is honoured by every executor).
-RESOURCE_KEYS = ("cpus", "mem", "time", "gpus", "directives", "setup", "timeout")
-
-
-def uid_problem(value: str) -> Optional[str]:
-    """Why ``value`` cannot be a task uid, or None. Uids are one line of valid text: they are
-    stored in the ledger, printed on terminals and typed back by users."""
-    if not value:
-        return "it is empty"
-    for c in value:
-        category = unicodedata.category(c)
-        if category == "Cc":
-            return f"it holds the control character {c!r}"
-        if category == "Cs":
-            return "it is not valid text (it holds bytes that are not UTF-8)"
-    return None
-
 
 def _as_list(value: Any) -> list:
     if value is None:
@@ -54,25 +37,7 @@ def _as_list(value: Any) -> list:
     return list(value)
 
 
-def _setup_lines(value: Any) -> list[str]:
-    """``setup=``: one string (lines) or a list of strings; blank lines dropped."""
-    if isinstance(value, str):
-        return [line for line in value.splitlines() if line.strip()]
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return [v for v in value if v.strip()]
-    raise TaskDefinitionError(f"setup must be a string or a list of strings, got {value!r}")
-
-
-def _container(value: Any) -> Union[str, bool, None]:
-    """``container=``: an image name, False (no container even if one is configured), or None."""
-    if value is None or value is False:
-        return value
-    if not isinstance(value, str) or not value.strip() or any(c in value for c in "\n\r\t"):
-        raise TaskDefinitionError(f"container must be an image name (a non-empty string) or False, got {value!r}")
-    return value.strip()
-
-
-class Task(Future):
+class Task(OriginalTaskApi, Future):
     """One command with declared inputs and outputs.
 
     Both styles of the original scriptflow work::
@@ -135,10 +100,10 @@ class Task(Future):
         self.env = dict(env or {})
         self.version = version
         #: The image the command runs in (docs/containers.md); False: none, whatever is configured.
-        self.container = _container(container)
+        self.container = container_value(container)
         self.resources = {k: v for k, v in resources.items() if v is not None}
         if "setup" in self.resources:
-            self.resources["setup"] = _setup_lines(self.resources["setup"])
+            self.resources["setup"] = setup_lines(self.resources["setup"])
             if not self.resources["setup"]:
                 del self.resources["setup"]
         self._outputs: list[str] = []
@@ -227,10 +192,10 @@ class Task(Future):
     add_inputs = input
 
     @property
-    def uid(self) -> "_Uid":
+    def uid(self) -> "Uid":
         """The task's unique name: reads as a string (``f"{t.uid}"``), and ``t.uid("x")`` sets it
         (returning the task, for the chained style)."""
-        return _Uid(self.name, self)
+        return Uid(self.name, self)
 
     @uid.setter
     def uid(self, value: str) -> None:
@@ -270,26 +235,6 @@ class Task(Future):
         self.retry = n
         return self
 
-    def set_cpu(self, n: int) -> "Task":
-        """Ask for ``n`` CPUs (the ``cpus`` resource; the original's later name)."""
-        self._editable()
-        self.resources["cpus"] = n
-        return self
-
-    def set_memory(self, gb: Union[int, float, str]) -> "Task":
-        """Ask for memory: a number is GB (the original's unit), a string keeps its unit ('500M')."""
-        self._editable()
-        self.resources["mem"] = gb if isinstance(gb, str) else f"{gb}G"
-        return self
-
-    def set_prop(self, name: str, value: Any) -> "Task":
-        """Attach a value to the task for the flow's own use (never part of what runs)."""
-        self.props[name] = value
-        return self
-
-    def get_prop(self, name: str, default: Any = None) -> Any:
-        return self.props.get(name, default)
-
     # -- reading ---------------------------------------------------------------
 
     @property
@@ -311,20 +256,6 @@ class Task(Future):
     def output_file(self) -> Optional[str]:
         return self._outputs[0] if self._outputs else None
 
-    def get_outputs(self, group: Optional[str] = None) -> Any:
-        """Every declared output (a list), or one named group as declared (a path or a list)."""
-        if group is None:
-            return list(self._outputs)
-        if group not in self._output_groups:
-            known = ", ".join(sorted(self._output_groups)) or "none"
-            raise TaskDefinitionError(f"task {self.name} has no output group {group!r} (groups: {known})")
-        return self._output_groups[group]
-
-    @property
-    def outputs(self) -> Any:
-        """The named output groups when outputs were given as a dict, else the list of outputs."""
-        return dict(self._output_groups) if self._output_groups else list(self._outputs)
-
     def shell_reason(self) -> Optional[str]:
         """The shell construct that makes a string command (without ``shell=``) run through the
         shell, or None when it runs as given."""
@@ -335,21 +266,6 @@ class Task(Future):
     @property
     def runs_in_shell(self) -> bool:
         return self.shell or self.shell_reason() is not None
-
-    def get_command(self) -> Union[str, list[str], None]:
-        """The command as it runs: the argv list, or the string a shell runs."""
-        if self._cmd is None:
-            return None
-        if self.runs_in_shell:
-            return self._cmd if isinstance(self._cmd, str) else " ".join(self._cmd)
-        return self.argv
-
-    def get_command_str(self) -> str:
-        """The command as one line (argv quoted for a shell; a shell string as is)."""
-        command = self.get_command()
-        if command is None:
-            return ""
-        return command if isinstance(command, str) else shlex.join(command)
 
     def get_inputs(self) -> list[Input]:
         return list(self._inputs)
@@ -421,22 +337,6 @@ class Task(Future):
         return f"<Task {self.name} {self.status}>"
 
 
-class _Uid(str):
-    """A task's uid that is also the original's chained setter: ``t.uid("solve-1")``."""
-
-    _task: "Task"
-
-    def __new__(cls, value: str, task: "Task") -> "_Uid":
-        obj = super().__new__(cls, value)
-        obj._task = task
-        return obj
-
-    def __call__(self, value: Optional[str] = None) -> Any:
-        if value is None:
-            return str(self)
-        return self._task.set_uid(value)
-
-
 def _in_dependency_order(root: Task) -> list[Task]:
     """``root`` and the not yet started tasks it depends on, dependencies first.
 
@@ -470,24 +370,3 @@ def _in_dependency_order(root: Task) -> list[Task]:
             done.add(id(task))
             order.append(task)
     return order
-
-
-def bag(*tasks: Union[Task, Iterable[Task]]) -> Any:
-    """Wait for several tasks together.
-
-    In a plain flow it blocks until all are done and returns them (raising the
-    first failure, in order). In an ``async`` flow it returns an awaitable.
-    """
-    import asyncio
-
-    flat: list[Task] = []
-    for t in tasks:
-        flat.extend(t if not isinstance(t, Task) else [t])
-    for t in flat:
-        t.start()
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        wait(flat)
-        return [t.result() for t in flat]
-    return asyncio.gather(*(asyncio.wrap_future(t) for t in flat))

@@ -1,0 +1,28 @@
+"""``sf.bag``: wait for several tasks together, in a plain flow or an ``async`` one."""
+from __future__ import annotations
+
+from concurrent.futures import wait
+from typing import Any, Iterable, Union
+
+from .task import Task
+
+
+def bag(*tasks: Union[Task, Iterable[Task]]) -> Any:
+    """Wait for several tasks together.
+
+    In a plain flow it blocks until all are done and returns them (raising the
+    first failure, in order). In an ``async`` flow it returns an awaitable.
+    """
+    import asyncio
+
+    flat: list[Task] = []
+    for t in tasks:
+        flat.extend(t if not isinstance(t, Task) else [t])
+    for t in flat:
+        t.start()
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        wait(flat)
+        return [t.result() for t in flat]
+    return asyncio.gather(*(asyncio.wrap_future(t) for t in flat))
