@@ -19,7 +19,7 @@ from ..errors import TaskDefinitionError
 from ..executors.base import Attempt, Executor, Outcome, RecordedJob, Reporter, Started
 from ..executors.registry import create_executor
 from ..ledger.sqlerrors import is_damage
-from ..ledger.store import ThreadLocalReader, read_stat_entry
+from ..ledger.store import ThreadLocalReader
 from ..ledger.writer import LedgerWriter
 from ..names import file_stem
 from ..project import Project
@@ -27,6 +27,7 @@ from .adopt import adopt
 from .current import clear_current_engine, set_current_engine
 from .decide import decide
 from .fingerprint import FileHash, FileHasher, task_fingerprint
+from .history import LedgerHistory
 from .observers import ContainedListener
 from .outcome import changed_input, changed_input_error, outcome_error
 from .outputs import remove_outputs
@@ -37,6 +38,10 @@ from .spec import build_spec
 from .task import Task
 
 log = logging.getLogger("scriptflow.engine")
+
+#: A ready task whose files need at most this many bytes read is decided on the thread that
+#: released it (the flow thread, or the one that finished its last dependency); else in the pool.
+INLINE_READ_BYTES = 1 << 20
 
 class _AttemptReporter(Reporter):
     """What an executor reports about one attempt of this engine (the contract is ``Reporter``'s)."""
@@ -63,10 +68,12 @@ class Engine:
         self.listener = ContainedListener(listener or Listener())
         self.reader = ThreadLocalReader(project.ledger_path)
         self.record = RunRecorder(writer, project, options.run_id)
-        self.hasher = FileHasher(lambda path: read_stat_entry(self.reader.conn(), path), self.record.stat_entry)
+        self.history = LedgerHistory(self.reader.conn, options.run_id)
+        self.hasher = FileHasher(self.history.stat_entry, self.record.stat_entry)
         self.default_executor = options.config.get("executor") or "local"
         self._executors: dict[str, Executor] = {}
         self._prepare = ThreadPoolExecutor(4, thread_name_prefix="sf-prepare")
+        self._here = threading.local()  # tasks to decide on this thread after the current one
         self._lock = threading.RLock()
         self._by_uid: dict[str, TaskRecord] = {}
         self._producer: dict[str, TaskRecord] = {}
@@ -93,6 +100,9 @@ class Engine:
         self.reader.close()
 
     def executor(self, name: str) -> Executor:
+        found = self._executors.get(name)  # a dict read: atomic; created once, under the lock
+        if found is not None:
+            return found
         with self._lock:
             if name not in self._executors:
                 settings = (self.options.config.get("executors") or {}).get(name) or {}
@@ -181,7 +191,6 @@ class Engine:
             for path in spec.outputs:
                 self._producer[path] = record
             self._open += 1
-            self.record.task_created(record.id, spec)
             blocked: TaskRecord | None = None
             for dep in deps:
                 status = dep.status
@@ -190,6 +199,8 @@ class Engine:
                     dep.dependants.append(record)
                 elif blocked is None and status not in OK:
                     blocked = dep
+            if record.waiting_on or blocked is not None:
+                self._write_row(record)  # a ready task's row is written complete once decided
         self.listener.task_submitted(record)
         if blocked is not None:
             self._block(record, blocked)
@@ -198,12 +209,55 @@ class Engine:
 
     # -- deciding (prepare pool) -----------------------------------------------------
 
+    def _write_row(self, record: TaskRecord) -> None:
+        """The task's ``tasks`` row, unless already written (statements about it follow it)."""
+        if record.row_written:
+            return
+        with self._lock:  # flag and queueing together: no UPDATE can overtake the INSERT
+            if not record.row_written:
+                record.row_written = True
+                self.record.task_created(record.id, record.spec)
+
     def _ready(self, record: TaskRecord) -> None:
         with self._lock:
             if record.done:
                 return
             record.status = "deciding"
-        self._prepare.submit(self._guard, self._decide, record)
+        if self._cheap(record):
+            self._decide_here(record)
+        else:
+            self._write_row(record)
+            self._prepare.submit(self._guard, self._decide, record)
+
+    def _cheap(self, record: TaskRecord) -> bool:
+        """Whether deciding costs less than handing the task to another thread: every file it
+        must look at is vouched for by the stat cache, or small enough to read at once."""
+        if self.stopping or record.attempts:
+            return False
+        spec = record.spec
+        budget = INLINE_READ_BYTES
+        for path in (*spec.input_abs.values(), *spec.output_abs.values()):
+            cost = self.hasher.unread_bytes(path)
+            if cost < 0:
+                return False
+            budget -= cost
+            if budget < 0:
+                return False
+        return True
+
+    def _decide_here(self, record: TaskRecord) -> None:
+        """Decide on this thread. A task released by one decided here waits in a queue until
+        that decision is done (a long chain of cached tasks must not grow the stack)."""
+        queue: Optional[list[TaskRecord]] = getattr(self._here, "queue", None)
+        if queue is not None:
+            queue.append(record)
+            return
+        queue = self._here.queue = [record]
+        try:
+            while queue:
+                self._guard(self._decide, queue.pop())
+        finally:
+            self._here.queue = None
 
     def _guard(self, fn: Callable[..., None], record: TaskRecord, *args: Any) -> None:
         """A bug in engine code must fail the task loudly, never hang the run."""
@@ -226,24 +280,29 @@ class Engine:
             self._finish(record, "would-run", reason="upstream-will-change")
             return
         inputs: dict[str, Optional[FileHash]] = {p: self.hasher.hash(spec.input_abs[p]) for p in spec.inputs}
-        if record.attempts:  # decided again after an input changed under an attempt
-            self.record.forget_inputs(record.id)
         record.input_hashes = inputs
-        self.record.files(record.id, "input", inputs.items())
         missing = [p for p, h in inputs.items() if h is None]
         if missing:
+            self._record_inputs(record)
             self._finish(record, "failed", reason=f"input-missing:{missing[0]}",
                          error=f"input file {missing[0]} does not exist and no task of this run produces it")
             return
         fingerprint = task_fingerprint(spec.definition(), [(p, h.sha256) for p, h in inputs.items()])
         forced = self.options.force_all or any(fnmatch.fnmatchcase(spec.uid, g) for g in self.options.force_globs)
-        decision = decide(self.reader.conn(), spec, self.run_id, fingerprint, inputs,
+        decision = decide(self.history, spec, fingerprint, inputs,
                           lambda rel: self.hasher.hash(spec.output_abs[rel]), forced)
         if decision.run and decision.reason == "never-run" and self.options.adopt:
             decision = adopt(spec, lambda rel: self.hasher.hash(spec.output_abs[rel])) or decision
-        self.record.task_decided(record.id, fingerprint, decision)
         record.reason = decision.reason
         record.fingerprint = fingerprint
+        if not decision.run and not record.row_written:  # the common no-op: one unit of statements
+            with self._lock:
+                record.row_written = True
+                self.record.task_cached(record.id, spec, fingerprint, decision, inputs.items())
+            self._finish(record, "cached", recorded=True)
+            return
+        self._record_inputs(record)
+        self.record.task_decided(record.id, fingerprint, decision)
         if not decision.run:
             self.record.cached_outputs(record.id, decision)
             self._finish(record, "cached")
@@ -251,6 +310,12 @@ class Engine:
             self._finish(record, "would-run")
         else:
             self._launch(record)
+
+    def _record_inputs(self, record: TaskRecord) -> None:
+        self._write_row(record)
+        if record.attempts:  # decided again after an input changed under an attempt
+            self.record.forget_inputs(record.id)
+        self.record.files(record.id, "input", record.input_hashes.items())
 
     # -- attempts ------------------------------------------------------------------------
 
@@ -393,7 +458,8 @@ class Engine:
                          error=f"not run because {cause.spec.uid} {cause.status}")
 
     def _finish(self, record: TaskRecord, status: str, reason: Optional[str] = None,
-                error: Optional[str] = None) -> None:
+                error: Optional[str] = None, recorded: bool = False) -> None:
+        """``recorded``: the task's row already holds this status (``RunRecorder.task_cached``)."""
         with self._lock:
             if record.done:
                 return
@@ -420,9 +486,11 @@ class Engine:
         # Whatever fails from here on, the task's future is resolved, its dependants are
         # released and it stops counting as open: otherwise wait_idle() never returns.
         try:
-            if reason is not None:
-                self.record.task_reason(record.id, reason, error)
-            self.record.task_status(record.id, status)
+            if not recorded:
+                self._write_row(record)
+                if reason is not None:
+                    self.record.task_reason(record.id, reason, error)
+                self.record.task_status(record.id, status)
             self.listener.task_finished(record)
         finally:
             try:
