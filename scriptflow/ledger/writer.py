@@ -37,6 +37,8 @@ Work = Union[Sequence[Statement], Callable[[sqlite3.Connection], Any]]
 
 #: How many failed operations are kept in ``LedgerWriter.errors`` (all are logged).
 MAX_REMEMBERED = 100
+#: How long the writer lets operations gather before committing a batch nobody waits for.
+GATHER_SECONDS = 0.01
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,11 @@ class _Flush:
 
 
 _STOP = object()
+
+
+def _urgent(item: Any) -> bool:
+    """Someone waits for it: a flush, the writer's close, or a ``call`` whose result is awaited."""
+    return not isinstance(item, _Op) or item.future is not None
 
 
 def _describe(work: Work) -> str:
@@ -231,11 +238,12 @@ class LedgerWriter:
                 self._beat_if_due()
                 continue
             batch = [first]
-            while len(batch) < self._batch_size:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            self._take_waiting(batch)
+            if len(batch) < self._batch_size and not any(_urgent(item) for item in batch):
+                # Let a burst gather: one transaction for what a few milliseconds bring, not one per
+                # task (each commit costs more than the statements of a cached task).
+                time.sleep(GATHER_SECONDS)
+                self._take_waiting(batch)
             stop = any(item is _STOP for item in batch)
             self._batch = batch
             self._commit([item for item in batch if isinstance(item, _Op)])
@@ -244,6 +252,13 @@ class LedgerWriter:
                     item.done.set()
             self._batch = []
             self._beat_if_due()
+
+    def _take_waiting(self, batch: list[Any]) -> None:
+        while len(batch) < self._batch_size:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                return
 
     def _drain(self) -> None:
         """After the thread's death: resolve every future and flush in hand or queued, so nobody waits."""
