@@ -130,8 +130,12 @@ class FileHasher:
         return FileHash("dir:" + h.hexdigest(), total)
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: object) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Sorted keys, no spaces (one encoder for every call: ``json.dumps`` with options builds one each time)."""
+    return _CANONICAL.encode(value)
 
 
 def task_fingerprint(definition: Mapping[str, object], inputs: Iterable[tuple[str, Optional[str]]]) -> str:
