@@ -223,7 +223,11 @@ class Engine:
             if record.done:
                 return
             record.status = "deciding"
-        if self._cheap(record):
+        try:
+            cheap = self._cheap(record)
+        except Exception:  # noqa: BLE001 - e.g. a damaged ledger: the guarded decision reports it
+            cheap = False
+        if cheap:
             self._decide_here(record)
         else:
             self._write_row(record)

@@ -97,6 +97,11 @@ class FileHasher:
         self._store(entry)
         return FileHash(digest, st.st_size)
 
+    def entries(self) -> list[StatEntry]:
+        """The stat-cache entries this run made or confirmed (for ``refresh.refresh_racy``)."""
+        with self._lock:
+            return list(self._memo.values())
+
     def unread_bytes(self, path: str) -> int:
         """How many bytes ``hash(path)`` would read now: 0 when the stat cache vouches for the
         file or it does not exist, -1 for a directory (unknown). Lets the engine hash small

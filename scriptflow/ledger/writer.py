@@ -282,6 +282,8 @@ class LedgerWriter:
             ops = kept
         if not ops:
             return
+        if self._commit_plain(ops):
+            return
         results: list[tuple[Future, Any]] = []
         try:
             self._conn.execute("BEGIN IMMEDIATE")
@@ -303,6 +305,28 @@ class LedgerWriter:
             return
         for fut, value in results:
             fut.set_result(value)
+
+    def _commit_plain(self, ops: list[_Op]) -> bool:
+        """A batch of plain statements (the usual case) in one transaction without a SAVEPOINT per
+        operation: True when committed. On any error it is rolled back whole and False tells
+        ``_commit`` to run it again operation by operation, where a failing one is isolated."""
+        if any(callable(op.work) or op.future is not None for op in ops):
+            return False
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op in ops:
+                for sql, params in op.work:  # type: ignore[union-attr]
+                    conn.execute(sql, params)
+            conn.execute("COMMIT")
+            return True
+        except BaseException:  # noqa: BLE001 - the slow path sorts out which operation, and how bad
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except BaseException:  # noqa: BLE001 - the slow path meets the same trouble and reports it
+                pass
+            return False
 
     def _run_one(self, op: _Op) -> tuple[Optional[bool], Any]:
         """(True, value) when done; (False, exc) when rolled back alone; (None, exc) when the batch is lost."""
