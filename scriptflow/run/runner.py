@@ -313,15 +313,24 @@ def tune_gc() -> Callable[[], None]:
     """Fewer garbage collections during a run; returns the function that undoes it.
 
     A run keeps a few objects per task alive until it ends (task, record, spec), and each
-    full collection walks all of them: with the default thresholds a run of 100,000 tasks
-    spends much of its time there. What was imported and built before the run is frozen
-    (never scanned again), and young collections happen every 50,000 allocations.
+    full collection walks all of them: with the default thresholds a dry run of 100,000
+    tasks spent 7 of its 24 s there. What was imported and built before the run, and what
+    survives each full collection, is frozen (never scanned again; unfrozen when the run
+    ends), and young collections happen every 50,000 allocations.
     """
     before = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD, *before[1:])
 
+    def freeze_survivors(phase: str, info: dict[str, int]) -> None:
+        # What survived a full collection is the run's live state: the next one skips it.
+        if phase == "stop" and info.get("generation") == 2:
+            gc.freeze()
+
+    gc.callbacks.append(freeze_survivors)
+
     def restore() -> None:
+        gc.callbacks.remove(freeze_survivors)
         gc.set_threshold(*before)
         gc.unfreeze()
     return restore
