@@ -368,11 +368,13 @@ class Engine:
     def _attempt_future_done(self, record: TaskRecord, attempt: Attempt, future: "Future[Outcome]") -> None:
         """On the executor's thread: decide at once whether the run must stop (so the slot this
         frees does not start a queued attempt), then handle the outcome off that thread."""
-        if not self.options.keep_going and record.attempts > record.spec.retry and not future.exception():
-            outcome = future.result()
-            if not outcome.interrupted and outcome_error(record.spec, outcome) is not None:
-                self.stopping = True
-        self._prepare.submit(self._guard, self._attempt_done, record, attempt, future)
+        try:
+            if not self.options.keep_going and record.attempts > record.spec.retry and not future.exception():
+                outcome = future.result()
+                if not outcome.interrupted and outcome_error(record.spec, outcome) is not None:
+                    self.stopping = True
+        finally:  # whatever that check raises, the outcome is handled (and the task ends): no hang
+            self._prepare.submit(self._guard, self._attempt_done, record, attempt, future)
 
     def _recorded_job(self, record: TaskRecord, attempt: Attempt) -> Optional[RecordedJob]:
         """The job a dead run left in the scheduler for this task, if it computes exactly this

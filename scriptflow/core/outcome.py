@@ -7,6 +7,8 @@ the input is put back (the ledger would lie about what it was made from).
 """
 from __future__ import annotations
 
+import os
+
 from ..executors.base import Outcome
 from ..executors.outputs import missing_outputs
 from .fingerprint import FileHash, FileHasher
@@ -19,7 +21,8 @@ def outcome_error(spec: TaskSpec, outcome: Outcome) -> str | None:
         return outcome.error or f"exit code {outcome.exit_code}"
     missing = missing_outputs([spec.output_abs[p] for p in spec.outputs])
     if missing:
-        rel = next(p for p in spec.outputs if spec.output_abs[p] == missing[0])
+        first = os.fspath(missing[0])  # missing_outputs gives Paths; output_abs holds strings
+        rel = next((p for p in spec.outputs if spec.output_abs[p] == first), first)
         return f"exit code 0 but declared output {rel} was not written"
     return None
 
