@@ -31,6 +31,7 @@ from .history import LedgerHistory
 from .observers import ContainedListener
 from .outcome import changed_input, changed_input_error, outcome_error
 from .outputs import remove_outputs
+from .placement import RunHere, cheap_to_decide
 from .pending import CreatedTasks
 from .recorder import RunRecorder
 from .runstate import OK, OPEN, Listener, RunOptions, TaskRecord, resolve_future
@@ -38,10 +39,6 @@ from .spec import build_spec
 from .task import Task
 
 log = logging.getLogger("scriptflow.engine")
-
-#: A ready task whose files need at most this many bytes read is decided on the thread that
-#: released it (the flow thread, or the one that finished its last dependency); else in the pool.
-INLINE_READ_BYTES = 1 << 20
 
 class _AttemptReporter(Reporter):
     """What an executor reports about one attempt of this engine (the contract is ``Reporter``'s)."""
@@ -73,7 +70,7 @@ class Engine:
         self.default_executor = options.config.get("executor") or "local"
         self._executors: dict[str, Executor] = {}
         self._prepare = ThreadPoolExecutor(4, thread_name_prefix="sf-prepare")
-        self._here = threading.local()  # tasks to decide on this thread after the current one
+        self._decide_here = RunHere(lambda record: self._guard(self._decide, record))
         self._lock = threading.RLock()
         self._by_uid: dict[str, TaskRecord] = {}
         self._producer: dict[str, TaskRecord] = {}
@@ -223,8 +220,8 @@ class Engine:
             if record.done:
                 return
             record.status = "deciding"
-        try:
-            cheap = self._cheap(record)
+        try:  # a retry hashes again in the pool; so does everything once the run is stopping
+            cheap = not record.attempts and not self.stopping and cheap_to_decide(self.hasher, record.spec)
         except Exception:  # noqa: BLE001 - e.g. a damaged ledger: the guarded decision reports it
             cheap = False
         if cheap:
@@ -232,36 +229,6 @@ class Engine:
         else:
             self._write_row(record)
             self._prepare.submit(self._guard, self._decide, record)
-
-    def _cheap(self, record: TaskRecord) -> bool:
-        """Whether deciding costs less than handing the task to another thread: every file it
-        must look at is vouched for by the stat cache, or small enough to read at once."""
-        if self.stopping or record.attempts:
-            return False
-        spec = record.spec
-        budget = INLINE_READ_BYTES
-        for path in (*spec.input_abs.values(), *spec.output_abs.values()):
-            cost = self.hasher.unread_bytes(path)
-            if cost < 0:
-                return False
-            budget -= cost
-            if budget < 0:
-                return False
-        return True
-
-    def _decide_here(self, record: TaskRecord) -> None:
-        """Decide on this thread. A task released by one decided here waits in a queue until
-        that decision is done (a long chain of cached tasks must not grow the stack)."""
-        queue: Optional[list[TaskRecord]] = getattr(self._here, "queue", None)
-        if queue is not None:
-            queue.append(record)
-            return
-        queue = self._here.queue = [record]
-        try:
-            while queue:
-                self._guard(self._decide, queue.pop())
-        finally:
-            self._here.queue = None
 
     def _guard(self, fn: Callable[..., None], record: TaskRecord, *args: Any) -> None:
         """A bug in engine code must fail the task loudly, never hang the run."""
