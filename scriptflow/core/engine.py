@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Optional
@@ -39,6 +40,9 @@ from .spec import build_spec
 from .task import Task
 
 log = logging.getLogger("scriptflow.engine")
+
+#: Stands for an existing input a dry run did not read (see ``_decide``).
+UNREAD = FileHash("", 0)
 
 class _AttemptReporter(Reporter):
     """What an executor reports about one attempt of this engine (the contract is ``Reporter``'s)."""
@@ -250,7 +254,13 @@ class Engine:
             # Its inputs do not exist yet or are about to change: no point hashing them.
             self._finish(record, "would-run", reason="upstream-will-change")
             return
-        inputs: dict[str, Optional[FileHash]] = {p: self.hasher.hash(spec.input_abs[p]) for p in spec.inputs}
+        if self.options.dry_run and not self.options.adopt and self.history.previous(spec.uid) is None:
+            # Never run: its input hashes decide nothing and a dry run records nothing, so only
+            # whether they exist is looked at (a fresh project's dry run reads no file).
+            inputs: dict[str, Optional[FileHash]] = {
+                p: (UNREAD if os.path.exists(spec.input_abs[p]) else None) for p in spec.inputs}
+        else:
+            inputs = {p: self.hasher.hash(spec.input_abs[p]) for p in spec.inputs}
         record.input_hashes = inputs
         missing = [p for p, h in inputs.items() if h is None]
         if missing:
