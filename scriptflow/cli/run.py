@@ -63,8 +63,9 @@ def run_command(flow: str, args: tuple[str, ...], jobs: int | None, force: tuple
 
     With --dry-run nothing is executed or recorded: tasks whose inputs come
     from a task that would run are listed as "would run: upstream will
-    change" (their inputs may not exist yet), and flow code that reads such
-    outputs itself may fail.
+    change" (their inputs may not exist yet), a task that never ran has its
+    inputs checked for existence only (not read), and flow code that reads
+    such outputs itself may fail.
     """
     from ..run.runner import RunRequest, execute
 
