@@ -78,8 +78,9 @@ def run_command(flow: str, args: tuple[str, ...], params: tuple[str, ...], jobs:
 
     With --dry-run nothing is executed or recorded: tasks whose inputs come
     from a task that would run are listed as "would run: upstream will
-    change" (their inputs may not exist yet), and flow code that reads such
-    outputs itself may fail.
+    change" (their inputs may not exist yet), a task that never ran has its
+    inputs checked for existence only (not read), and flow code that reads
+    such outputs itself may fail.
     """
     from ..core.params import check_param_option
     from ..core.task import uid_problem

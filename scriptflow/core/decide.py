@@ -7,16 +7,17 @@ set of rules. Reads only; the engine records the decision.
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from .fingerprint import FileHash
+from .history import COMPARED_STATUSES, LedgerHistory
 from .spec import TaskSpec
 
 SUCCESS = ("succeeded", "cached")
 #: Task statuses after which the task's outputs were removed or are untrusted.
 ATTEMPTED_FAILURE = ("failed", "interrupted", "lost")
+assert set(SUCCESS + ATTEMPTED_FAILURE) == set(COMPARED_STATUSES)
 
 
 @dataclass
@@ -29,20 +30,7 @@ class Decision:
     cached_outputs: list[tuple[str, str, int, Optional[int]]] = field(default_factory=list)
 
 
-def _previous(conn: sqlite3.Connection, uid: str, run_id: int, statuses: tuple[str, ...]) -> Optional[sqlite3.Row]:
-    marks = ",".join("?" * len(statuses))
-    return conn.execute(
-        f"SELECT * FROM tasks WHERE uid = ? AND status IN ({marks}) AND run_id != ? ORDER BY id DESC LIMIT 1",
-        (uid, *statuses, run_id),
-    ).fetchone()
-
-
-def _files(conn: sqlite3.Connection, task_id: int, role: str) -> dict[str, sqlite3.Row]:
-    rows = conn.execute("SELECT * FROM files WHERE task_id = ? AND role = ?", (task_id, role)).fetchall()
-    return {row["path"]: row for row in rows}
-
-
-def _definition_change(spec: TaskSpec, old: sqlite3.Row, old_outputs: list[str]) -> Optional[Decision]:
+def _definition_change(spec: TaskSpec, old: Mapping[str, Any], old_outputs: list[str]) -> Optional[Decision]:
     old_command = json.loads(old["command"])
     if old_command != spec.command or bool(old["shell"]) != spec.shell:
         return Decision(True, "command-changed", {"old": old_command, "new": spec.command,
@@ -65,9 +53,8 @@ def _definition_change(spec: TaskSpec, old: sqlite3.Row, old_outputs: list[str])
 
 
 def decide(
-    conn: sqlite3.Connection,
+    history: LedgerHistory,
     spec: TaskSpec,
-    run_id: int,
     fingerprint: str,
     inputs: dict[str, Optional[FileHash]],
     output_hash: Callable[[str], Optional[FileHash]],
@@ -78,18 +65,18 @@ def decide(
         return Decision(True, "forced")
     if not spec.outputs:  # a phony target (Make), as in the original and doit: nothing to be up to date
         return Decision(True, "no-outputs")
-    latest = _previous(conn, spec.uid, run_id, SUCCESS + ATTEMPTED_FAILURE)
+    latest = history.previous(spec.uid)  # of SUCCESS + ATTEMPTED_FAILURE, from an earlier run
     if latest is None:
         return Decision(True, "never-run")
     if latest["status"] in ATTEMPTED_FAILURE:
         return Decision(True, "previous-failed", {"status": latest["status"], "run_id": latest["run_id"]},
                         compared_task_id=latest["id"])
     ok = latest
-    old_outputs = _files(conn, ok["id"], "output")
+    old_outputs = history.outputs(ok["id"])
     if ok["fingerprint"] != fingerprint:
         change = _definition_change(spec, ok, list(old_outputs))
         if change is None:
-            old_inputs = {p: row["sha256"] for p, row in _files(conn, ok["id"], "input").items()}
+            old_inputs = {p: row["sha256"] for p, row in history.inputs(ok["id"]).items()}
             new_inputs = {p: (h.sha256 if h else None) for p, h in inputs.items()}
             for path in sorted(set(old_inputs) | set(new_inputs)):
                 if old_inputs.get(path) != new_inputs.get(path):

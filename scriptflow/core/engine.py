@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Optional
@@ -20,7 +21,7 @@ from ..executors.base import Attempt, Executor, Outcome, RecordedJob, Reporter, 
 from ..executors.registry import create_executor
 from ..ledger.sqlerrors import is_damage
 from .images import UNAVAILABLE_REASON, ImageResolver, ImageUnavailable, resolve_spec, with_request
-from ..ledger.store import ThreadLocalReader, read_stat_entry
+from ..ledger.store import ThreadLocalReader
 from ..ledger.writer import LedgerWriter
 from ..names import file_stem
 from .protected import check_outputs
@@ -30,9 +31,11 @@ from .current import clear_current_engine, set_current_engine
 from .decide import decide
 from .dedupe import bind_duplicate
 from .fingerprint import FileHash, FileHasher, task_fingerprint
+from .history import LedgerHistory
 from .observers import ContainedListener
 from .outcome import changed_input, changed_input_error, outcome_error
 from .outputs import remove_outputs
+from .placement import RunHere, cheap_to_decide
 from .pending import CreatedTasks
 from .recorder import RunRecorder
 from .runstate import OK, OPEN, Listener, RunOptions, TaskRecord, resolve_future
@@ -40,6 +43,9 @@ from .spec import build_spec
 from .task import Task
 
 log = logging.getLogger("scriptflow.engine")
+
+#: Stands for an existing input a dry run did not read (see ``_decide``).
+UNREAD = FileHash("", 0)
 
 class _AttemptReporter(Reporter):
     """What an executor reports about one attempt of this engine (the contract is ``Reporter``'s)."""
@@ -66,13 +72,15 @@ class Engine:
         self.listener = ContainedListener(listener or Listener())
         self.reader = ThreadLocalReader(project.ledger_path)
         self.record = RunRecorder(writer, project, options.run_id)
-        self.hasher = FileHasher(lambda path: read_stat_entry(self.reader.conn(), project.relative(path)),
+        self.history = LedgerHistory(self.reader.conn, options.run_id)
+        self.hasher = FileHasher(lambda path: self.history.stat_entry(project.relative(path)),
                                  self.record.stat_entry)
         self.images = ImageResolver(project, self.hasher.hash, pull=not options.dry_run)
         self.record.manifest_of = self.hasher.manifests.get  # a directory's files, for its manifest event
         self.default_executor = options.config.get("executor") or "local"
         self._executors: dict[str, Executor] = {}
         self._prepare = ThreadPoolExecutor(4, thread_name_prefix="sf-prepare")
+        self._decide_here = RunHere(lambda record: self._guard(self._decide, record))
         self._lock = threading.RLock()
         self._by_uid: dict[str, TaskRecord] = {}
         self._producer: dict[str, TaskRecord] = {}
@@ -99,6 +107,9 @@ class Engine:
         self.reader.close()
 
     def executor(self, name: str) -> Executor:
+        found = self._executors.get(name)  # a dict read: atomic; created once, under the lock
+        if found is not None:
+            return found
         with self._lock:
             if name not in self._executors:
                 settings = (self.options.config.get("executors") or {}).get(name) or {}
@@ -189,7 +200,6 @@ class Engine:
             for path in spec.outputs:
                 self._producer[path] = record
             self._open += 1
-            self.record.task_created(record.id, spec)
             blocked: TaskRecord | None = None
             for dep in deps:
                 status = dep.status
@@ -198,6 +208,8 @@ class Engine:
                     dep.dependants.append(record)
                 elif blocked is None and status not in OK:
                     blocked = dep
+            if record.waiting_on or blocked is not None:
+                self._write_row(record)  # a ready task's row is written complete once decided
         self.listener.task_submitted(record)
         if blocked is not None:
             self._block(record, blocked)
@@ -206,12 +218,29 @@ class Engine:
 
     # -- deciding (prepare pool) -----------------------------------------------------
 
+    def _write_row(self, record: TaskRecord) -> None:
+        """The task's ``tasks`` row, unless already written (statements about it follow it)."""
+        if record.row_written:
+            return
+        with self._lock:  # flag and queueing together: no UPDATE can overtake the INSERT
+            if not record.row_written:
+                record.row_written = True
+                self.record.task_created(record.id, record.spec)
+
     def _ready(self, record: TaskRecord) -> None:
         with self._lock:
             if record.done:
                 return
             record.status = "deciding"
-        self._prepare.submit(self._guard, self._decide, record)
+        try:  # a retry hashes again in the pool; so does everything once the run is stopping
+            cheap = not record.attempts and not self.stopping and cheap_to_decide(self.hasher, record.spec)
+        except Exception:  # noqa: BLE001 - e.g. a damaged ledger: the guarded decision reports it
+            cheap = False
+        if cheap:
+            self._decide_here(record)
+        else:
+            self._write_row(record)
+            self._prepare.submit(self._guard, self._decide, record)
 
     def _guard(self, fn: Callable[..., None], record: TaskRecord, *args: Any) -> None:
         """A bug in engine code must fail the task loudly, never hang the run."""
@@ -233,29 +262,40 @@ class Engine:
             # Its inputs do not exist yet or are about to change: no point hashing them.
             self._finish(record, "would-run", reason="upstream-will-change")
             return
-        inputs: dict[str, Optional[FileHash]] = {p: self.hasher.hash(spec.input_abs[p]) for p in spec.inputs}
-        if record.attempts:  # decided again after an input changed under an attempt
-            self.record.forget_inputs(record.id)
+        if self.options.dry_run and not self.options.adopt and self.history.previous(spec.uid) is None:
+            # Never run: its input hashes decide nothing and a dry run records nothing, so only
+            # whether they exist is looked at (a fresh project's dry run reads no file).
+            inputs: dict[str, Optional[FileHash]] = {
+                p: (UNREAD if os.path.exists(spec.input_abs[p]) else None) for p in spec.inputs}
+        else:
+            inputs = {p: self.hasher.hash(spec.input_abs[p]) for p in spec.inputs}
         record.input_hashes = inputs
-        self.record.files(record.id, "input", inputs.items())
         missing = [p for p, h in inputs.items() if h is None]
         if missing:
+            self._record_inputs(record)
             self._finish(record, "failed", reason=f"input-missing:{missing[0]}",
                          error=f"input file {missing[0]} does not exist and no task of this run produces it")
             return
         try:  # the image's id is part of the fingerprint (core/images.py)
-            spec = record.spec = resolve_spec(spec, self.images, lambda c: self.record.task_container(record.id, c))
+            spec = record.spec = resolve_spec(spec, self.images, lambda c: self._record_container(record, c))
         except ImageUnavailable as exc:
             return self._finish(record, exc.status, reason=UNAVAILABLE_REASON, error=str(exc))
         fingerprint = task_fingerprint(spec.definition(), [(p, h.sha256) for p, h in inputs.items()])
         forced = self.options.force_all or any(fnmatch.fnmatchcase(spec.uid, g) for g in self.options.force_globs)
-        decision = decide(self.reader.conn(), spec, self.run_id, fingerprint, inputs,
+        decision = decide(self.history, spec, fingerprint, inputs,
                           lambda rel: self.hasher.hash(spec.output_abs[rel]), forced)
         if decision.run and decision.reason == "never-run" and self.options.adopt:
             decision = adopt(spec, lambda rel: self.hasher.hash(spec.output_abs[rel])) or decision
-        self.record.task_decided(record.id, fingerprint, decision)
         record.reason = decision.reason
         record.fingerprint = fingerprint
+        if not decision.run and not record.row_written:  # the common no-op: one unit of statements
+            with self._lock:
+                record.row_written = True
+                self.record.task_cached(record.id, spec, fingerprint, decision, inputs.items())
+            self._finish(record, "cached", recorded=True)
+            return
+        self._record_inputs(record)
+        self.record.task_decided(record.id, fingerprint, decision)
         if not decision.run:
             self.record.cached_outputs(record.id, decision)
             self._finish(record, "cached")
@@ -263,6 +303,16 @@ class Engine:
             self._finish(record, "would-run")
         else:
             self._launch(record)
+
+    def _record_container(self, record: TaskRecord, container: Any) -> None:
+        self._write_row(record)  # the UPDATE needs the row (a cached task then takes the longer path)
+        self.record.task_container(record.id, container)
+
+    def _record_inputs(self, record: TaskRecord) -> None:
+        self._write_row(record)
+        if record.attempts:  # decided again after an input changed under an attempt
+            self.record.forget_inputs(record.id)
+        self.record.files(record.id, "input", record.input_hashes.items())
 
     # -- attempts ------------------------------------------------------------------------
 
@@ -316,7 +366,7 @@ class Engine:
                 outcome = future.result()
                 if not outcome.interrupted and outcome_error(record.spec, outcome) is not None:
                     self.stopping = True
-        finally:  # whatever happens above, the outcome is handled (and the task finished)
+        finally:  # whatever that check raises, the outcome is handled (and the task ends): no hang
             self._prepare.submit(self._guard, self._attempt_done, record, attempt, future)
 
     def _recorded_job(self, record: TaskRecord, attempt: Attempt) -> Optional[RecordedJob]:
@@ -407,7 +457,8 @@ class Engine:
                          error=f"not run because {cause.spec.uid} {cause.status}")
 
     def _finish(self, record: TaskRecord, status: str, reason: Optional[str] = None,
-                error: Optional[str] = None) -> None:
+                error: Optional[str] = None, recorded: bool = False) -> None:
+        """``recorded``: the task's row already holds this status (``RunRecorder.task_cached``)."""
         with self._lock:
             if record.done:
                 return
@@ -434,9 +485,11 @@ class Engine:
         # Whatever fails from here on, the task's future is resolved, its dependants are
         # released and it stops counting as open: otherwise wait_idle() never returns.
         try:
-            if reason is not None:
-                self.record.task_reason(record.id, reason, error)
-            self.record.task_status(record.id, status)
+            if not recorded:
+                self._write_row(record)
+                if reason is not None:
+                    self.record.task_reason(record.id, reason, error)
+                self.record.task_status(record.id, status)
             self.listener.task_finished(record)
         finally:
             try:

@@ -102,6 +102,27 @@ class FileHasher:
         self._store(entry)
         return FileHash(digest, st.st_size)
 
+    def entries(self) -> list[StatEntry]:
+        """The stat-cache entries this run made or confirmed (for ``refresh.refresh_racy``)."""
+        with self._lock:
+            return list(self._memo.values())
+
+    def unread_bytes(self, path: str) -> int:
+        """How many bytes ``hash(path)`` would read now: 0 when the stat cache vouches for the
+        file or it does not exist, -1 for a directory (unknown). Lets the engine hash small
+        files where it stands instead of handing the task to another thread."""
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return 0
+        if stat_module.S_ISDIR(st.st_mode):
+            return -1
+        entry = self._memo.get(path)  # a dict read: atomic, no lock needed
+        if entry is not None:
+            return 0 if entry.matches(st) else st.st_size
+        entry = self._lookup(path)
+        return 0 if entry is not None and entry.matches(st) and not entry.racy else st.st_size
+
     def _hash_directory(self, path: str, recheck: bool = False) -> FileHash:
         """A directory output: sha256 over its sorted (relative path, file hash) pairs."""
         h = hashlib.sha256()
@@ -123,6 +144,7 @@ class FileHasher:
         return FileHash("dir:" + h.hexdigest(), total)
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -134,7 +156,7 @@ def canonical_json(value: object) -> str:
     are written as JSON ``\\udcXX`` escapes, which ``json.loads`` turns back
     into the same string. Everything else is unchanged, so fingerprints are too.
     """
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = _CANONICAL.encode(value)  # one encoder for every call
     return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 

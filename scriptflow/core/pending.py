@@ -39,7 +39,10 @@ class CreatedTasks:
     def producer_of(self, path: str) -> Optional[Task]:
         """A created, not started task that declares ``path`` (project-relative) as an output."""
         with self._lock:
-            waiting = [t for t in self._tasks if not t._started and t.cmd is not None]
+            # Started tasks leave the list for good (only unstarted ones are ever asked about), so
+            # a flow that starts each task as it creates it scans a short list, not every task.
+            self._tasks = [t for t in self._tasks if not t._started]
+            waiting = [t for t in self._tasks if t.cmd is not None]
         for task in waiting:
             if path in self._outputs(task):
                 return task

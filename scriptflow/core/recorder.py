@@ -76,6 +76,27 @@ class RunRecorder:
                 "UPDATE tasks SET container_image = ?, container_image_id = ?, container_runtime = ? WHERE id = ?",
                 (container.image, container.image_id, container.runtime, task_id))
 
+    def task_cached(self, task_id: int, spec: TaskSpec, fingerprint: str, decision: Decision,
+                    inputs: Iterable[tuple[str, Optional[FileHash]]]) -> None:
+        """A task found up to date when it became ready: its complete row (decision and status),
+        its input and output rows, as one unit, instead of an INSERT, two UPDATEs and two units."""
+        now = utc_now()
+        files = "INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at) " \
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        self.writer.execute_unit([
+            ("INSERT INTO tasks (id, run_id, uid, command, shell, cwd, env, version, executor, resources, "
+             "max_retries, inputs, outputs, fingerprint, status, reason, reason_detail, compared_task_id, "
+             "decided_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'cached', ?, ?, ?, ?, ?)",
+             (task_id, self.run_id, spec.uid, canonical_json(spec.command), shell_column(spec), spec.cwd_rel,
+              canonical_json(spec.env), spec.version, spec.executor, canonical_json(spec.resources), spec.retry,
+              canonical_json(list(spec.inputs)), canonical_json(list(spec.outputs)), fingerprint,
+              decision.reason, canonical_json(decision.detail), decision.compared_task_id, now, now)),
+            *((files, (task_id, self.run_id, "input", path, h.sha256 if h else None, h.size if h else None, None, now))
+              for path, h in inputs),
+            *((files, (task_id, self.run_id, "output", path, sha, size, producer, now))
+              for path, sha, size, producer in decision.cached_outputs),
+        ])
+
     def task_reason(self, task_id: int, reason: str, error: Optional[str]) -> None:
         """A reason found without a decision (upstream failed, run stopping, input missing)."""
         self.writer.execute("UPDATE tasks SET reason = ?, reason_detail = coalesce(reason_detail, ?) WHERE id = ?",

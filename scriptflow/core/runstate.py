@@ -39,6 +39,8 @@ class TaskRecord:
     fingerprint: Optional[str] = None
     #: Input hashes as decided (and recorded): checked again after each attempt.
     input_hashes: dict[str, FileHash | None] = field(default_factory=dict)
+    #: Its ``tasks`` row is in the writer's queue (a task decided at once is written complete, once).
+    row_written: bool = False
 
     @property
     def done(self) -> bool:

@@ -19,7 +19,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from ..clock import utc_now
 from . import container as containers
@@ -61,6 +61,7 @@ class LocalExecutor(Executor):
         self._kill_now = threading.Event()
         self._host = socket.gethostname()
         self._containers = containers.RunningContainers()
+        self._folders: set[Path] = set()
 
     @property
     def slots(self) -> int:
@@ -76,10 +77,8 @@ class LocalExecutor(Executor):
             limit = attempt_timeout(attempt.resources)
         except ValueError as exc:
             return Outcome(exit_code=None, error=f"cannot run {attempt.task_uid}: {exc}")
-        attempt.stdout_path.parent.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        env.update(attempt.env)
-        env.update(process_groups.attempt_environment(attempt.run_token, attempt.attempt_id))
+        self._logs_folder(attempt.stdout_path.parent)
+        env = self._environment(attempt)
         group = {"start_new_session": True} if POSIX else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
         command, shell = attempt.command, attempt.shell
         if attempt.container is not None:  # setup lines run here, before the container starts
@@ -136,6 +135,32 @@ class LocalExecutor(Executor):
         if error is None and code != 0:
             error = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
         return Outcome(code, started_at, ended_at, error=error)
+
+    def _logs_folder(self, folder: Path) -> None:
+        """Created once per folder and executor (a run's logs share one), not once per attempt."""
+        if folder not in self._folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._folders.add(folder)
+
+    def _environment(self, attempt: Attempt) -> dict[Any, Any]:
+        """This process's environment as it is now, the task's overrides and the attempt's two
+        variables.
+
+        On POSIX ``os.environ`` keeps its variables already encoded; copying that dict is one C
+        call, where ``dict(os.environ)`` decodes every variable and ``subprocess`` encodes them
+        all again, for every attempt. A flow that changes ``os.environ`` is still seen at once.
+        """
+        data = getattr(os.environ, "_data", None)
+        if POSIX and isinstance(data, dict):
+            env: dict[Any, Any] = data.copy()
+            encode: Callable[[str], Any] = os.fsencode
+        else:  # pragma: no cover - Windows: str keys
+            env, encode = dict(os.environ), str
+        for key, value in attempt.env.items():
+            env[encode(key)] = encode(value)
+        for key, value in process_groups.attempt_environment(attempt.run_token, attempt.attempt_id).items():
+            env[encode(key)] = encode(value)
+        return env
 
     def _abort_started(self, attempt: Attempt, proc: subprocess.Popen, started_at: str,
                        exc: Exception) -> Outcome:

@@ -37,6 +37,8 @@ Work = Union[Sequence[Statement], Callable[[sqlite3.Connection], Any]]
 
 #: How many failed operations are kept in ``LedgerWriter.errors`` (all are logged).
 MAX_REMEMBERED = 100
+#: How long the writer lets operations gather before committing a batch nobody waits for.
+GATHER_SECONDS = 0.01
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,11 @@ class _Flush:
 
 
 _STOP = object()
+
+
+def _urgent(item: Any) -> bool:
+    """Someone waits for it: a flush, the writer's close, or a ``call`` whose result is awaited."""
+    return not isinstance(item, _Op) or item.future is not None
 
 
 def _describe(work: Work) -> str:
@@ -231,11 +238,12 @@ class LedgerWriter:
                 self._beat_if_due()
                 continue
             batch = [first]
-            while len(batch) < self._batch_size:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            self._take_waiting(batch)
+            if len(batch) < self._batch_size and not any(_urgent(item) for item in batch):
+                # Let a burst gather: one transaction for what a few milliseconds bring, not one per
+                # task (each commit costs more than the statements of a cached task).
+                time.sleep(GATHER_SECONDS)
+                self._take_waiting(batch)
             stop = any(item is _STOP for item in batch)
             self._batch = batch
             self._commit([item for item in batch if isinstance(item, _Op)])
@@ -244,6 +252,13 @@ class LedgerWriter:
                     item.done.set()
             self._batch = []
             self._beat_if_due()
+
+    def _take_waiting(self, batch: list[Any]) -> None:
+        while len(batch) < self._batch_size:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                return
 
     def _drain(self) -> None:
         """After the thread's death: resolve every future and flush in hand or queued, so nobody waits."""
@@ -267,6 +282,8 @@ class LedgerWriter:
             ops = kept
         if not ops:
             return
+        if self._commit_plain(ops):
+            return
         results: list[tuple[Future, Any]] = []
         try:
             self._conn.execute("BEGIN IMMEDIATE")
@@ -288,6 +305,28 @@ class LedgerWriter:
             return
         for fut, value in results:
             fut.set_result(value)
+
+    def _commit_plain(self, ops: list[_Op]) -> bool:
+        """A batch of plain statements (the usual case) in one transaction without a SAVEPOINT per
+        operation: True when committed. On any error it is rolled back whole and False tells
+        ``_commit`` to run it again operation by operation, where a failing one is isolated."""
+        if any(callable(op.work) or op.future is not None for op in ops):
+            return False
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op in ops:
+                for sql, params in op.work:  # type: ignore[union-attr]
+                    conn.execute(sql, params)
+            conn.execute("COMMIT")
+            return True
+        except BaseException:  # noqa: BLE001 - the slow path sorts out which operation, and how bad
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except BaseException:  # noqa: BLE001 - the slow path meets the same trouble and reports it
+                pass
+            return False
 
     def _run_one(self, op: _Op) -> tuple[Optional[bool], Any]:
         """(True, value) when done; (False, exc) when rolled back alone; (None, exc) when the batch is lost."""

@@ -6,6 +6,7 @@ receive signals and to wait for the engine.
 """
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -16,13 +17,14 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Optional, Sequence
+from typing import IO, Any, Callable, Optional, Sequence
 
 from .. import config as config_module
 from ..version import __version__
 from . import flowfile
 from ..terminal.console import RunConsole, make_console
 from ..core import hooks
+from ..core.refresh import refresh_racy
 from ..core.engine import Engine
 from ..core.runstate import RunOptions, TaskRecord
 from ..errors import ScriptflowError, TaskError
@@ -188,6 +190,7 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     flow_done = threading.Event()
     exit_code: Optional[int] = None
     restore_signals = signals.install()
+    restore_gc = tune_gc()
     notifier = None if request.dry_run else notify_setup.start(cfg, request.notify, project)
     observers = console if notifier is None else Broadcast(console, notifier)
     engine = Engine(project, writer, engine_options, hooks.HookListener(observers, run_id, console.print))
@@ -222,8 +225,11 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
             console.end()
         finally:
             restore_signals()
+            restore_gc()
     if token:  # what a task left outside its process group (setsid, a daemon) goes with the run
         process_groups.stop_token_processes([token])
+    if token and exit_code is None:  # the next no-op then reads no file this run just hashed
+        refresh_racy(engine.hasher.entries(), engine.record.stat_entry)
 
     error = None
     if flow_error and not isinstance(flow_error[0], TaskError) and exit_code is None:
@@ -321,12 +327,56 @@ DRY_RUN_WORDS = {
 }
 
 
+#: Allocations between two young-generation collections during a run (Python's default: 700).
+GC_THRESHOLD = 50_000
+
+
+def tune_gc() -> Callable[[], None]:
+    """Fewer garbage collections during a run; returns the function that undoes it.
+
+    A run keeps a few objects per task alive until it ends (task, record, spec), and each
+    full collection walks all of them: with the default thresholds a dry run of 100,000
+    tasks spent 7 of its 24 s there. What was imported and built before the run, and what
+    survives each full collection, is frozen (never scanned again; unfrozen when the run
+    ends), and young collections happen every 50,000 allocations.
+    """
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, *before[1:])
+
+    def freeze_survivors(phase: str, info: dict[str, int]) -> None:
+        # What survived a full collection is the run's live state: the next one skips it.
+        if phase == "stop" and info.get("generation") == 2:
+            gc.freeze()
+
+    gc.callbacks.append(freeze_survivors)
+
+    def restore() -> None:
+        gc.callbacks.remove(freeze_survivors)
+        gc.set_threshold(*before)
+        gc.unfreeze()
+    return restore
+
+
+def plain_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns two spaces apart under a dashed rule (tabulate's "simple" look for
+    text, in linear time: 100,000 rows take well under a second, where tabulate takes many)."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            if len(cell) > widths[i]:
+                widths[i] = len(cell)
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(row) for row in rows)])
+
+
 def dry_run_table(records: list[TaskRecord]) -> str:
     """What ``run --dry-run`` prints: each task, what would happen, and why."""
-    from tabulate import tabulate
-
     rows = [(r.spec.uid, DRY_RUN_WORDS.get(r.status, r.status), r.reason or "") for r in records]
     would = sum(1 for r in records if r.status == "would-run")
-    text = tabulate(rows, headers=["task", "decision", "reason"], tablefmt="simple") if rows else "no tasks"
+    text = plain_table(["task", "decision", "reason"], rows) if rows else "no tasks"
     text += f"\ndry run: {would} of {len(records)} tasks would run; nothing was executed or recorded"
     return text

@@ -1,0 +1,108 @@
+"""What earlier runs left in the ledger, read once per run for deciding every task.
+
+Deciding a task compares it with the latest earlier task of the same uid and
+that task's output rows, and hashing a file consults the stat cache. Asking
+SQLite for each of those per task costs four indexed SELECTs (and as many
+Python round-trips) per task, most of a no-op run's time. ``LedgerHistory``
+reads them in bulk instead, in one read transaction, on first use:
+
+* the latest task per uid whose status ``decide`` looks at (succeeded,
+  cached, failed, interrupted, lost), from earlier runs only;
+* the output rows of those of them that succeeded or were cached;
+* the whole stat cache.
+
+This is exact because a run holds the project lock: no other run writes
+those rows meanwhile, and the rows this run writes are excluded from the
+comparison anyway (``run_id != ?``; a stat-cache entry made by this run is
+found first in ``FileHasher``'s memory). A dry run holds no lock: it reads
+one consistent snapshot, as its per-task queries would have, within one
+read transaction. Input rows are needed only when a fingerprint changed
+(the evidence for ``input-changed:PATH``), so they are read per task then.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from typing import Any, Callable, Optional
+
+from ..ledger.store import StatEntry
+
+#: Statuses of an earlier task that a decision compares with (see ``decide``).
+COMPARED_STATUSES = ("succeeded", "cached", "failed", "interrupted", "lost")
+_SUCCESS = ("succeeded", "cached")
+_COLUMNS = "id, run_id, uid, status, fingerprint, command, shell, cwd, env, version"
+
+
+class LedgerHistory:
+    """The earlier tasks and the stat cache, as read at the first question (thread-safe)."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], run_id: int) -> None:
+        self._connect = connect
+        self._run_id = run_id
+        self._lock = threading.Lock()
+        self._loaded = False
+        self._latest: dict[str, dict[str, Any]] = {}
+        self._outputs: dict[int, dict[str, dict[str, Any]]] = {}
+        self._stat: dict[str, tuple[Any, ...]] = {}
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        with self._lock:
+            if self._loaded:
+                return
+            conn = self._connect()
+            marks = ",".join("?" * len(COMPARED_STATUSES))
+            latest_ids = (f"SELECT max(id) FROM tasks WHERE status IN ({marks}) AND run_id != ? GROUP BY uid")
+            params = (*COMPARED_STATUSES, self._run_id)
+            conn.execute("BEGIN")  # one snapshot for the three reads, even beside a live run
+            try:
+                cursor = conn.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id IN ({latest_ids})", params)
+                names = [d[0] for d in cursor.description]
+                latest = {}
+                for row in cursor:
+                    item = dict(zip(names, row))
+                    latest[item["uid"]] = item
+                outputs: dict[int, dict[str, dict[str, Any]]] = {}
+                cursor = conn.execute(
+                    "SELECT f.task_id, f.path, f.sha256, f.producer_attempt_id FROM files AS f "
+                    f"WHERE f.role = 'output' AND f.task_id IN ({latest_ids})", params)
+                for task_id, path, sha256, producer in cursor:
+                    outputs.setdefault(task_id, {})[path] = {
+                        "path": path, "sha256": sha256, "producer_attempt_id": producer}
+                # Plain tuples: 200,000 entries fit in a few tens of MB.
+                stat = {row[0]: tuple(row) for row in conn.execute(
+                    "SELECT path, size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns FROM stat_cache")}
+            finally:
+                conn.execute("COMMIT")
+            self._latest, self._outputs, self._stat = latest, outputs, stat
+            self._loaded = True
+
+    def previous(self, uid: str) -> Optional[dict[str, Any]]:
+        """The latest earlier task of ``uid`` with a status in ``COMPARED_STATUSES``, as a dict."""
+        self._load()
+        return self._latest.get(uid)
+
+    def outputs(self, task_id: int) -> dict[str, dict[str, Any]]:
+        """path -> output row (path, sha256, producer_attempt_id) of an earlier successful task."""
+        self._load()
+        found = self._outputs.get(task_id)
+        if found is not None:
+            return found
+        return self._files(task_id, "output")
+
+    def inputs(self, task_id: int) -> dict[str, dict[str, Any]]:
+        """path -> input row of an earlier task (read on demand: needed only to explain a change)."""
+        return self._files(task_id, "input")
+
+    def _files(self, task_id: int, role: str) -> dict[str, dict[str, Any]]:
+        cursor = self._connect().execute(  # a connection of this thread's own
+            "SELECT path, sha256, producer_attempt_id FROM files WHERE task_id = ? AND role = ?", (task_id, role))
+        return {path: {"path": path, "sha256": sha256, "producer_attempt_id": producer}
+                for path, sha256, producer in cursor}
+
+    def stat_entry(self, path: str) -> Optional[StatEntry]:
+        """The stat-cache entry of a path (the ledger's project-relative spelling), as it was when the run began."""
+        self._load()
+        row = self._stat.get(path)
+        return StatEntry(*row) if row is not None else None
