@@ -30,7 +30,8 @@ from ..ledger.store import StatEntry
 #: Statuses of an earlier task that a decision compares with (see ``decide``).
 COMPARED_STATUSES = ("succeeded", "cached", "failed", "interrupted", "lost")
 _SUCCESS = ("succeeded", "cached")
-_COLUMNS = "id, run_id, uid, status, fingerprint, command, shell, cwd, env, version"
+_COLUMNS = ("id, run_id, uid, status, fingerprint, command, shell, cwd, env, version, container_image, "
+            "container_image_id")
 
 
 class LedgerHistory:
