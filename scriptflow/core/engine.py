@@ -13,28 +13,26 @@ import fnmatch
 import logging
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional
 
 from ..errors import TaskDefinitionError
-from ..executors.base import Attempt, Executor, Outcome, RecordedJob, Reporter, Started
+from ..executors.base import Executor
 from ..executors.registry import create_executor
 from ..ledger.sqlerrors import is_damage
 from .images import UNAVAILABLE_REASON, ImageResolver, ImageUnavailable, resolve_spec, with_request
 from ..ledger.store import ThreadLocalReader
 from ..ledger.writer import LedgerWriter
-from ..names import file_stem
 from .protected import check_outputs
 from ..project import Project
 from .adopt import adopt
+from .attempts import AttemptHandling
 from .current import clear_current_engine, set_current_engine
 from .decide import decide
 from .dedupe import bind_duplicate
 from .fingerprint import FileHash, FileHasher, task_fingerprint
 from .history import LedgerHistory
 from .observers import ContainedListener
-from .outcome import changed_input, changed_input_error, outcome_error
-from .outputs import remove_outputs
 from .placement import RunHere, cheap_to_decide
 from .pending import CreatedTasks
 from .recorder import RunRecorder
@@ -47,20 +45,7 @@ log = logging.getLogger("scriptflow.engine")
 #: Stands for an existing input a dry run did not read (see ``_decide``).
 UNREAD = FileHash("", 0)
 
-class _AttemptReporter(Reporter):
-    """What an executor reports about one attempt of this engine (the contract is ``Reporter``'s)."""
-
-    def __init__(self, engine: "Engine", record: TaskRecord, attempt: Attempt) -> None:
-        self._engine, self._record, self._attempt = engine, record, attempt
-
-    def started(self, started: Started) -> None:
-        self._engine._attempt_started(self._record, self._attempt, started)
-
-    def may_start(self) -> bool:
-        return not self._engine.stopping
-
-
-class Engine:
+class Engine(AttemptHandling):
     """Runs the tasks of one run; see the module docstring for the flow of events."""
 
     def __init__(self, project: Project, writer: LedgerWriter, options: RunOptions,
@@ -80,7 +65,7 @@ class Engine:
         self.default_executor = options.config.get("executor") or "local"
         self._executors: dict[str, Executor] = {}
         self._prepare = ThreadPoolExecutor(4, thread_name_prefix="sf-prepare")
-        self._decide_here = RunHere(lambda record: self._guard(self._decide, record))
+        self._decide_here: RunHere = RunHere(lambda record: self._guard(self._decide, record))
         self._lock = threading.RLock()
         self._by_uid: dict[str, TaskRecord] = {}
         self._producer: dict[str, TaskRecord] = {}
@@ -280,7 +265,7 @@ class Engine:
             spec = record.spec = resolve_spec(spec, self.images, lambda c: self._record_container(record, c))
         except ImageUnavailable as exc:
             return self._finish(record, exc.status, reason=UNAVAILABLE_REASON, error=str(exc))
-        fingerprint = task_fingerprint(spec.definition(), [(p, h.sha256) for p, h in inputs.items()])
+        fingerprint = task_fingerprint(spec.definition(), [(p, h.sha256 if h else None) for p, h in inputs.items()])
         forced = self.options.force_all or any(fnmatch.fnmatchcase(spec.uid, g) for g in self.options.force_globs)
         decision = decide(self.history, spec, fingerprint, inputs,
                           lambda rel: self.hasher.hash(spec.output_abs[rel]), forced)
@@ -315,139 +300,6 @@ class Engine:
         self.record.files(record.id, "input", record.input_hashes.items())
 
     # -- attempts ------------------------------------------------------------------------
-
-    def _launch(self, record: TaskRecord) -> None:
-        spec = record.spec
-        with self._lock:
-            if self.stopping:
-                stop = True
-            else:
-                stop = False
-                record.status = "running"
-                record.attempts += 1
-        if stop:
-            self._finish(record, "not-started", reason="run-stopping")
-            return
-        number = record.attempts
-        logs = self.project.logs_dir(self.run_id)
-        stem = f"{file_stem(spec.uid)}.{number}"
-        attempt = Attempt(
-            run_id=self.run_id, attempt_id=self.record.new_attempt_id(), task_uid=spec.uid, number=number,
-            command=spec.command, shell=spec.shell, cwd=spec.cwd, env=spec.env,
-            stdout_path=logs / f"{stem}.out", stderr_path=logs / f"{stem}.err", run_token=self.options.run_token,
-            resources=spec.resources, outputs=[spec.output_abs[p] for p in spec.outputs], container=spec.container,
-        )
-        reporter = _AttemptReporter(self, record, attempt)
-        executor = self.executor(spec.executor)
-        job = self._recorded_job(record, attempt)
-        own_logs = attempt.stdout_path, attempt.stderr_path
-        if job is not None:  # whatever the executor reports about it lands on the row recorded below
-            attempt.stdout_path, attempt.stderr_path = job.stdout_path, job.stderr_path
-        self._record_attempt(record, attempt)  # the only INSERT of this attempt
-        future = self._reattach(record, attempt, executor, job, reporter) if job is not None else None
-        if future is None:
-            if job is not None:  # the executor cannot follow the job: the attempt gets its own log files
-                attempt.stdout_path, attempt.stderr_path = own_logs
-                record.stderr_path = self.project.relative(attempt.stderr_path)
-                self.record.attempt_logs(attempt)
-            remove_outputs(spec, self.project)
-            try:
-                future = executor.submit(attempt, reporter)
-            except Exception as exc:  # noqa: BLE001 - an executor that cannot take work fails the attempt
-                future = Future()
-                future.set_result(Outcome(exit_code=None, error=f"submission failed: {exc}"))
-        future.add_done_callback(lambda fut: self._attempt_future_done(record, attempt, fut))
-
-    def _attempt_future_done(self, record: TaskRecord, attempt: Attempt, future: "Future[Outcome]") -> None:
-        """On the executor's thread: decide at once whether the run must stop (so the slot this
-        frees does not start a queued attempt), then handle the outcome off that thread."""
-        try:
-            if not self.options.keep_going and record.attempts > record.spec.retry and not future.exception():
-                outcome = future.result()
-                if not outcome.interrupted and outcome_error(record.spec, outcome) is not None:
-                    self.stopping = True
-        finally:  # whatever that check raises, the outcome is handled (and the task ends): no hang
-            self._prepare.submit(self._guard, self._attempt_done, record, attempt, future)
-
-    def _recorded_job(self, record: TaskRecord, attempt: Attempt) -> Optional[RecordedJob]:
-        """The job a dead run left in the scheduler for this task, if it computes exactly this
-        task (same fingerprint) on the same executor; only a task's first attempt re-attaches."""
-        job = self.options.reattach.pop(record.spec.uid, None) if attempt.number == 1 else None
-        if job is None or job.fingerprint != record.fingerprint or job.executor != record.spec.executor:
-            return None
-        return job
-
-    def _reattach(self, record: TaskRecord, attempt: Attempt, executor: Executor, job: RecordedJob,
-                  reporter: Reporter) -> "Optional[Future[Outcome]]":
-        """Ask the executor to follow ``job`` for ``attempt`` (already recorded, with the job's logs).
-
-        None means what ``Executor.reattach`` promises: nothing of the job runs or will write the
-        task's outputs, so the caller submits anew. An executor that raises could not tell
-        whether the job still runs: the attempt fails with the reason rather than putting a
-        second job next to one that may be alive.
-        """
-        try:
-            future = executor.reattach(job, attempt, reporter)
-        except Exception as exc:  # noqa: BLE001 - an executor bug or a scheduler it cannot ask
-            log.exception("re-attaching to job %s of %s failed", job.job_id, record.spec.uid)
-            future = Future()
-            future.set_result(Outcome(exit_code=None, error=f"cannot re-attach to job {job.job_id}: {exc}"))
-            return future
-        if future is not None:
-            self.record.event("reattach", record.spec.uid, {"job_id": job.job_id})
-        return future
-
-    def _record_attempt(self, record: TaskRecord, attempt: Attempt) -> None:
-        record.stderr_path = self.project.relative(attempt.stderr_path)
-        self.record.attempt_queued(record.id, record.spec, attempt)
-
-    def _attempt_started(self, record: TaskRecord, attempt: Attempt, started: Started) -> None:
-        self.record.attempt_started(attempt, started)
-        self.listener.attempt_started(record, attempt)
-
-    def _attempt_done(self, record: TaskRecord, attempt: Attempt, future: "Future[Outcome]") -> None:
-        spec = record.spec
-        try:
-            outcome = future.result()
-        except Exception as exc:  # noqa: BLE001 - executor bug: fail the attempt, keep the run
-            outcome = Outcome(exit_code=None, error=f"executor error: {exc!r}")
-        record.exit_code = outcome.exit_code
-        if outcome.interrupted or (self.interrupted and outcome.exit_code != 0):
-            never_ran = outcome.started_at is None
-            if not never_ran:
-                remove_outputs(spec, self.project)
-            self.record.attempt_ended(attempt, "not-started" if never_ran else "interrupted", outcome,
-                              outcome.error or "interrupted")
-            self._finish(record, "not-started" if never_ran else "interrupted",
-                         reason="run-stopping" if never_ran else None, error="interrupted")
-            return
-        error = outcome_error(spec, outcome)
-        changed = changed_input(self.hasher, spec, record.input_hashes)
-        if changed is not None and error is None:
-            error = changed_input_error(changed)
-        if error is None:
-            hashes = [(p, self.hasher.hash(spec.output_abs[p])) for p in spec.outputs]
-            self.record.attempt_ended(attempt, "succeeded", outcome, None)
-            self.record.files(record.id, "output", hashes, producer_attempt_id=attempt.attempt_id)
-            self._finish(record, "succeeded")
-            return
-        remove_outputs(spec, self.project)
-        with self._lock:
-            will_retry = record.attempts <= spec.retry and not self.stopping
-        self.record.attempt_ended(attempt, "timed-out" if outcome.timed_out else "failed", outcome, error)
-        record.error = error
-        self.listener.attempt_failed(record, attempt, outcome, will_retry)
-        if will_retry:
-            self.record.event("retry", spec.uid, {"after_attempt": attempt.number, "error": error})
-            if changed is not None:
-                self._ready(record)  # hash the inputs again: the next attempt reads their new content
-            else:
-                self._launch(record)
-            return
-        reason = f"input-changed-while-running:{changed}" if changed is not None else None
-        self._finish(record, "failed", reason=reason, error=error)
-
-    # -- finishing -------------------------------------------------------------------------
 
     def _block(self, record: TaskRecord, cause: TaskRecord) -> None:
         if cause.status in ("interrupted", "not-started"):

@@ -61,7 +61,7 @@ class Attempt:
     number: int
     command: Union[list[str], str]
     shell: bool
-    cwd: Path
+    cwd: Union[Path, str]
     env: dict[str, str]
     stdout_path: Path
     stderr_path: Path
@@ -70,7 +70,7 @@ class Attempt:
     run_token: str = ""
     resources: dict[str, Any] = field(default_factory=dict)
     #: Declared outputs (absolute): cluster executors wait for them on slow shared filesystems.
-    outputs: list[Path] = field(default_factory=list)
+    outputs: list[Union[Path, str]] = field(default_factory=list)
     #: Run the command inside this image (``container.wrap``); None: run it as is.
     container: Optional[Container] = None
 

@@ -79,7 +79,8 @@ class LocalExecutor(Executor):
             return Outcome(exit_code=None, error=f"cannot run {attempt.task_uid}: {exc}")
         self._logs_folder(attempt.stdout_path.parent)
         env = self._environment(attempt)
-        group = {"start_new_session": True} if POSIX else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+        group = ({"start_new_session": True} if POSIX
+                 else {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)})
         command, shell = attempt.command, attempt.shell
         if attempt.container is not None:  # setup lines run here, before the container starts
             command, shell = containers.wrap(attempt), False
@@ -213,7 +214,7 @@ class LocalExecutor(Executor):
             if POSIX:
                 os.killpg(proc.pid, signal.SIGTERM)
             else:  # pragma: no cover - Windows
-                proc.send_signal(signal.CTRL_BREAK_EVENT)
+                proc.send_signal(getattr(signal, "CTRL_BREAK_EVENT", signal.SIGTERM))
         except (ProcessLookupError, PermissionError, OSError):
             pass
 
