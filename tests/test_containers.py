@@ -185,6 +185,24 @@ def test_interrupt_or_kill_9_leaves_no_container_running(project, images, signal
         kill_leftovers([proc.pid])
 
 
+def test_timeout_stops_the_container(project, images) -> None:
+    """``timeout=`` on a task in a container: at the limit the container itself is stopped (not only
+    podman's client), the attempt is ``timed-out``, and no container of the run is left."""
+    images.make("v1", {})
+    project.flow(f"""
+        def flow_slow():
+            sf.Task(["env", "-i", "sh", "-c", "echo up > started; sleep 300; echo done > out.txt"], outputs="out.txt",
+                    name="slow", timeout=3, container={images.ref('v1')!r}).result()
+    """)
+    proc = project.run("run", "slow", check=False, timeout=240)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    token = run_token(project)
+    attempts = project.query("SELECT status FROM attempts")
+    assert [a["status"] for a in attempts] == ["timed-out"]
+    wait_until(lambda: containers_of(token) == [], "the timed-out task's container to be gone", timeout=60)
+    assert project.exists("started") and not project.exists("out.txt")
+
+
 def test_runtime_that_cannot_start_fails_the_task_in_one_line(project, tmp_path_factory) -> None:
     """A broken runtime (its storage unreadable, its daemon down) cannot be produced on demand with
     the real podman: a stand-in ``podman`` first on PATH fails the way podman does (exit 125 and
