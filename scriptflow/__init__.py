@@ -8,8 +8,9 @@ first use (PEP 562), not when the package is.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+#: No ``typing`` import at run time: it costs milliseconds during which a Ctrl-C would land in
+#: this module, before ``scriptflow.entry`` can catch it.
+TYPE_CHECKING = False
 
 __all__ = ["HookEvent", "Task", "TaskError", "TaskFailed", "TaskNotStarted", "UpstreamFailed", "__version__", "bag",
            "call", "directory", "flow", "glob", "init", "notify", "on", "task"]
@@ -33,7 +34,9 @@ _PUBLIC = {
     "UpstreamFailed": ".errors",
 }
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from typing import Any
+
     from .config import init
     from .core.call import call
     from .core.functional import flow, task

@@ -165,7 +165,8 @@ def test_two_processes_migrating_one_ledger_at_once_both_succeed(tmp_path):
     ledger = tmp_path / "ledger.db"
     code = ("import sys; from pathlib import Path; from scriptflow.ledger.store import open_for_writing; "
             "open_for_writing(Path(sys.argv[1])).close()")
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(ledger)], stderr=subprocess.PIPE, text=True)
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(ledger)], stderr=subprocess.PIPE, text=True,
+                              cwd=tmp_path)  # the installed scriptflow, not the source tree
              for _ in range(4)]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
