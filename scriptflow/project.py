@@ -49,12 +49,18 @@ def ledger_free_text(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+#: The folder of scriptflow's own state in a project (ledger, logs, lock).
+STATE_FOLDER = ".scriptflow"
+#: Inside it, the one folder that holds task outputs: the return values of ``sf.call`` tasks.
+VALUES_FOLDER = "values"
+
+
 class Project:
     """Paths of one project directory."""
 
     def __init__(self, directory: os.PathLike | str) -> None:
         self.dir = Path(os.path.abspath(directory))
-        self.state_dir = self.dir / ".scriptflow"
+        self.state_dir = self.dir / STATE_FOLDER
         self._dir_str = str(self.dir)
         self._prefix = self._dir_str.rstrip(os.sep) + os.sep
 

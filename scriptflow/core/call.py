@@ -20,10 +20,11 @@ from typing import Any, Callable
 
 from ..errors import TaskDefinitionError
 from ..names import file_stem
+from ..project import STATE_FOLDER, VALUES_FOLDER
 from .task import Task
 
 #: Where function tasks write their return values, relative to the project.
-VALUES_DIR = os.path.join(".scriptflow", "values")
+VALUES_DIR = os.path.join(STATE_FOLDER, VALUES_FOLDER)
 
 
 def _defined_in(fn: Callable[..., Any]) -> tuple[str, str]:

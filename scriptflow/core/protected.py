@@ -18,7 +18,7 @@ import os
 from typing import Optional
 
 from ..errors import TaskDefinitionError
-from ..project import Project
+from ..project import VALUES_FOLDER, Project
 from .spec import TaskSpec
 
 
@@ -31,11 +31,6 @@ def _spellings(path: str) -> set[str]:
 def _within(path: str, folder: str) -> bool:
     """``path`` is ``folder`` or lies inside it."""
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
-#: The one folder of ``.scriptflow/`` that holds task outputs: the return values of ``sf.call`` tasks,
-#: which scriptflow itself declares (``core/call.py``); nothing else of its state lives there.
-VALUES_FOLDER = "values"
 
 
 def check_outputs(spec: TaskSpec, project: Project, flow_file: Optional[str]) -> None:
