@@ -65,6 +65,9 @@ DEFAULTS: dict[str, Any] = {
     "container_pull": "missing",
 }
 
+#: Keys of ``scriptflow.toml`` that describe tasks, not configuration (docs/toml-flows.md).
+FLOW_FILE_KEYS = ("task", "flow", "$schema")
+
 _flow_config: dict[str, Any] = {}
 
 
@@ -132,21 +135,22 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any
 def file_config(project_dir: Path) -> dict[str, Any]:
     """``scriptflow.toml`` (whole file) or ``[tool.scriptflow]`` of ``pyproject.toml``."""
     own = project_dir / "scriptflow.toml"
-    if own.exists():
-        return _load_toml(own, None)
+    if own.exists():  # its [[task]] and [flow.NAME] tables are a flow file's (run/taskfile.py)
+        return _load_toml(own, None, FLOW_FILE_KEYS)
     pyproject = project_dir / "pyproject.toml"
     if pyproject.exists():
         return _load_toml(pyproject, ("tool", "scriptflow"))
     return {}
 
 
-def _load_toml(path: Path, section: tuple[str, ...] | None) -> dict[str, Any]:
+def _load_toml(path: Path, section: tuple[str, ...] | None, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path.name}: cannot read configuration: {exc}") from None
     for key in section or ():
         data = data.get(key, {})
+    data = {k: v for k, v in data.items() if k not in skip}
     check_keys(data, path.name if not section else f"{path.name} [tool.scriptflow]")
     return data
 

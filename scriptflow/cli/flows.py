@@ -25,8 +25,7 @@ def list_command(show_params: bool, file: str | None, directory: str | None) -> 
 
     path = flowfile.locate(file, directory)
     config.reset_flow_config()
-    module = flowfile.load(path)
-    found = flowfile.flows(module)
+    found = flowfile.load_flows(path)
     if not found:
         click.echo(f"{path.name} defines no flows (functions named flow_NAME)")
         return 1

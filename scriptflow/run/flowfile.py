@@ -1,4 +1,4 @@
-"""Finding and importing sflow.py, and calling a flow, plain or async.
+"""Finding and importing sflow.py (or reading a TOML/JSON flow file), and calling a flow.
 
 Errors in user code are reported as one line naming the user's file and
 line, never as a scriptflow traceback.
@@ -20,10 +20,13 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 from ..core import params
 from ..core.functional import FLOW_ATTRIBUTE
 from ..errors import FlowCodeError, FlowFileError, ScriptflowError, TaskError
+from . import taskfile
 
 log = logging.getLogger("scriptflow.flow")
 
 DEFAULT_NAME = "sflow.py"
+#: Flow files without Python (run/taskfile.py); a scriptflow.toml is one only when it holds tasks.
+TOML_NAME, JSON_NAME = "scriptflow.toml", "scriptflow.json"
 PREFIX = "flow_"
 
 
@@ -49,16 +52,36 @@ class Flow:
 
 
 def locate(file: Optional[str], directory: Optional[str]) -> Path:
-    """The flow file: ``--file`` (relative to ``-C``), or sflow.py in ``-C`` or the current folder."""
+    """The flow file: ``--file`` (relative to ``-C``), else the one of sflow.py, scriptflow.toml
+    (holding tasks) and scriptflow.json in ``-C`` or the current folder. Two of them is an error:
+    which one runs must never depend on a rule the user has to remember."""
     base = Path(directory) if directory else Path.cwd()
     if directory and not base.is_dir():
         raise FlowFileError(f"no such directory: {directory}")
-    path = (base / file) if file else base / DEFAULT_NAME
-    path = Path(os.path.abspath(path))
+    if not file:
+        return Path(os.path.abspath(_discover(base)))
+    path = Path(os.path.abspath(base / file))
     if not path.is_file():
-        hint = "" if file else " (create one with flow_NAME functions, or use --file / -C)"
-        raise FlowFileError(f"no flow file {path}{hint}")
+        raise FlowFileError(f"no flow file {path}")
     return path
+
+
+def _discover(base: Path) -> Path:
+    found = [base / name for name in (DEFAULT_NAME, JSON_NAME) if (base / name).is_file()]
+    toml = base / TOML_NAME
+    if toml.is_file():
+        holds_tasks = taskfile.defines_flows(toml)
+        # An unreadable scriptflow.toml beside sflow.py is configuration (its error comes from there).
+        if holds_tasks or (holds_tasks is None and not found):
+            found.append(toml)
+    if len(found) > 1:
+        names = " and ".join(p.name for p in found)
+        raise FlowFileError(f"{names} both define flows in {os.path.abspath(base)}: choose one with --file "
+                            f"(a {TOML_NAME} without [[task]] or [flow.NAME] tables is only configuration)")
+    if not found:
+        raise FlowFileError(f"no flow file {os.path.abspath(base / DEFAULT_NAME)} (create one with flow_NAME "
+                            f"functions, or a {TOML_NAME} with [[task]] tables; or use --file / -C)")
+    return found[0]
 
 
 def user_location(tb: Any, path: Path) -> str:
@@ -126,8 +149,14 @@ def flows(module: ModuleType) -> dict[str, Flow]:
     return dict(sorted(found.items()))
 
 
-def find_flow(module: ModuleType, name: str, path: Path) -> Flow:
-    available = flows(module)
+def load_flows(path: Path) -> dict[str, Flow]:
+    """The flows of a flow file: sflow.py's functions, or a TOML/JSON file's task lists."""
+    if not taskfile.is_flow_file(path):
+        return flows(load(path))
+    return {name: Flow(name, found.run, found.description) for name, found in taskfile.load(path).items()}
+
+
+def find_flow(available: Mapping[str, Flow], name: str, path: Path) -> Flow:
     if name.startswith(PREFIX) and name[len(PREFIX):] in available:
         name = name[len(PREFIX):]
     if name not in available:
@@ -152,6 +181,8 @@ def call_flow(flow: Flow, args: Sequence[str], path: Path) -> Any:
     except TaskError:
         raise
     except ScriptflowError as exc:  # e.g. a duplicate uid: say where in the flow it happened
+        if taskfile.is_flow_file(path):  # its message names the task's line already (TaskFlow.run)
+            raise
         raise type(exc)(f"{user_location(exc.__traceback__, path)}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - user code
         log.error("flow %s raised", flow.name, exc_info=True)  # the full traceback, for the run log

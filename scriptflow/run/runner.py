@@ -114,8 +114,7 @@ def execute(request: RunRequest, stream: Optional[IO[str]] = None) -> RunResult:
     os.chdir(project.dir)
     config_module.reset_flow_config()
     hooks.reset()
-    module = flowfile.load(path)
-    flow = flowfile.find_flow(module, request.flow, path)
+    flow = flowfile.find_flow(flowfile.load_flows(path), request.flow, path)
     flowfile.bind_args(flow, request.args)  # a bad parameter: one line, before anything is recorded
     cfg, executor_note = config_module.resolve(project.dir, command_line_config(request))
     if request.config_override:
