@@ -71,8 +71,9 @@ def _discover(base: Path) -> Path:
     toml = base / TOML_NAME
     if toml.is_file():
         holds_tasks = taskfile.defines_flows(toml)
-        # An unreadable scriptflow.toml beside sflow.py is configuration (its error comes from there).
-        if holds_tasks or (holds_tasks is None and not found):
+        # Beside sflow.py, a scriptflow.toml without tasks (or unreadable) is configuration; alone,
+        # it is the flow file, so that a misspelt [[tasks]] or a syntax error is reported as such.
+        if holds_tasks or not found:
             found.append(toml)
     if len(found) > 1:
         names = " and ".join(p.name for p in found)

@@ -133,6 +133,11 @@ def _check(value: Any, node: Mapping[str, Any], root: Mapping[str, Any], path: P
 def _check_object(value: Mapping[str, Any], node: Mapping[str, Any], root: Mapping[str, Any],
                   path: Path) -> Iterator[Problem]:
     properties = node.get("properties", {})
+    for key, item in value.items():  # a misspelt key first: it explains the missing one
+        if key not in properties and node.get("additionalProperties", True) is False:
+            close = difflib.get_close_matches(key, list(properties), n=1, cutoff=0.6)
+            hint = f' (did you mean "{close[0]}"?)' if close else ""
+            yield Problem(path + (key,), f'unknown key "{key}"{hint}', unknown_key=True)
     for key in node.get("required", ()):
         if key not in value:
             yield Problem(path, f'missing key "{key}"')
@@ -144,11 +149,7 @@ def _check_object(value: Mapping[str, Any], node: Mapping[str, Any], root: Mappi
             yield from _check(item, properties[key], root, path + (key,))
             continue
         extra = node.get("additionalProperties", True)
-        if extra is False:
-            close = difflib.get_close_matches(key, list(properties), n=1, cutoff=0.6)
-            hint = f' (did you mean "{close[0]}"?)' if close else ""
-            yield Problem(path + (key,), f'unknown key "{key}"{hint}', unknown_key=True)
-        elif isinstance(extra, Mapping):
+        if isinstance(extra, Mapping):
             yield from _check(item, extra, root, path + (key,))
 
 

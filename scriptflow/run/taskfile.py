@@ -157,7 +157,7 @@ def load(path: Path) -> dict[str, TaskFlow]:
         found[name] = _flow(path.name, name, body["task"], ("flow", name, "task"), body.get("description"), lines)
     if not found:
         raise FlowFileError(f"{path.name} defines no tasks: add [[task]] tables, or [flow.NAME] tables with "
-                            "[[flow.NAME.task]] (docs/toml-flows.md)")
+                            "[[flow.NAME.task]] (docs/toml-flows.md); or write flow_NAME functions in sflow.py")
     return dict(sorted(found.items()))
 
 
@@ -171,7 +171,7 @@ def _problem_text(file: str, problem: flowschema.Problem, data: Any, lines: KeyL
         if path[i] == "task" and isinstance(path[i + 1], int):
             task = _get(data, path[:i + 2])
             name = task.get("name") if isinstance(task, Mapping) else None
-            label = f'task "{name}": ' if isinstance(name, str) and name else f"task {path[i + 1] + 1}: "
+            label += f'task "{name}": ' if isinstance(name, str) and name else f"task {path[i + 1] + 1}: "
             rest = list(path[i + 2:])
             break
     if problem.unknown_key:
