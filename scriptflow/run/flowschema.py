@@ -133,7 +133,7 @@ def _check(value: Any, node: Mapping[str, Any], root: Mapping[str, Any], path: P
 def _check_object(value: Mapping[str, Any], node: Mapping[str, Any], root: Mapping[str, Any],
                   path: Path) -> Iterator[Problem]:
     properties = node.get("properties", {})
-    for key, item in value.items():  # a misspelt key first: it explains the missing one
+    for key in value:  # a misspelt key first: it explains the missing one
         if key not in properties and node.get("additionalProperties", True) is False:
             close = difflib.get_close_matches(key, list(properties), n=1, cutoff=0.6)
             hint = f' (did you mean "{close[0]}"?)' if close else ""
