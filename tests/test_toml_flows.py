@@ -231,3 +231,22 @@ def test_configuration_only_scriptflow_toml_beside_sflow_py_is_not_a_flow_file(p
     project.run("run", "hi", "--file", "sflow.py", "--classic", check=True)  # its settings still apply
     project.run("run", "main", "--file", "scriptflow.toml", "--classic", check=True)
     assert project.statuses() == {"x": "succeeded"}
+
+
+def test_readme_shows_the_shipped_toml_example():
+    """The README's TOML block is examples/simple-toml's flow, task for task."""
+    import re
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Flows without Python", 1)[1]
+    block = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
+    shown = tomllib.loads(block)
+    shipped = tomllib.loads(TOML_EXAMPLE.read_text(encoding="utf-8"))
+    assert shown["flow"] == shipped["flow"]
+    assert shown["executors"] == shipped["executors"]

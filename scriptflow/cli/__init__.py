@@ -34,7 +34,9 @@ def cli() -> None:
     marked `@sf.flow`) in sflow.py, creating
     tasks with declared inputs and outputs; `scriptflow run NAME` runs them in
     parallel, skips what is up to date and records everything in
-    .scriptflow/ledger.db (an SQLite file you can query).
+    .scriptflow/ledger.db (an SQLite file you can query). Fixed lists of
+    tasks may instead be written as [[task]] tables in scriptflow.toml
+    (docs/toml-flows.md).
     """
 
 

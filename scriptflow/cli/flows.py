@@ -6,7 +6,7 @@ import click
 from .options import directory_option, file_option
 
 
-@click.command("list", short_help="List the flows in sflow.py.")
+@click.command("list", short_help="List the flows in sflow.py (or scriptflow.toml).")
 @click.option("--params", "show_params", is_flag=True,
               help="Also show each flow's parameters, their types and defaults (given with "
                    "`scriptflow run FLOW --param NAME=VALUE`).")
@@ -14,7 +14,9 @@ from .options import directory_option, file_option
 @directory_option
 def list_command(show_params: bool, file: str | None, directory: str | None) -> int:
     """List the flows in sflow.py (flow_NAME functions, and functions marked
-    @sf.flow) with their descriptions (the first line of their docstrings).
+    @sf.flow) with their descriptions (the first line of their docstrings),
+    or the flows of a scriptflow.toml / scriptflow.json ([[task]] tables are
+    the flow `main`; [flow.NAME] tables, with their `description`).
 
     With --params, each flow is followed by one indented line per parameter:
     `NAME: TYPE = DEFAULT`, or `NAME: TYPE (required)`.

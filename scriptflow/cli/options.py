@@ -5,7 +5,8 @@ import click
 
 file_option = click.option(
     "--file", "file", metavar="FILE",
-    help="Flow file to use instead of sflow.py (relative to -C if given).",
+    help="Flow file to use: a Python file, or a .toml/.json file listing tasks (relative to -C if given; "
+         "default: the one of sflow.py, scriptflow.toml with [[task]] tables, scriptflow.json).",
 )
 directory_option = click.option(
     "-C", "--directory", "directory", metavar="DIR",

@@ -42,7 +42,9 @@ def run_command(flow: str, args: tuple[str, ...], params: tuple[str, ...], jobs:
                 force: tuple[str, ...], force_all: bool, keep_going: bool, name: str | None,
                 classic: bool | None, dry_run: bool, no_wait: bool, adopt: bool, settings: tuple[str, ...],
                 notify: tuple[str, ...], file: str | None, directory: str | None) -> int:
-    """Run FLOW (the function flow_FLOW in sflow.py).
+    """Run FLOW (the function flow_FLOW in sflow.py, or the tasks of
+    [flow.FLOW] in scriptflow.toml / scriptflow.json; its top-level [[task]]
+    tables are the flow `main`; see docs/toml-flows.md).
 
     ARGS are passed to the flow function: plain words as positional
     arguments, key=value as keyword arguments (like --param key=value); put
