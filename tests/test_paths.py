@@ -103,6 +103,8 @@ def test_stat_cache_keys_and_paths(project: Project) -> None:
     (".scriptflow/logs", None, "inside .scriptflow"),
     ("sflow.py", None, "the flow file"),
     ("sub/../sflow.py", None, "the flow file"),
+    ("scriptflow.toml", None, "a flow or configuration file of the project"),
+    ("scriptflow.json", None, "a flow or configuration file of the project"),
     (".", None, "the project folder"),
     ("..", None, "the project folder"),
     ("data.txt", "data.txt", "also an input"),

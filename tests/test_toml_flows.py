@@ -250,3 +250,20 @@ def test_readme_shows_the_shipped_toml_example():
     shipped = tomllib.loads(TOML_EXAMPLE.read_text(encoding="utf-8"))
     assert shown["flow"] == shipped["flow"]
     assert shown["executors"] == shipped["executors"]
+
+
+def test_a_flow_or_configuration_file_is_never_an_output(project):
+    """A task may not declare its own flow file, nor the project's scriptflow.toml when another flow
+    file runs: scriptflow removes outputs before a task runs. The error names the task's line."""
+    project.write("scriptflow.toml", "[executors.local]\nmaxsize = 2\n")
+    project.write("other.toml", '[[task]]\nname = "ok"\ncmd = "true"\n\n'
+                                '[[task]]\nname = "bad"\ncmd = "true"\noutputs = "scriptflow.toml"\n')
+    proc = project.run("run", "main", "--file", "other.toml", "--classic", check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert ("scriptflow: error: other.toml:5: task 'bad': output scriptflow.toml is a flow or configuration file "
+            "of the project") in proc.stderr
+    assert project.read("scriptflow.toml") == "[executors.local]\nmaxsize = 2\n"
+    project.write("other.toml", '[[task]]\nname = "bad"\ncmd = "true"\noutputs = "other.toml"\n')
+    proc = project.run("run", "main", "--file", "other.toml", "--classic", check=False)
+    assert "scriptflow: error: other.toml:1: task 'bad': output other.toml is the flow file" in proc.stderr
+    assert project.exists("other.toml")

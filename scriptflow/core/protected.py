@@ -6,8 +6,10 @@ is permission to delete it. Some paths must never be given that permission:
 scriptflow's own state (``.scriptflow/``: the ledger, logs, lock; only its
 ``values/`` folder, where ``sf.call`` tasks write their return values, holds
 outputs), the flow
-file, the project folder or any folder holding it, and the task's own
-inputs (a path both read and written by one task would be deleted before the
+file and the files scriptflow looks for beside it (``sflow.py``,
+``scriptflow.toml``, ``scriptflow.json``: configuration, or a flow file
+``--file`` did not choose), the project folder or any folder holding it,
+and the task's own inputs (a path both read and written by one task would be deleted before the
 task could read it; a directory output holding an input likewise). Each
 output is checked as written and with symlinks resolved, so ``alias/sflow.py``
 with ``alias -> .`` is the flow file too.
@@ -15,17 +17,27 @@ with ``alias -> .`` is the flow file too.
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from typing import Optional
 
 from ..errors import TaskDefinitionError
 from ..project import VALUES_FOLDER, Project
 from .spec import TaskSpec
 
+#: Files in the project folder that scriptflow reads to run (run/flowfile.py, config.py).
+PROJECT_FILES = ("sflow.py", "scriptflow.toml", "scriptflow.json")
+
 
 def _spellings(path: str) -> set[str]:
     """The path as written, with its parent's symlinks resolved (what a removal touches), and fully resolved."""
     parent, name = os.path.split(path)
     return {path, os.path.join(os.path.realpath(parent), name), os.path.realpath(path)}
+
+
+@lru_cache(maxsize=8)
+def _project_files(project_dir: str) -> frozenset[str]:
+    """The spellings of PROJECT_FILES, once per project (not once per task of a large run)."""
+    return frozenset(s for name in PROJECT_FILES for s in _spellings(os.path.join(project_dir, name)))
 
 
 def _within(path: str, folder: str) -> bool:
@@ -39,25 +51,28 @@ def check_outputs(spec: TaskSpec, project: Project, flow_file: Optional[str]) ->
     states = _spellings(str(project.state_dir))
     values = _spellings(str(project.state_dir / VALUES_FOLDER))
     flows = _spellings(os.path.abspath(flow_file)) if flow_file else set()
+    own = _project_files(str(project.dir))
     inputs = {rel: _spellings(spec.input_abs[rel]) for rel in spec.inputs}
     for rel in spec.outputs:
         spellings = _spellings(spec.output_abs[rel])
         if all(any(_within(out, v) and out not in values for v in values) for out in spellings):
             continue  # a function task's value file: scriptflow's own output, made and removed as any other
-        why = _why(spellings, roots, states, flows, inputs)
+        why = _why(spellings, roots, states, flows, own, inputs)
         if why:
             raise TaskDefinitionError(
                 f"task {spec.uid!r}: output {rel} {why}; scriptflow removes a task's outputs before it runs "
                 "and when it fails, so it cannot be declared as one")
 
 
-def _why(outputs: set[str], roots: set[str], states: set[str], flows: set[str],
+def _why(outputs: set[str], roots: set[str], states: set[str], flows: set[str], own: frozenset[str],
          inputs: dict[str, set[str]]) -> Optional[str]:
     for out in outputs:
         if any(_within(out, state) for state in states):
             return "is inside .scriptflow/ (the ledger and logs)"
         if out in flows:
             return "is the flow file"
+        if out in own:
+            return "is a flow or configuration file of the project"
         if any(_within(root, out) for root in roots):
             return "is the project folder or holds it"
     for rel, spellings in inputs.items():

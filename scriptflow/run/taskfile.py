@@ -21,9 +21,10 @@ import os
 import re
 import sys
 from concurrent.futures import wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional
 
 from .. import config
 from ..core.task import Task
@@ -63,22 +64,33 @@ class TaskFlow:
     description: Optional[str] = None
 
     def run(self) -> None:
-        """The flow function: create and start every task, wait for all, raise the first failure."""
+        """The flow function: create every task, start them (each after what it waits for), wait for
+        all, raise the first failure. All are created before any starts, so that a dependency the
+        file check could not see (one path written two ways) is still started first (Make's rule,
+        core/pending.py)."""
         made: dict[str, Task] = {}
         for spec in self.tasks:
-            try:
+            with self._at(spec):
                 task = Task(**spec.options)
                 task.input([made[name] for name in spec.after])
                 task._created_at = f"{self.file}:{spec.line}"  # errors naming two tasks name these lines
                 made[spec.name] = task
-                task.start()
-            except ScriptflowError as exc:  # e.g. an output that is the flow file: name the task's line
-                raise type(exc)(f"{self.file}:{spec.line}: {exc}") from None
+        for spec in self.tasks:
+            with self._at(spec):
+                made[spec.name].start()
         wait(list(made.values()))
-        errors = [t.exception() for t in made.values() if t.exception() is not None]
+        errors = [e for e in (t.exception() for t in made.values()) if e is not None]
         failed = [e for e in errors if isinstance(e, TaskFailed)]
-        if failed or errors:
-            raise (failed or errors)[0]  # type: ignore[misc]
+        if errors:
+            raise (failed or errors)[0]
+
+    @contextmanager
+    def _at(self, spec: TaskDef) -> Iterator[None]:
+        """An error about a task (an output that is the flow file, say) names the task's line."""
+        try:
+            yield
+        except ScriptflowError as exc:
+            raise type(exc)(f"{self.file}:{spec.line}: {exc}") from None
 
 
 def is_flow_file(path: Path) -> bool:
