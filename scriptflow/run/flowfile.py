@@ -69,12 +69,10 @@ def locate(file: Optional[str], directory: Optional[str]) -> Path:
 def _discover(base: Path) -> Path:
     found = [base / name for name in (DEFAULT_NAME, JSON_NAME) if (base / name).is_file()]
     toml = base / TOML_NAME
-    if toml.is_file():
-        holds_tasks = taskfile.defines_flows(toml)
-        # Beside sflow.py, a scriptflow.toml without tasks (or unreadable) is configuration; alone,
-        # it is the flow file, so that a misspelt [[tasks]] or a syntax error is reported as such.
-        if holds_tasks or not found:
-            found.append(toml)
+    # Beside sflow.py, a scriptflow.toml without tasks (or unreadable) is configuration; alone,
+    # it is the flow file, so that a misspelt [[tasks]] or a syntax error is reported as such.
+    if toml.is_file() and (not found or taskfile.defines_flows(toml)):
+        found.append(toml)
     if len(found) > 1:
         names = " and ".join(p.name for p in found)
         raise FlowFileError(f"{names} both define flows in {os.path.abspath(base)}: choose one with --file "

@@ -98,12 +98,13 @@ def is_flow_file(path: Path) -> bool:
     return path.suffix.lower() in (".toml", ".json")
 
 
-def defines_flows(path: Path) -> Optional[bool]:
-    """Whether a ``scriptflow.toml`` holds tasks (else it is configuration only); None if unreadable."""
+def defines_flows(path: Path) -> bool:
+    """Whether a ``scriptflow.toml`` holds tasks (else it is configuration only, or unreadable:
+    the configuration loader then says why)."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return None
+        return False
     return "task" in data or "flow" in data
 
 
