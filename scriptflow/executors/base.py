@@ -73,6 +73,10 @@ class Attempt:
     outputs: list[Union[Path, str]] = field(default_factory=list)
     #: Run the command inside this image (``container.wrap``); None: run it as is.
     container: Optional[Container] = None
+    #: Variables that let the command create tasks of this run (SCRIPTFLOW_SOCKET, SCRIPTFLOW_KEY):
+    #: executors running commands on this host add them to the command's environment (the local
+    #: one does); others, whose commands cannot reach the run's Unix socket, leave them out.
+    run_link: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -201,6 +205,14 @@ class Executor(ABC):
         (local processes of a dead run are killed by the next run), is None.
         """
         return None
+
+    def release_slot(self, attempt_id: int) -> None:
+        """The attempt's command waits for tasks it created (README, "Tasks that create tasks"):
+        an executor limiting how many attempts run at once lets another start meanwhile."""
+
+    def reclaim_slot(self, attempt_id: int) -> None:
+        """The wait that ``release_slot`` announced is over: block until the attempt holds a slot
+        again (or has ended). Called exactly once per ``release_slot``."""
 
     def shutdown(self) -> None:
         """Release threads and resources; called once at the end of a run, when no attempt is in
