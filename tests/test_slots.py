@@ -79,8 +79,11 @@ def test_a_reclaiming_call_goes_before_the_queue() -> None:
         late = pool.submit("late", lambda: events.append("late runs"))
         _until(lambda: child_future.running(), "the child to start")
         # the child is released only once the parent waits to reclaim a slot
-        threading.Thread(target=lambda: (_until(lambda: pool._reclaiming == 1, "the reclaim"),
-                                         release_child.set())).start()
+        def release_when_reclaiming() -> None:
+            _until(lambda: pool._reclaiming == 1, "the reclaim")
+            release_child.set()
+
+        threading.Thread(target=release_when_reclaiming).start()
         pool.reclaim("parent")
         events.append("parent reclaimed")
         assert not late.running() and not late.done()

@@ -55,7 +55,8 @@ def runs_command(limit: int, as_json: bool, file: str | None, directory: str | N
 @directory_option
 def show_command(run: str, as_json: bool, file: str | None, directory: str | None) -> int:
     """Show the tasks of RUN (an id or a name): status, attempts, exit code, duration,
-    executor and job ids, and why each ran or was skipped. Failures come first.
+    executor and job ids, the task that created it (when a task's script did), and why
+    each ran or was skipped. Failures come first.
     Tasks whose string command ran through /bin/sh because it has shell syntax
     (redirections, pipes, `;`, `$`...) are named below the table."""
     from tabulate import tabulate
