@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from conftest import PY, Project
+from conftest import PY, Project, wait_until
 
 FLOW = f"""
 def flow_main():
@@ -188,3 +191,57 @@ def test_a_parent_killed_while_it_waits_does_not_hang_the_run(project: Project) 
     assert not project.exists("all.txt")
     assert project.query("SELECT error FROM attempts a JOIN tasks t ON t.id = a.task_id "
                          "WHERE t.uid = 'parent'")[0]["error"] == "killed by signal 9"
+
+
+def test_ctrl_c_while_a_script_waits_for_its_child_ends_the_run(project: Project) -> None:
+    project.flow(FLOW)
+    hold = ("import os, time\nopen('started', 'w').close()\nwhile os.path.exists('hold'):\n    time.sleep(0.02)\n"
+            "open('slow.txt', 'w').write('done')\n")
+    project.write("make.py", f"""
+        import scriptflow as sf
+        sf.Task(["{PY}", "-c", {hold!r}], outputs="slow.txt", name="slow").result()
+        open("all.txt", "w").write("not reached")
+        """)
+    (project.path / "hold").touch()
+    proc = project.popen("run", "main", "-j", "1")
+    try:
+        wait_until(lambda: project.exists("started"), "the child to start")
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        (project.path / "hold").unlink(missing_ok=True)
+    assert proc.returncode == 130
+    assert project.statuses() == {"parent": "interrupted", "slow": "interrupted"}
+    assert project.last_run()["status"] == "interrupted"
+    assert not list((project.path / ".scriptflow").glob("*.sock"))
+    # and the next run does it all
+    project.run("run", "main", "-j", "1", check=True, timeout=120)
+    assert project.statuses() == {"parent": "succeeded", "slow": "succeeded"}
+
+
+def test_a_long_project_path_and_a_socket_left_by_a_dead_run(tmp_path: Path) -> None:
+    """AF_UNIX paths are limited (about 107 bytes): a deep project gets its socket elsewhere.
+    A socket file a killed run left in .scriptflow/ does not stop the next run."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    project = Project(deep)
+    write_project(project)
+    state = deep / ".scriptflow"
+    state.mkdir(parents=True)
+    stale = socket.socket(socket.AF_UNIX)
+    here = os.getcwd()
+    os.chdir(state)  # bind by a short relative name: the absolute one is too long
+    try:
+        stale.bind("run-7.sock")
+    finally:
+        stale.close()
+        os.chdir(here)
+    project.write("make.py", MAKE.format(py=PY) + "import os\nprint('socket', os.environ['SCRIPTFLOW_SOCKET'])\n")
+    project.run("run", "main", check=True, timeout=120)
+    assert project.read("all.txt") == "012"
+    assert not (state / "run-7.sock").exists()
+    out = project.read(".scriptflow/logs/1/parent.1.out")
+    path = out.split("socket ", 1)[1].strip()
+    assert len(os.fsencode(path)) <= 100 and not path.startswith(str(deep))
+    assert not os.path.exists(os.path.dirname(path)), "the temporary folder is removed"

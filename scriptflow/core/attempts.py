@@ -81,10 +81,10 @@ class AttemptHandling:
             stdout_path=logs / f"{stem}.out", stderr_path=logs / f"{stem}.err", run_token=self.options.run_token,
             resources=spec.resources, outputs=[spec.output_abs[p] for p in spec.outputs], container=spec.container,
         )
-        if self.run_link is not None and attempt.container is None:  # its script may create tasks
-            attempt.run_link = self.run_link(attempt.attempt_id)
-        reporter = _AttemptReporter(self, record, attempt)
         executor = self.executor(spec.executor)
+        if self.run_link is not None and executor.local_commands and attempt.container is None:
+            attempt.run_link = self.run_link(attempt.attempt_id)  # its script may create tasks
+        reporter = _AttemptReporter(self, record, attempt)
         job = self._recorded_job(record, attempt)
         own_logs = attempt.stdout_path, attempt.stderr_path
         if job is not None:  # whatever the executor reports about it lands on the row recorded below

@@ -73,9 +73,9 @@ class Attempt:
     outputs: list[Union[Path, str]] = field(default_factory=list)
     #: Run the command inside this image (``container.wrap``); None: run it as is.
     container: Optional[Container] = None
-    #: Variables that let the command create tasks of this run (SCRIPTFLOW_SOCKET, SCRIPTFLOW_KEY):
-    #: executors running commands on this host add them to the command's environment (the local
-    #: one does); others, whose commands cannot reach the run's Unix socket, leave them out.
+    #: Variables that let the command create tasks of this run (SCRIPTFLOW_SOCKET, SCRIPTFLOW_KEY),
+    #: given only to executors whose ``local_commands`` is true and only without a container (which
+    #: does not see the socket): they add them to the command's environment.
     run_link: dict[str, str] = field(default_factory=dict)
 
 
@@ -159,6 +159,9 @@ class Executor(ABC):
     name: ClassVar[str]
     #: The settings ``executors.<name>`` accepts (none by default).
     settings_class: ClassVar[type[ExecutorSettings]] = ExecutorSettings
+    #: Its commands run on this machine as children of the run, so they can reach the run's Unix
+    #: socket: the engine then fills ``Attempt.run_link`` and the executor puts it in their environment.
+    local_commands: ClassVar[bool] = False
 
     def __init__(self, settings: Mapping[str, Any], state_dir: Path) -> None:
         """``settings`` is the raw ``executors.<name>`` section (ConfigError if it is wrong);

@@ -51,6 +51,7 @@ class LocalExecutor(Executor):
     name = "local"
     settings_class = LocalSettings
     settings: LocalSettings
+    local_commands = True
 
     def __init__(self, settings: Mapping[str, Any], state_dir: Path) -> None:
         super().__init__(settings, state_dir)
@@ -170,9 +171,8 @@ class LocalExecutor(Executor):
             env.pop(encode(key), None)
         for key, value in process_groups.attempt_environment(attempt.run_token, attempt.attempt_id).items():
             env[encode(key)] = encode(value)
-        if attempt.container is None:  # a container does not see this host's socket
-            for key, value in attempt.run_link.items():
-                env[encode(key)] = encode(value)
+        for key, value in attempt.run_link.items():
+            env[encode(key)] = encode(value)
         return env
 
     def _abort_started(self, attempt: Attempt, proc: subprocess.Popen, started_at: str,
