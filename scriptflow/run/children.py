@@ -32,7 +32,6 @@ import secrets
 import select
 import shutil
 import socket
-import socketserver
 import tempfile
 import threading
 import time
@@ -62,54 +61,101 @@ class RequestError(Exception):
 
 
 class TaskLink:
-    """The socket server of one run (see the module docstring)."""
+    """The socket server of one run (see the module docstring).
+
+    Started by the first attempt that gets its variables, so a run that runs no local task
+    (the no-op) opens no socket, starts no thread and reads no folder for it.
+    """
 
     def __init__(self, engine: Engine, project: Project, run_id: int) -> None:
         self.engine = engine
+        self.project = project
+        self.run_id = run_id
         self._secret = secrets.token_bytes(32)
         self._temp_dir: Optional[str] = None
-        self.path = self._socket_path(project, run_id)
-        link = self
+        self._lock = threading.Lock()
+        self._listener: Optional[socket.socket] = None
+        self._closed = False
+        self.path = ""
 
-        class Handler(socketserver.StreamRequestHandler):
-            def handle(self) -> None:
-                link.handle(self.connection, self.rfile, self.wfile)
+    def environment(self, attempt_id: int) -> dict[str, str]:
+        """What an attempt's command needs to create tasks (``Attempt.run_link``); empty when the
+        socket cannot be created (the script then cannot create tasks; the run goes on)."""
+        with self._lock:
+            if self._listener is None and not self._closed:
+                try:
+                    self._listen()
+                except OSError as exc:
+                    log.warning("tasks cannot create tasks in this run: %s", exc)
+                    self._closed = True
+            if self._listener is None:
+                return {}
+        return {SOCKET_ENV: self.path, KEY_ENV: self._key(attempt_id)}
 
-        class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-            daemon_threads = True
+    def _listen(self) -> None:
+        self.path = self._socket_path()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(self.path)
+            os.chmod(self.path, 0o600)  # before listen(): no one else ever connects
+            listener.listen(64)
+        except OSError:
+            listener.close()
+            raise
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), name="sf-task-link", daemon=True).start()
 
-            def server_bind(self) -> None:
-                super().server_bind()
-                os.chmod(link.path, 0o600)  # before listen(): no one else ever connects
-
-        self._server = Server(self.path, Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sf-task-link", daemon=True)
-        self._thread.start()
-
-    def _socket_path(self, project: Project, run_id: int) -> str:
+    def _socket_path(self) -> str:
         """``.scriptflow/run-ID.sock``, or a private temporary folder's when that path is too long.
         Sockets left by dead runs are removed first (the project lock is held: they are all dead)."""
-        for stale in project.state_dir.glob("run-*.sock"):
+        state = self.project.state_dir
+        for stale in state.glob("run-*.sock"):
             try:
                 stale.unlink()
             except OSError:
                 pass
-        path = str(project.state_dir / f"run-{run_id}.sock")
+        path = str(state / f"run-{self.run_id}.sock")
         if len(os.fsencode(path)) > MAX_SOCKET_PATH:
             self._temp_dir = tempfile.mkdtemp(prefix="scriptflow-")  # mode 0700
-            path = os.path.join(self._temp_dir, f"run-{run_id}.sock")
+            path = os.path.join(self._temp_dir, f"run-{self.run_id}.sock")
         return path
 
-    def environment(self, attempt_id: int) -> dict[str, str]:
-        """What an attempt's command needs to create tasks (``Attempt.run_link``)."""
-        return {SOCKET_ENV: self.path, KEY_ENV: self._key(attempt_id)}
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            if self._closed:
+                conn.close()
+                return
+            threading.Thread(target=self._serve, args=(conn,), name="sf-task-request", daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rb") as rfile:
+            answer = self.handle(conn, rfile)
+            if answer is not None:  # None: the script went away while it waited
+                try:
+                    conn.sendall((json.dumps(answer) + "\n").encode())
+                except OSError:
+                    pass
 
     def _key(self, attempt_id: int) -> str:
         return hmac.new(self._secret, str(attempt_id).encode(), hashlib.sha256).hexdigest()
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        """Stop accepting and remove the socket (requests still waiting end with the process)."""
+        with self._lock:
+            self._closed = True
+            listener, self._listener = self._listener, None
+        if listener is None:
+            return
+        try:  # wakes the accepting thread
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as wake:
+                wake.connect(self.path)
+        except OSError:
+            pass
+        listener.close()
         try:
             os.unlink(self.path)
         except OSError:
@@ -119,7 +165,8 @@ class TaskLink:
 
     # -- one connection ---------------------------------------------------------------------
 
-    def handle(self, conn: socket.socket, rfile: Any, wfile: Any) -> None:
+    def handle(self, conn: socket.socket, rfile: Any) -> Optional[dict[str, Any]]:
+        """The answer to the one request on ``conn`` (None: no one is left to answer)."""
         try:
             line = rfile.readline(1 << 24)
             request = json.loads(line)
@@ -127,24 +174,17 @@ class TaskLink:
                 raise RequestError("a request is a JSON object")
             parent = self._caller(request)
             if request.get("op") == "create":
-                answer: Optional[dict[str, Any]] = self._create(parent, request)
-            elif request.get("op") == "wait":
-                answer = self._wait(parent, request, conn)
-            else:
-                raise RequestError(f"unknown request {request.get('op')!r}")
+                return self._create(parent, request)
+            if request.get("op") == "wait":
+                return self._wait(parent, request, conn)
+            raise RequestError(f"unknown request {request.get('op')!r}")
         except (RequestError, ScriptflowError) as exc:
-            answer = {"ok": False, "error": str(exc)}
+            return {"ok": False, "error": str(exc)}
         except ValueError as exc:
-            answer = {"ok": False, "error": f"bad request: {exc}"}
+            return {"ok": False, "error": f"bad request: {exc}"}
         except Exception as exc:  # noqa: BLE001 - a bug here must not take the run down
             log.exception("task link request failed")
-            answer = {"ok": False, "error": f"internal error: {exc!r}"}
-        if answer is None:  # the script went away while it waited
-            return
-        try:
-            wfile.write((json.dumps(answer) + "\n").encode())
-        except OSError:
-            pass
+            return {"ok": False, "error": f"internal error: {exc!r}"}
 
     def _caller(self, request: dict[str, Any]) -> TaskRecord:
         """The task whose running attempt sent ``request``; anyone else is refused."""
@@ -234,15 +274,11 @@ def _closed(conn: socket.socket) -> bool:
 
 
 def open_link(engine: Engine, project: Project, run_id: int) -> Optional[TaskLink]:
-    """Start the run's task link and give every local attempt its variables (None where Unix
-    sockets do not exist, or the socket cannot be created: scripts then cannot create tasks)."""
+    """Give every local attempt of the run the variables to create tasks (None where Unix
+    sockets do not exist: there, scripts cannot create tasks)."""
     if not hasattr(socket, "AF_UNIX"):  # pragma: no cover - Windows
         return None
-    try:
-        link = TaskLink(engine, project, run_id)
-    except OSError as exc:
-        log.warning("tasks cannot create tasks in this run: %s", exc)
-        return None
+    link = TaskLink(engine, project, run_id)
     engine.run_link = link.environment
     return link
 
@@ -251,4 +287,3 @@ def close_link(link: Optional[TaskLink]) -> None:
     if link is not None:
         link.engine.run_link = None
         link.close()
-
