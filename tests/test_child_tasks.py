@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -77,7 +78,7 @@ def test_a_script_creates_three_tasks_and_waits_for_them(project: Project, jobs:
     project.run("run", "main", "-j", jobs, check=True, timeout=120)
     assert project.statuses() == {"parent": "succeeded", "part-0": "cached", "part-1": "cached",
                                   "part-2": "cached"}
-    assert not list((project.path / ".scriptflow").glob("*.sock")), "the socket is removed at the end"
+    assert not list(project.path.rglob("*.sock")), "no socket in the project"
 
 
 def test_a_failing_child_is_an_exception_in_the_script(project: Project) -> None:
@@ -215,33 +216,33 @@ def test_ctrl_c_while_a_script_waits_for_its_child_ends_the_run(project: Project
     assert proc.returncode == 130
     assert project.statuses() == {"parent": "interrupted", "slow": "interrupted"}
     assert project.last_run()["status"] == "interrupted"
-    assert not list((project.path / ".scriptflow").glob("*.sock"))
+    assert not list(project.path.rglob("*.sock"))
     # and the next run does it all
     project.run("run", "main", "-j", "1", check=True, timeout=120)
     assert project.statuses() == {"parent": "succeeded", "slow": "succeeded"}
 
 
 def test_a_long_project_path_and_a_socket_left_by_a_dead_run(tmp_path: Path) -> None:
-    """AF_UNIX paths are limited (about 107 bytes): a deep project gets its socket elsewhere.
-    A socket file a killed run left in .scriptflow/ does not stop the next run."""
+    """AF_UNIX paths are limited (about 107 bytes): the socket lives in the project's private
+    folder under the temporary folder, never in the project (a socket file there would break
+    copying a live project). A socket a killed run left there does not stop the next run."""
+    from scriptflow.run.children import socket_folder
+
     deep = tmp_path / ("d" * 60) / ("e" * 60)
     project = Project(deep)
     write_project(project)
-    state = deep / ".scriptflow"
-    state.mkdir(parents=True)
+    folder = socket_folder(str(deep))
+    assert folder is not None and stat.S_IMODE(os.stat(folder).st_mode) == 0o700
     stale = socket.socket(socket.AF_UNIX)
-    here = os.getcwd()
-    os.chdir(state)  # bind by a short relative name: the absolute one is too long
     try:
-        stale.bind("run-7.sock")
+        stale.bind(os.path.join(folder, "run-7.sock"))
     finally:
         stale.close()
-        os.chdir(here)
     project.write("make.py", MAKE.format(py=PY) + "import os\nprint('socket', os.environ['SCRIPTFLOW_SOCKET'])\n")
     project.run("run", "main", check=True, timeout=120)
     assert project.read("all.txt") == "012"
-    assert not (state / "run-7.sock").exists()
     out = project.read(".scriptflow/logs/1/parent.1.out")
     path = out.split("socket ", 1)[1].strip()
-    assert len(os.fsencode(path)) <= 100 and not path.startswith(str(deep))
-    assert not os.path.exists(os.path.dirname(path)), "the temporary folder is removed"
+    assert path == os.path.join(folder, "run-1.sock")
+    assert not os.path.exists(folder), "the stale socket, the run's own and the folder are removed"
+    assert not list(deep.rglob("*.sock"))

@@ -30,8 +30,8 @@ import logging
 import os
 import secrets
 import select
-import shutil
 import socket
+import stat
 import tempfile
 import threading
 import time
@@ -72,7 +72,6 @@ class TaskLink:
         self.project = project
         self.run_id = run_id
         self._secret = secrets.token_bytes(32)
-        self._temp_dir: Optional[str] = None
         self._lock = threading.Lock()
         self._listener: Optional[socket.socket] = None
         self._closed = False
@@ -106,19 +105,21 @@ class TaskLink:
         threading.Thread(target=self._accept, args=(listener,), name="sf-task-link", daemon=True).start()
 
     def _socket_path(self) -> str:
-        """``.scriptflow/run-ID.sock``, or a private temporary folder's when that path is too long.
-        Sockets left by dead runs are removed first (the project lock is held: they are all dead)."""
-        state = self.project.state_dir
-        for stale in state.glob("run-*.sock"):
-            try:
-                stale.unlink()
-            except OSError:
-                pass
-        path = str(state / f"run-{self.run_id}.sock")
-        if len(os.fsencode(path)) > MAX_SOCKET_PATH:
-            self._temp_dir = tempfile.mkdtemp(prefix="scriptflow-")  # mode 0700
-            path = os.path.join(self._temp_dir, f"run-{self.run_id}.sock")
-        return path
+        """``run-ID.sock`` in this project's private folder under the temporary folder (never in
+        the project: a socket file breaks ``cp -r`` and ``shutil.copytree`` of a live project,
+        and a deep project's path is too long for a socket). Sockets a dead run left there are
+        removed first (the project lock is held: they are all dead)."""
+        folder = socket_folder(str(self.project.dir))
+        if folder is None:
+            folder = tempfile.mkdtemp(prefix="scriptflow-")  # mode 0700
+        else:
+            for name in os.listdir(folder):
+                if name.startswith("run-") and name.endswith(".sock"):
+                    try:
+                        os.unlink(os.path.join(folder, name))
+                    except OSError:
+                        pass
+        return os.path.join(folder, f"run-{self.run_id}.sock")
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -160,8 +161,10 @@ class TaskLink:
             os.unlink(self.path)
         except OSError:
             pass
-        if self._temp_dir is not None:
-            shutil.rmtree(self._temp_dir, ignore_errors=True)
+        try:
+            os.rmdir(os.path.dirname(self.path))
+        except OSError:
+            pass
 
     # -- one connection ---------------------------------------------------------------------
 
@@ -262,6 +265,32 @@ class TaskLink:
         finally:
             executor.reclaim_slot(attempt)
         return {"ok": True, "tasks": [{"uid": r.spec.uid, "status": r.status, "error": r.error} for r in records]}
+
+
+def socket_folder(project_dir: str) -> Optional[str]:
+    """The project's own folder for its run sockets, ``$TMPDIR/scriptflow-UID-HASH`` (mode 0700,
+    the same for every run of the project, so the next run finds what a killed one left). None
+    when it cannot be had safely (someone else's, not a folder, not private, path too long):
+    the caller then takes a fresh private folder."""
+    digest = hashlib.sha256(os.fsencode(project_dir)).hexdigest()[:16]
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    base = tempfile.gettempdir()
+    if len(os.fsencode(base)) > MAX_SOCKET_PATH - 50:
+        base = "/tmp"
+    folder = os.path.join(base, f"scriptflow-{uid}-{digest}")
+    try:
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return None
+    try:
+        st = os.lstat(folder)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid or stat.S_IMODE(st.st_mode) & 0o077:
+        return None
+    return folder
 
 
 def _closed(conn: socket.socket) -> bool:
