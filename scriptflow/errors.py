@@ -57,3 +57,12 @@ class UpstreamFailed(TaskError):
 
 class TaskNotStarted(TaskError):
     """The run was stopping (a failure without --keep-going, or an interrupt)."""
+
+
+def task_error(uid: str, status: str, message: str) -> TaskError:
+    """The exception ``result()`` raises for a task that ended with ``status`` (not a success)."""
+    if status == "upstream-failed":
+        return UpstreamFailed(uid, status, message)
+    if status in ("not-started", "interrupted"):
+        return TaskNotStarted(uid, status, message)
+    return TaskFailed(uid, status, message)

@@ -210,3 +210,20 @@ def test_stat_cache_entries_without_ctime_are_not_trusted(project: Project) -> N
     # the run that migrated it kept the old history
     assert conn.execute("SELECT count(*) FROM files WHERE run_id = 1").fetchone()[0] == 4
     conn.close()
+
+
+@needs_sqlite3
+def test_schema_6_adds_the_parent_link_empty_on_old_rows(project: Project) -> None:
+    """006_parent_task.sql: tasks recorded before it were all created by a flow (NULL)."""
+    ledger = make_v1_ledger(project.path)
+    project.run("report", "b.txt", check=True)  # migrates
+    conn = sqlite3.connect(ledger)
+    assert conn.execute("SELECT uid, parent_task_id FROM tasks ORDER BY id").fetchall() == [
+        ("make-a", None), ("make-b", None)]
+    assert conn.execute("SELECT name FROM schema_migrations WHERE version = 6").fetchone() == (
+        "006_parent_task.sql",)
+    assert conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'tasks_parent'").fetchone()
+    conn.close()
+    # the old rows read as they did: no "created by" anywhere
+    assert "created by" not in project.run("report", "b.txt", check=True).stdout
+    assert "created by" not in project.run("show", "1", check=True).stdout

@@ -55,7 +55,8 @@ def runs_command(limit: int, as_json: bool, file: str | None, directory: str | N
 @directory_option
 def show_command(run: str, as_json: bool, file: str | None, directory: str | None) -> int:
     """Show the tasks of RUN (an id or a name): status, attempts, exit code, duration,
-    executor and job ids, and why each ran or was skipped. Failures come first.
+    executor and job ids, the task that created it (when a task's script did), and why
+    each ran or was skipped. Failures come first.
     Tasks whose string command ran through /bin/sh because it has shell syntax
     (redirections, pipes, `;`, `$`...) are named below the table."""
     from tabulate import tabulate
@@ -79,15 +80,19 @@ def show_command(run: str, as_json: bool, file: str | None, directory: str | Non
     if row["error"]:
         click.echo(f"error: {row['error']}")
     with_jobs = any(t["job_ids"] for t in tasks)
+    nested = any(t["created_by"] for t in tasks)  # tasks created by a task's script
     rows = []
     for t in tasks:
         line = [t["uid"], t["status"], t["attempts"], "" if t["exit_code"] is None else t["exit_code"],
                 format_duration(t["duration_seconds"], missing=""), t["executor"]]
         if with_jobs:
             line.append(",".join(t["job_ids"]))
+        if nested:
+            line.append(t["created_by"] or "")
         line.append(t["reason"] or "")
         rows.append(line)
-    headers = ["task", "status", "attempts", "exit", "duration", "executor"] + (["job ids"] if with_jobs else [])
+    headers = ["task", "status", "attempts", "exit", "duration", "executor"] + (["job ids"] if with_jobs else []) \
+        + (["created by"] if nested else [])
     click.echo(tabulate(rows, headers=headers + ["reason"]) if rows else "no tasks")
     through_shell = [t["uid"] for t in tasks if t["shell"] == 2]
     if through_shell:

@@ -57,6 +57,8 @@ class AttemptHandling:
     _decide: Callable[[TaskRecord], None]
     _write_row: Callable[[TaskRecord], None]
     _ready: Callable[[TaskRecord], None]
+    running_attempts: dict[int, TaskRecord]
+    run_link: Optional[Callable[[int], dict[str, str]]]
 
     def _launch(self, record: TaskRecord) -> None:
         spec = record.spec
@@ -79,8 +81,10 @@ class AttemptHandling:
             stdout_path=logs / f"{stem}.out", stderr_path=logs / f"{stem}.err", run_token=self.options.run_token,
             resources=spec.resources, outputs=[spec.output_abs[p] for p in spec.outputs], container=spec.container,
         )
-        reporter = _AttemptReporter(self, record, attempt)
         executor = self.executor(spec.executor)
+        if self.run_link is not None and executor.local_commands and attempt.container is None:
+            attempt.run_link = self.run_link(attempt.attempt_id)  # its script may create tasks
+        reporter = _AttemptReporter(self, record, attempt)
         job = self._recorded_job(record, attempt)
         own_logs = attempt.stdout_path, attempt.stderr_path
         if job is not None:  # whatever the executor reports about it lands on the row recorded below
@@ -94,6 +98,7 @@ class AttemptHandling:
                 self.record.attempt_logs(attempt)
             remove_outputs(spec, self.project)
             try:
+                self.running_attempts[attempt.attempt_id] = record
                 future = executor.submit(attempt, reporter)
             except Exception as exc:  # noqa: BLE001 - an executor that cannot take work fails the attempt
                 future = Future()
@@ -103,6 +108,7 @@ class AttemptHandling:
     def _attempt_future_done(self, record: TaskRecord, attempt: Attempt, future: "Future[Outcome]") -> None:
         """On the executor's thread: decide at once whether the run must stop (so the slot this
         frees does not start a queued attempt), then handle the outcome off that thread."""
+        self.running_attempts.pop(attempt.attempt_id, None)  # its command can create no more tasks
         try:
             if not self.options.keep_going and record.attempts > record.spec.retry and not future.exception():
                 outcome = future.result()

@@ -20,9 +20,12 @@ def bag(*tasks: Union[Task, Iterable[Task]]) -> Any:
         flat.extend(t if not isinstance(t, Task) else [t])
     for t in flat:
         t.start()
+    remote = [t for t in flat if t._remote is not None]  # sent to the run from a task's script
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        if remote:
+            remote[0]._remote.wait(remote)  # one request for all of them
         wait(flat)
         return [t.result() for t in flat]
-    return asyncio.gather(*(asyncio.wrap_future(t) for t in flat))
+    return asyncio.gather(*(t if t._remote is not None else asyncio.wrap_future(t) for t in flat))

@@ -76,6 +76,10 @@ class Engine(AttemptHandling):
         self._cancellers: list[threading.Thread] = []
         self.failed = False
         self.created_tasks = CreatedTasks(project)
+        #: attempt id -> its task, while the attempt's command may run (a script creating tasks).
+        self.running_attempts: dict[int, TaskRecord] = {}
+        #: attempt id -> the variables that let its command create tasks (set by the runner).
+        self.run_link: Optional[Callable[[int], dict[str, str]]] = None
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -155,7 +159,13 @@ class Engine(AttemptHandling):
         """Task.__init__ during a run: remembered so that its output's consumers can start it."""
         self.created_tasks.add(task)
 
-    def submit(self, task: Task) -> None:
+    def record_of(self, uid: str) -> Optional[TaskRecord]:
+        """The started task of this run named ``uid``."""
+        with self._lock:
+            return self._by_uid.get(uid)
+
+    def submit(self, task: Task, parent: Optional[TaskRecord] = None) -> None:
+        """Start ``task``; ``parent``: the task whose command created it (``run/children.py``)."""
         spec = build_spec(task, self.project, self.default_executor)
         check_outputs(spec, self.project, self.options.flow_file)
         spec = with_request(spec, task.container, self.executor(spec.executor).settings, self.options.config)
@@ -168,7 +178,7 @@ class Engine(AttemptHandling):
                 other = self._producer.get(path)
                 if other is not None:
                     raise TaskDefinitionError(f"tasks {other.spec.uid!r} and {spec.uid!r} both declare output {path}")
-            record = TaskRecord(task=task, spec=spec, id=self.record.new_task_id())
+            record = TaskRecord(task=task, spec=spec, id=self.record.new_task_id(), parent=parent)
             task._record = record
             # An insertion-ordered set (records hash by identity): a fan-in of k inputs costs O(k).
             found: dict[TaskRecord, None] = {}
@@ -210,7 +220,7 @@ class Engine(AttemptHandling):
         with self._lock:  # flag and queueing together: no UPDATE can overtake the INSERT
             if not record.row_written:
                 record.row_written = True
-                self.record.task_created(record.id, record.spec)
+                self.record.task_created(record.id, record.spec, record.parent_id)
 
     def _ready(self, record: TaskRecord) -> None:
         with self._lock:
@@ -276,7 +286,7 @@ class Engine(AttemptHandling):
         if not decision.run and not record.row_written:  # the common no-op: one unit of statements
             with self._lock:
                 record.row_written = True
-                self.record.task_cached(record.id, spec, fingerprint, decision, inputs.items())
+                self.record.task_cached(record.id, spec, fingerprint, decision, inputs.items(), record.parent_id)
             self._finish(record, "cached", recorded=True)
             return
         self._record_inputs(record)

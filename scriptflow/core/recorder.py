@@ -51,14 +51,16 @@ class RunRecorder:
 
     # -- tasks ------------------------------------------------------------------------------
 
-    def task_created(self, task_id: int, spec: TaskSpec) -> None:
+    def task_created(self, task_id: int, spec: TaskSpec, parent_task_id: Optional[int] = None) -> None:
+        """``parent_task_id``: the task whose command created this one (README, "Tasks that create tasks")."""
         self._uids[task_id] = spec.uid
         self.writer.execute(
             "INSERT INTO tasks (id, run_id, uid, command, shell, cwd, env, version, executor, resources, "
-            "max_retries, inputs, outputs, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting')",
+            "max_retries, inputs, outputs, parent_task_id, status) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting')",
             (task_id, self.run_id, spec.uid, canonical_json(spec.command), shell_column(spec), spec.cwd_rel,
              canonical_json(spec.env), spec.version, spec.executor, canonical_json(spec.resources), spec.retry,
-             canonical_json(list(spec.inputs)), canonical_json(list(spec.outputs))),
+             canonical_json(list(spec.inputs)), canonical_json(list(spec.outputs)), parent_task_id),
         )
 
     def task_decided(self, task_id: int, fingerprint: str, decision: Decision) -> None:
@@ -77,7 +79,7 @@ class RunRecorder:
                 (container.image, container.image_id, container.runtime, task_id))
 
     def task_cached(self, task_id: int, spec: TaskSpec, fingerprint: str, decision: Decision,
-                    inputs: Iterable[tuple[str, Optional[FileHash]]]) -> None:
+                    inputs: Iterable[tuple[str, Optional[FileHash]]], parent_task_id: Optional[int] = None) -> None:
         """A task found up to date when it became ready: its complete row (decision and status),
         its input and output rows, as one unit, instead of an INSERT, two UPDATEs and two units."""
         now = utc_now()
@@ -85,11 +87,12 @@ class RunRecorder:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         self.writer.execute_unit([
             ("INSERT INTO tasks (id, run_id, uid, command, shell, cwd, env, version, executor, resources, "
-             "max_retries, inputs, outputs, fingerprint, status, reason, reason_detail, compared_task_id, "
-             "decided_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'cached', ?, ?, ?, ?, ?)",
+             "max_retries, inputs, outputs, parent_task_id, fingerprint, status, reason, reason_detail, "
+             "compared_task_id, decided_at, ended_at) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'cached', ?, ?, ?, ?, ?)",
              (task_id, self.run_id, spec.uid, canonical_json(spec.command), shell_column(spec), spec.cwd_rel,
               canonical_json(spec.env), spec.version, spec.executor, canonical_json(spec.resources), spec.retry,
-              canonical_json(list(spec.inputs)), canonical_json(list(spec.outputs)), fingerprint,
+              canonical_json(list(spec.inputs)), canonical_json(list(spec.outputs)), parent_task_id, fingerprint,
               decision.reason, canonical_json(decision.detail), decision.compared_task_id, now, now)),
             *((files, (task_id, self.run_id, "input", path, h.sha256 if h else None, h.size if h else None, None, now))
               for path, h in inputs),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from ..errors import TaskFailed, TaskNotStarted, UpstreamFailed
+from ..errors import task_error
 from ..executors.base import Attempt, Outcome, RecordedJob
 from .fingerprint import FileHash
 from .spec import TaskSpec
@@ -41,6 +41,12 @@ class TaskRecord:
     input_hashes: dict[str, FileHash | None] = field(default_factory=dict)
     #: Its ``tasks`` row is in the writer's queue (a task decided at once is written complete, once).
     row_written: bool = False
+    #: The task whose command created this one (``tasks.parent_task_id``), or None for the flow's.
+    parent: Optional["TaskRecord"] = None
+
+    @property
+    def parent_id(self) -> Optional[int]:
+        return self.parent.id if self.parent is not None else None
 
     @property
     def done(self) -> bool:
@@ -49,15 +55,11 @@ class TaskRecord:
 
 def resolve_future(record: TaskRecord) -> None:
     """Settle the flow's ``Task`` future from the record's final status."""
-    task, status, uid = record.task, record.status, record.spec.uid
+    task, status = record.task, record.status
     if status in OK:
         task.set_result(task)
-    elif status == "upstream-failed":
-        task.set_exception(UpstreamFailed(uid, status, record.error or ""))
-    elif status in ("not-started", "interrupted"):
-        task.set_exception(TaskNotStarted(uid, status, record.error or ""))
     else:
-        task.set_exception(TaskFailed(uid, status, record.error or ""))
+        task.set_exception(task_error(record.spec.uid, status, record.error or ""))
 
 
 class Listener:

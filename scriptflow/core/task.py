@@ -54,6 +54,9 @@ class Task(OriginalTaskApi, Future):
     ``container=False`` runs it as is even when a container is configured.
     """
 
+    #: The run this task was sent to from a task's script (``core/remote.py``); None in a flow.
+    _remote: Any = None
+
     def __init__(
         self,
         cmd: Union[str, Sequence[Any], None] = None,
@@ -303,7 +306,11 @@ class Task(OriginalTaskApi, Future):
             return self
         if self._cmd is None:
             raise self._invalid("has no command")
-        engine = current_engine()
+        engine: Any = current_engine()
+        if engine is None:  # in a script that runs as a task: the run that started it, if it can be reached
+            from .remote import remote_engine
+
+            engine = remote_engine()
         if engine is None:
             raise ScriptflowError(
                 f"task {self.name} started outside a run: start flows with `scriptflow run FLOW`"
@@ -316,12 +323,19 @@ class Task(OriginalTaskApi, Future):
         return self
 
     def result(self, timeout: Optional[float] = None) -> "Task":
-        self.start()
-        return super().result(timeout)
+        return super().result(self._wait(timeout))
 
     def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
+        return super().exception(self._wait(timeout))
+
+    def _wait(self, timeout: Optional[float]) -> Optional[float]:
+        """Start the task; a task sent to the run from a task's script is waited for there (its
+        future settles only then). Returns what is left of ``timeout`` for the future."""
         self.start()
-        return super().exception(timeout)
+        if self._remote is None:
+            return timeout
+        self._remote.wait([self], timeout)
+        return None if timeout is None else 0
 
     def cancel(self) -> bool:
         """Tasks are not cancelled from flow code; interrupt the run instead."""
@@ -331,6 +345,8 @@ class Task(OriginalTaskApi, Future):
         import asyncio  # lazily: read-only commands import this module and never need asyncio
 
         self.start()
+        if self._remote is not None:  # waited for by the run, on a thread (core/remote.py)
+            return asyncio.get_running_loop().run_in_executor(None, self.result).__await__()
         return asyncio.wrap_future(self).__await__()
 
     def __repr__(self) -> str:

@@ -73,6 +73,10 @@ class Attempt:
     outputs: list[Union[Path, str]] = field(default_factory=list)
     #: Run the command inside this image (``container.wrap``); None: run it as is.
     container: Optional[Container] = None
+    #: Variables that let the command create tasks of this run (SCRIPTFLOW_SOCKET, SCRIPTFLOW_KEY),
+    #: given only to executors whose ``local_commands`` is true and only without a container (which
+    #: does not see the socket): they add them to the command's environment.
+    run_link: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -155,6 +159,9 @@ class Executor(ABC):
     name: ClassVar[str]
     #: The settings ``executors.<name>`` accepts (none by default).
     settings_class: ClassVar[type[ExecutorSettings]] = ExecutorSettings
+    #: Its commands run on this machine as children of the run, so they can reach the run's Unix
+    #: socket: the engine then fills ``Attempt.run_link`` and the executor puts it in their environment.
+    local_commands: ClassVar[bool] = False
 
     def __init__(self, settings: Mapping[str, Any], state_dir: Path) -> None:
         """``settings`` is the raw ``executors.<name>`` section (ConfigError if it is wrong);
@@ -201,6 +208,14 @@ class Executor(ABC):
         (local processes of a dead run are killed by the next run), is None.
         """
         return None
+
+    def release_slot(self, attempt_id: int) -> None:
+        """The attempt's command waits for tasks it created (README, "Tasks that create tasks"):
+        an executor limiting how many attempts run at once lets another start meanwhile."""
+
+    def reclaim_slot(self, attempt_id: int) -> None:
+        """The wait that ``release_slot`` announced is over: block until the attempt holds a slot
+        again (or has ended). Called exactly once per ``release_slot``."""
 
     def shutdown(self) -> None:
         """Release threads and resources; called once at the end of a run, when no attempt is in

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
@@ -27,6 +27,7 @@ from . import process_groups
 from .base import Attempt, Executor, Outcome, Reporter, Started
 from .settings import ExecutorSettings, setting
 from .setup import with_setup
+from .slots import SlotPool
 from .deadline import attempt_timeout, wait_with_deadline
 
 POSIX = os.name == "posix"
@@ -50,11 +51,12 @@ class LocalExecutor(Executor):
     name = "local"
     settings_class = LocalSettings
     settings: LocalSettings
+    local_commands = True
 
     def __init__(self, settings: Mapping[str, Any], state_dir: Path) -> None:
         super().__init__(settings, state_dir)
         self.maxsize = self.settings.maxsize or default_maxsize()
-        self._pool = ThreadPoolExecutor(self.maxsize, thread_name_prefix="sf-local")
+        self._pool = SlotPool(self.maxsize, "sf-local")
         self._procs: dict[int, subprocess.Popen] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -68,7 +70,13 @@ class LocalExecutor(Executor):
         return self.maxsize
 
     def submit(self, attempt: Attempt, reporter: Reporter) -> "Future[Outcome]":
-        return self._pool.submit(self._run, attempt, reporter)
+        return self._pool.submit(attempt.attempt_id, self._run, attempt, reporter)
+
+    def release_slot(self, attempt_id: int) -> None:
+        self._pool.lend(attempt_id)
+
+    def reclaim_slot(self, attempt_id: int) -> None:
+        self._pool.reclaim(attempt_id)
 
     def _run(self, attempt: Attempt, reporter: Reporter) -> Outcome:
         if self._stopping.is_set() or not reporter.may_start():
@@ -159,7 +167,11 @@ class LocalExecutor(Executor):
             env, encode = dict(os.environ), str
         for key, value in attempt.env.items():
             env[encode(key)] = encode(value)
+        for key in process_groups.RUN_LINK_ENV:  # inherited from a run this one runs inside of: not ours
+            env.pop(encode(key), None)
         for key, value in process_groups.attempt_environment(attempt.run_token, attempt.attempt_id).items():
+            env[encode(key)] = encode(value)
+        for key, value in attempt.run_link.items():
             env[encode(key)] = encode(value)
         return env
 
@@ -206,7 +218,7 @@ class LocalExecutor(Executor):
         self._containers.stop(attempt_id)
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown()
 
     @staticmethod
     def _terminate(proc: subprocess.Popen) -> None:

@@ -26,6 +26,12 @@ log = logging.getLogger("scriptflow.processes")
 #: Environment variables every local attempt's processes carry.
 RUN_ENV = "SCRIPTFLOW_RUN"
 ATTEMPT_ENV = "SCRIPTFLOW_ATTEMPT"
+#: What lets an attempt's script create tasks of its run (``Attempt.run_link``): the run's socket
+#: and the attempt's key. Removed from what a local attempt inherits, so a run started inside a
+#: task never hands its own tasks the outer run's link.
+SOCKET_ENV = "SCRIPTFLOW_SOCKET"
+KEY_ENV = "SCRIPTFLOW_KEY"
+RUN_LINK_ENV = (SOCKET_ENV, KEY_ENV)
 #: How long to wait for killed processes to disappear before giving up on them.
 GONE_TIMEOUT = 30.0
 

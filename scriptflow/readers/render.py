@@ -80,7 +80,8 @@ def task_details(node: TaskNode) -> str:
     if start[:10] == end[:10]:
         end = end[11:]
     shell = " | through /bin/sh (the command has shell syntax)" if node.shell_auto else ""
-    return f"cwd {node.cwd} | {where} | {start} -> {end} UTC{shell}{container_text(node, ' | ')}"
+    parent = f" | created by task {node.created_by}" if node.created_by else ""
+    return f"cwd {node.cwd} | {where} | {start} -> {end} UTC{shell}{container_text(node, ' | ')}{parent}"
 
 
 def container_text(node: TaskNode, prefix: str = "") -> str:

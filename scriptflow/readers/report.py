@@ -92,6 +92,8 @@ class TaskNode:
     container_image: Optional[str] = None
     container_image_id: Optional[str] = None
     container_runtime: Optional[str] = None
+    #: The uid of the task whose command created this one (tasks.parent_task_id); None for a flow's task.
+    created_by: Optional[str] = None
 
 
 @dataclass
@@ -139,7 +141,8 @@ _PRODUCER_OF_INPUT = (
 _ATTEMPT = (
     "SELECT a.id, a.task_id, a.run_id, a.number, a.executor, a.job_id, a.host, a.pid, a.started_at, "
     "a.ended_at, a.exit_code, a.stdout_path, a.stderr_path, t.uid, t.command, t.shell, t.cwd, t.env, "
-    "t.container_image, t.container_image_id, t.container_runtime, r.name AS run_name "
+    "t.container_image, t.container_image_id, t.container_runtime, r.name AS run_name, "
+    "(SELECT p.uid FROM tasks AS p WHERE p.id = t.parent_task_id) AS parent_uid "
     "FROM attempts AS a JOIN tasks AS t ON t.id = a.task_id JOIN runs AS r ON r.id = a.run_id "
     "WHERE a.id = ?"
 )
@@ -223,7 +226,7 @@ class _Walker:
             duration_seconds=elapsed_seconds(a["started_at"], a["ended_at"]), exit_code=a["exit_code"],
             stdout_path=a["stdout_path"], stderr_path=a["stderr_path"], shell_auto=a["shell"] == 2,
             container_image=a["container_image"], container_image_id=a["container_image_id"],
-            container_runtime=a["container_runtime"],
+            container_runtime=a["container_runtime"], created_by=a["parent_uid"],
         )
         for row in self.conn.execute("SELECT path, sha256, size FROM files WHERE task_id = ? AND role = 'output' "
                                      "ORDER BY path", (a["task_id"],)):

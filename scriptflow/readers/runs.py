@@ -138,7 +138,8 @@ def run_tasks(conn: sqlite3.Connection, run_id: int) -> list[dict[str, Any]]:
         "SELECT t.*, "
         "  (SELECT count(*) FROM attempts a WHERE a.task_id = t.id) AS attempts, "
         "  (SELECT min(a.started_at) FROM attempts a WHERE a.task_id = t.id) AS first_start, "
-        "  (SELECT max(a.ended_at) FROM attempts a WHERE a.task_id = t.id) AS last_end "
+        "  (SELECT max(a.ended_at) FROM attempts a WHERE a.task_id = t.id) AS last_end, "
+        "  (SELECT p.uid FROM tasks p WHERE p.id = t.parent_task_id) AS parent_uid "
         "FROM tasks t WHERE t.run_id = ? ORDER BY t.id",
         (run_id,),
     ).fetchall()
@@ -159,7 +160,7 @@ def run_tasks(conn: sqlite3.Connection, run_id: int) -> list[dict[str, Any]]:
             "duration_seconds": elapsed_seconds(row["first_start"], row["last_end"], until_now=True),
             "executor": row["executor"], "job_ids": job_ids.get(row["id"], []),
             "stderr_path": attempt["stderr_path"] if attempt else None,
-            "shell": row["shell"],
+            "shell": row["shell"], "created_by": row["parent_uid"],
         })
     rank = {s: i for i, s in enumerate(STATUS_ORDER)}
     out.sort(key=lambda t: rank.get(t["status"], len(rank)))

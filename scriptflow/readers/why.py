@@ -137,6 +137,9 @@ def explain(conn: sqlite3.Connection, project: Project, target: str, directory: 
     lines.extend("  " + line for line in describe_reason(task["reason"], detail, compared_run))
     if detail.get("error"):
         lines.append(f"  error: {detail['error']}")
+    if task["parent_task_id"]:
+        parent = conn.execute("SELECT uid FROM tasks WHERE id = ?", (task["parent_task_id"],)).fetchone()
+        lines.append(f"  created by task {parent['uid'] if parent else '?'} (its command started this task)")
     if task["container_image_id"]:
         lines.append(f"  container: {task['container_image']}, image {task['container_image_id']} "
                      f"({task['container_runtime']})")

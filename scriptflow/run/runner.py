@@ -21,7 +21,7 @@ from typing import IO, Any, Callable, Optional, Sequence
 
 from .. import config as config_module
 from ..version import __version__
-from . import flowfile
+from . import children, flowfile
 from ..terminal.console import RunConsole, make_console
 from ..core import hooks
 from ..core.refresh import refresh_racy
@@ -197,6 +197,7 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     writer.set_on_failure(lambda failure: engine.interrupt())
     try:
         with engine:
+            link = None if request.dry_run else children.open_link(engine, project, run_id)
             console.begin(run_id, flow.name)
             if notifier is not None:
                 notifier.run_started(run_id, request.name, flow.name, utc_now())
@@ -219,6 +220,8 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
             except (KeyboardInterrupt, _Terminated) as exc:
                 exit_code = exc.exit_code if isinstance(exc, _Terminated) else EXIT_SIGINT
                 _stop(engine, console)
+            finally:
+                children.close_link(link)
     finally:
         try:
             console.end()
