@@ -76,6 +76,7 @@ class Engine(AttemptHandling):
         self._cancellers: list[threading.Thread] = []
         self.failed = False
         self.created_tasks = CreatedTasks(project)
+        self._watch = None  # core/watching.py, created by the first watched attempt
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -87,6 +88,8 @@ class Engine(AttemptHandling):
     def __exit__(self, *exc: Any) -> None:
         clear_current_engine(self)
         self._prepare.shutdown(wait=True)
+        if self._watch is not None:
+            self._watch.close()
         for executor in self._executors.values():
             executor.shutdown()
         self.reader.close()
