@@ -66,6 +66,10 @@ def test_a_watch_callback_fires_while_the_task_runs_and_every_match_is_delivered
     ]
     assert events[0][1]["attempt"] == 1 and events[0][1]["named"] == {"loss": "0.9"}
     assert "named" not in events[1][1]
+    shown = project.run("show", "1", check=True).stdout
+    assert "watch train: 5 matches, last (attempt 1): final loss=0.1" in shown.splitlines()
+    (task,) = json.loads(project.run("show", "1", "--json", check=True).stdout)["tasks"]
+    assert task["watch"] == {"matches": 5, "last_line": "final loss=0.1", "last_attempt": 1}
 
 
 def test_a_cached_task_calls_no_watch_callback(project):
@@ -132,6 +136,7 @@ def flow_main():
     assert len(details[0]["line"]) == 1000 and len(details[0]["groups"][0]) == 1000  # bounded text
     assert details[999]["groups"] == ["999"]
     assert details[-1] == {"attempt": 1, "truncated": True, "matches": 1500, "recorded": 1000}
+    assert "watch chatty: 1500 matches, last (attempt 1): n=999" in project.run("show", "1", check=True).stdout
 
 
 def test_watch_without_callback_records_only(project):
