@@ -12,8 +12,8 @@ from __future__ import annotations
 #: this module, before ``scriptflow.entry`` can catch it.
 TYPE_CHECKING = False
 
-__all__ = ["HookEvent", "Task", "TaskError", "TaskFailed", "TaskNotStarted", "UpstreamFailed", "WatchEvent", "__version__",
-           "bag", "call", "directory", "flow", "glob", "init", "notify", "on", "task"]
+__all__ = ["HookEvent", "Task", "TaskError", "TaskFailed", "TaskNotStarted", "UpstreamFailed", "WatchEvent",
+           "__version__", "bag", "call", "directory", "flow", "glob", "init", "notify", "on", "task"]
 
 #: public name -> the module that defines it
 _PUBLIC = {
