@@ -165,3 +165,17 @@ def test_bad_watches_are_one_line_errors_naming_the_task(project, body, expected
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("scriptflow: error: sflow.py:3: "), proc.stderr
     assert expected in lines[0], lines[0]
+
+
+def test_a_callback_may_start_a_task_and_the_run_waits_for_it(project):
+    project.flow(f'''
+def start_one(event):
+    sf.task({py_src("import sys; open(sys.argv[1] + '.txt', 'w').write('x')")} + [event.groups[0]],
+            outputs=event.groups[0] + ".txt", name="made-" + event.groups[0])
+
+def flow_main():
+    sf.task({py_src("print('make=a'); print('make=b')")}, name="lister", watch={{r"make=(\\w)": start_one}})
+''')
+    project.run("run", "main", check=True)
+    assert project.statuses() == {"lister": "succeeded", "made-a": "succeeded", "made-b": "succeeded"}
+    assert project.read("a.txt") == project.read("b.txt") == "x"
