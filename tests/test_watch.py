@@ -179,3 +179,26 @@ def flow_main():
     project.run("run", "main", check=True)
     assert project.statuses() == {"lister": "succeeded", "made-a": "succeeded", "made-b": "succeeded"}
     assert project.read("a.txt") == project.read("b.txt") == "x"
+
+
+def test_the_line_reader_keeps_a_partial_line_until_it_is_complete(tmp_path):
+    """core/lines.py on a real growing file: pieces of a line are one line, CRLF ends are dropped,
+    a missing file has no lines, the last unterminated line counts only when final."""
+    from scriptflow.core import lines
+
+    path = tmp_path / "out.log"
+    tail = lines.LineTail(path)
+    assert tail.read() == []
+    with open(path, "wb") as f:
+        f.write(b"loss=0.")
+        f.flush()
+        assert tail.read() == []
+        f.write(b"5\r\nnext\nbad \xff byte\nlast")
+        f.flush()
+        assert tail.read() == ["loss=0.5", "next", "bad \ufffd byte"]
+        assert tail.read() == []
+        f.write(b"x" * (lines.MAX_PARTIAL + 1))
+        f.flush()
+        assert tail.read() == ["last" + "x" * (lines.MAX_PARTIAL + 1)]  # a runaway line is cut, not kept
+        f.write(b"end")
+    assert tail.read(final=True) == ["end"]
