@@ -125,7 +125,7 @@ class Task(OriginalTaskApi, Future):
         self._check_limits()
         self._value_source = value_source(self, value, parse)  # t.value (core/results.py)
         #: Patterns searched in each line of its stdout while it runs (``watch``; core/watching.py).
-        self._watches: list[Watch] = watch_list(watch, self._label())
+        self._watches: list[Watch] = [] if watch is None else watch_list(watch, self._label())
         engine = current_engine()
         if engine is not None:  # so that Make's rule can start it (core/pending.py)
             engine.created(self)
