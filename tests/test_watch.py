@@ -100,8 +100,11 @@ def broken(event):
     calls.append(event.attempt)
     raise ValueError("callback bug " + event.groups[0])
 
+def quits(event):
+    raise SystemExit(5)
+
 def flow_main():
-    sf.task({py_src(FLAKY)}, name="flaky", retry=1, watch={{r"step=(\\d)": broken}}).result()
+    sf.task({py_src(FLAKY)}, name="flaky", retry=1, watch={{r"step=(\\d)": broken, "step=2": quits}}).result()
     open("calls.txt", "w").write(repr(calls))
 ''')
     proc = project.run("run", "main", "--classic")
@@ -114,7 +117,8 @@ def flow_main():
     details = [d for _, d in _watch_events(project)]
     assert [(d["attempt"], d["groups"], d["callback_error"]) for d in details] == [
         (1, ["1"], "ValueError: callback bug 1"), (2, ["1"], "ValueError: callback bug 1"),
-        (2, ["2"], "ValueError: callback bug 2")]
+        (2, ["2"], "ValueError: callback bug 2"), (2, [], "SystemExit: 5")]
+    assert proc.stdout.count("warning: watch callback quits of flaky raised SystemExit: 5") == 1
 
 
 def test_many_matches_reach_the_callback_but_the_ledger_keeps_the_first_thousand(project):

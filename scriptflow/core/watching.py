@@ -126,7 +126,7 @@ class Watcher:
                                pattern=watch.pattern.pattern, at=utc_now(), run_id=self.run_id, task=watched.task)
             try:
                 watch.callback(event)
-            except Exception as exc:  # noqa: BLE001 - a callback's error is logged, never the run's problem
+            except BaseException as exc:  # noqa: BLE001 - a callback's error (even sys.exit) is never the run's
                 error = f"{type(exc).__name__}: {exc}"
                 self._callback_failed(watch, watched.uid, error)
         if watched.matches > MAX_EVENTS:
