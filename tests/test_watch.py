@@ -143,13 +143,21 @@ def flow_main():
     assert "watch chatty: 1500 matches, last (attempt 1): n=999" in project.run("show", "1", check=True).stdout
 
 
-def test_watch_without_callback_records_only(project):
+def test_watch_without_callback_records_only_and_stderr_is_watched_when_asked(project):
+    code = "import sys; print('result: 42'); sys.stderr.write('WARNING: result: 7\\n')"
     project.flow(f'''
+seen = []
 def flow_main():
-    sf.task({py_src("print('result: 42')")}, name="r", watch=[r"result: (\\d+)"]).result()
+    t = sf.Task({py_src(code)}, name="r", watch=[r"result: (\\d+)"])
+    t.watch(r"WARNING: (.*)", lambda e: seen.append((e.stream, e.groups[0])), stream="stderr").result()
+    open("seen.txt", "w").write(repr(seen))
 ''')
     project.run("run", "main", check=True)
-    assert [d["groups"] for _, d in _watch_events(project)] == [["42"]]
+    assert project.read("seen.txt") == "[('stderr', 'result: 7')]"
+    assert [d for _, d in _watch_events(project)] == [
+        {"attempt": 1, "pattern": r"result: (\d+)", "line": "result: 42", "groups": ["42"]},
+        {"attempt": 1, "pattern": "WARNING: (.*)", "line": "WARNING: result: 7", "groups": ["result: 7"],
+         "stream": "stderr"}]
 
 
 @pytest.mark.parametrize("body, expected", [
@@ -160,6 +168,8 @@ def flow_main():
     ("    sf.task(['true'], name='t').watch('x')",
      "task t has started: watch its output before it starts (or with watch= of sf.task)"),
     ("    sf.Task(['true'], name='t', watch=3)", "task t: watch= takes a pattern"),
+    ("    sf.Task(['true'], name='t').watch('x', stream='out')",
+     "task t: watch stream must be 'stdout' or 'stderr', got 'out'"),
 ])
 def test_bad_watches_are_one_line_errors_naming_the_task(project, body, expected):
     project.write("sflow.py", "import scriptflow as sf\ndef flow_main():\n" + body + "\n")

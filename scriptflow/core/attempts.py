@@ -101,7 +101,8 @@ class AttemptHandling:
                 future = Future()
                 future.set_result(Outcome(exit_code=None, error=f"submission failed: {exc}"))
         if spec.watches:  # before the callback below, which may run at once
-            self._watcher().add(attempt.attempt_id, spec.uid, number, attempt.stdout_path, spec.watches,
+            self._watcher().add(attempt.attempt_id, spec.uid, number,
+                                {"stdout": attempt.stdout_path, "stderr": attempt.stderr_path}, spec.watches,
                                 record.task)
         future.add_done_callback(lambda fut: self._attempt_future_done(record, attempt, fut))
 

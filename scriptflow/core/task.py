@@ -232,14 +232,15 @@ class Task(OriginalTaskApi, Future):
         except ValueError as exc:
             raise self._invalid(str(exc)) from None
 
-    def watch(self, pattern: Pattern, callback: Optional[Callback] = None) -> "Task":
-        """Search ``pattern`` (a regular expression) in each line of the task's stdout while it runs:
-        each match is recorded (a ``watch`` event in the ledger) and handed to ``callback`` as a
-        ``WatchEvent``; returns the task. Declare it before the task starts; several may be."""
+    def watch(self, pattern: Pattern, callback: Optional[Callback] = None, stream: str = "stdout") -> "Task":
+        """Search ``pattern`` (a regular expression) in each line of the task's stdout (or
+        ``stream="stderr"``) while it runs: each match is recorded (a ``watch`` event in the ledger)
+        and handed to ``callback`` as a ``WatchEvent``; returns the task. Declare it before the
+        task starts; several may be."""
         if self._started:
             raise TaskDefinitionError(f"task {self.name} has started: watch its output before it starts "
                                       "(or with watch= of sf.task)")
-        self._watches.append(make_watch(pattern, callback, self._label()))
+        self._watches.append(make_watch(pattern, callback, self._label(), stream))
         return self
 
     def set_retry(self, n: int) -> "Task":

@@ -25,7 +25,7 @@ class WatchEvent:
     line without its line end; ``match`` the ``re.Match`` of the pattern in it (``groups``
     and ``named`` are its groups, for convenience); ``pattern`` the pattern's text; ``at``
     when scriptflow read the line (UTC, as the ledger writes times); ``run_id`` the run;
-    ``task`` the flow's ``Task``.
+    ``task`` the flow's ``Task``; ``stream`` "stdout" (or "stderr", for ``stream="stderr"``).
     """
 
     uid: str
@@ -36,6 +36,7 @@ class WatchEvent:
     at: str
     run_id: int
     task: Any = None
+    stream: str = "stdout"
 
     @property
     def groups(self) -> tuple[Optional[str], ...]:
@@ -57,10 +58,17 @@ class Watch:
 
     pattern: "re.Pattern[str]"
     callback: Optional[Callback] = None
+    #: Which log file: "stdout" or "stderr".
+    stream: str = "stdout"
 
 
-def make_watch(pattern: Any, callback: Any, task_label: str) -> Watch:
-    """A checked ``Watch``: a pattern that compiles (text, not bytes) and a callable or None."""
+STREAMS = ("stdout", "stderr")
+
+
+def make_watch(pattern: Any, callback: Any, task_label: str, stream: str = "stdout") -> Watch:
+    """A checked ``Watch``: a pattern that compiles (text, not bytes), a callable or None, a stream."""
+    if stream not in STREAMS:
+        raise TaskDefinitionError(f"task {task_label}: watch stream must be 'stdout' or 'stderr', got {stream!r}")
     if isinstance(pattern, re.Pattern):
         if not isinstance(pattern.pattern, str):
             raise TaskDefinitionError(f"task {task_label}: watch pattern {pattern.pattern!r} is bytes; "
@@ -78,7 +86,7 @@ def make_watch(pattern: Any, callback: Any, task_label: str) -> Watch:
     if callback is not None and not callable(callback):
         raise TaskDefinitionError(f"task {task_label}: watch callback for {compiled.pattern!r} is not callable: "
                                   f"{callback!r}")
-    return Watch(compiled, callback)
+    return Watch(compiled, callback, stream)
 
 
 def watch_list(value: Any, task_label: str) -> list[Watch]:

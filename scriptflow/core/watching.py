@@ -1,13 +1,14 @@
 """Following the stdout of watched attempts and delivering their matches (``t.watch``).
 
 One daemon thread (``sf-watch``, started by the first watched attempt of a
-run: unwatched tasks cost nothing) polls the stdout file of every watched
-attempt in flight every 0.1 s, takes its new complete lines, searches each
-pattern in each line, records a ``watch`` event in the ledger and calls the
-callback. The file is the attempt's log file wherever the command runs (a
-local process, a cluster job on the shared filesystem, a Dask worker, a
-container), so every executor whose logs the engine can read is watched the
-same way.
+run: unwatched tasks cost nothing) polls the stdout file (and the stderr
+file, for ``stream="stderr"``) of every watched attempt in flight every
+0.1 s, takes its new complete lines, searches each pattern in each line,
+records a ``watch`` event in the ledger and calls the callback. The file is
+the attempt's log file wherever the command runs (a local process, a
+cluster job on the shared filesystem, a Dask worker, a container), so every
+executor whose logs the engine can read is watched the same way. Each poll
+opens the file again (on NFS, opening is what shows another host's writes).
 
 When the attempt ends, the engine calls ``finish`` before it records the
 outcome: the rest of the file (an unterminated last line too) is read and
@@ -44,11 +45,13 @@ RecordEvent = Callable[[str, dict[str, Any]], None]
 
 
 class _Watched:
-    """One attempt being watched."""
+    """One attempt being watched: a reader per log file some watch reads, with its watches."""
 
-    def __init__(self, uid: str, number: int, path: Path, watches: tuple[Watch, ...], task: Any) -> None:
-        self.uid, self.number, self.watches, self.task = uid, number, watches, task
-        self.tail = LineTail(path)
+    def __init__(self, uid: str, number: int, paths: dict[str, Path], watches: tuple[Watch, ...],
+                 task: Any) -> None:
+        self.uid, self.number, self.task = uid, number, task
+        self.tails = [(LineTail(path), tuple(w for w in watches if w.stream == stream))
+                      for stream, path in paths.items() if any(w.stream == stream for w in watches)]
         self.lock = threading.Lock()
         self.matches = 0
         self.finished = False
@@ -69,11 +72,12 @@ class Watcher:
         self._thread: Optional[threading.Thread] = None
         self._warned: set[int] = set()
 
-    def add(self, attempt_id: int, uid: str, number: int, stdout: Path, watches: tuple[Watch, ...],
+    def add(self, attempt_id: int, uid: str, number: int, paths: dict[str, Path], watches: tuple[Watch, ...],
             task: Any) -> None:
-        """Follow an attempt's stdout from its first byte (it may not exist yet)."""
+        """Follow an attempt's log files (``{"stdout": path, "stderr": path}``) from their first byte
+        (they may not exist yet)."""
         with self._lock:
-            self._watched[attempt_id] = _Watched(uid, number, stdout, watches, task)
+            self._watched[attempt_id] = _Watched(uid, number, paths, watches, task)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="sf-watch", daemon=True)
                 self._thread.start()
@@ -107,23 +111,25 @@ class Watcher:
                         self._read(watched, final=False)
 
     def _read(self, watched: _Watched, final: bool) -> None:
-        try:
-            lines = watched.tail.read(final)
-        except Exception:  # noqa: BLE001 - the watcher observes; it never stops a run
-            log.exception("reading %s for watch of %s failed", watched.tail.path, watched.uid)
-            return
-        for line in lines:
-            for watch in watched.watches:
-                match = watch.pattern.search(line)
-                if match is not None:
-                    self._deliver(watched, watch, line, match)
+        for tail, watches in watched.tails:
+            try:
+                lines = tail.read(final)
+            except Exception:  # noqa: BLE001 - the watcher observes; it never stops a run
+                log.exception("reading %s for watch of %s failed", tail.path, watched.uid)
+                continue
+            for line in lines:
+                for watch in watches:
+                    match = watch.pattern.search(line)
+                    if match is not None:
+                        self._deliver(watched, watch, line, match)
 
     def _deliver(self, watched: _Watched, watch: Watch, line: str, match: Any) -> None:
         watched.matches += 1
         error = None
         if watch.callback is not None:
             event = WatchEvent(uid=watched.uid, attempt=watched.number, line=line, match=match,
-                               pattern=watch.pattern.pattern, at=utc_now(), run_id=self.run_id, task=watched.task)
+                               pattern=watch.pattern.pattern, at=utc_now(), run_id=self.run_id, task=watched.task,
+                               stream=watch.stream)
             try:
                 watch.callback(event)
             except BaseException as exc:  # noqa: BLE001 - a callback's error (even sys.exit) is never the run's
@@ -133,6 +139,8 @@ class Watcher:
             return
         detail: dict[str, Any] = {"attempt": watched.number, "pattern": watch.pattern.pattern,
                                   "line": _cut(line), "groups": [_cut(g) for g in match.groups()]}
+        if watch.stream != "stdout":
+            detail["stream"] = watch.stream
         if match.re.groupindex:
             detail["named"] = {k: _cut(v) for k, v in match.groupdict().items()}
         if error is not None:
