@@ -106,9 +106,12 @@ class Watcher:
             with self._lock:
                 current = list(self._watched.values())
             for watched in current:
-                with watched.lock:
-                    if not watched.finished:
-                        self._read(watched, final=False)
+                try:
+                    with watched.lock:
+                        if not watched.finished:
+                            self._read(watched, final=False)
+                except Exception:  # noqa: BLE001 - a bug here must not stop the following of other tasks
+                    log.exception("watching %s failed", watched.uid)
 
     def _read(self, watched: _Watched, final: bool) -> None:
         for tail, watches in watched.tails:
