@@ -12,8 +12,8 @@ from __future__ import annotations
 #: this module, before ``scriptflow.entry`` can catch it.
 TYPE_CHECKING = False
 
-__all__ = ["HookEvent", "Task", "TaskError", "TaskFailed", "TaskNotStarted", "UpstreamFailed", "__version__", "bag",
-           "call", "directory", "flow", "glob", "init", "notify", "on", "task"]
+__all__ = ["HookEvent", "Task", "TaskError", "TaskFailed", "TaskNotStarted", "UpstreamFailed", "WatchEvent",
+           "__version__", "bag", "call", "directory", "flow", "glob", "init", "notify", "on", "task"]
 
 #: public name -> the module that defines it
 _PUBLIC = {
@@ -28,6 +28,7 @@ _PUBLIC = {
     "flow": ".core.functional",
     "on": ".core.hooks",
     "HookEvent": ".core.hooks",
+    "WatchEvent": ".core.watch",
     "TaskError": ".errors",
     "TaskFailed": ".errors",
     "TaskNotStarted": ".errors",
@@ -45,6 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from .core.messages import notify
     from .core.bag import bag
     from .core.task import Task
+    from .core.watch import WatchEvent
     from .errors import TaskError, TaskFailed, TaskNotStarted, UpstreamFailed
 
 

@@ -220,3 +220,24 @@ def test_runtime_that_cannot_start_fails_the_task_in_one_line(project, tmp_path_
     assert line in proc.stdout + proc.stderr
     assert project.tasks()["inside"]["reason"] == "container-unavailable"
     assert project.query("SELECT count(*) FROM attempts")[0][0] == 0
+
+
+def test_a_watched_task_in_a_container_calls_back_while_it_runs(project, images) -> None:
+    """t.watch on a task inside a container: its stdout reaches the attempt's log file, followed while
+    it runs (the command waits for a file only the callback makes)."""
+    images.make("v1", {})
+    script = "echo loss=0.9; while [ ! -e go ]; do sleep 0.1; done; echo loss=0.1"
+    project.flow(f"""
+        seen = []
+        def on_loss(event):
+            seen.append(event.groups[0])
+            open("go", "w").close()
+        def flow_main():
+            sf.Task(["sh", "-c", {script!r}], name="boxed", container={images.ref('v1')!r},
+                    watch={{r"loss=(\\S+)": on_loss}}).result()
+            open("seen.txt", "w").write(",".join(seen))
+    """)
+    project.run("run", "main", check=True, timeout=240)
+    assert project.read("seen.txt") == "0.9,0.1"
+    rows = project.query("SELECT detail FROM events WHERE kind = 'watch' ORDER BY id")
+    assert [json.loads(r["detail"])["groups"] for r in rows] == [["0.9"], ["0.1"]]

@@ -162,6 +162,26 @@ def flow_main():
     assert stdout.startswith("on dask ") and stdout.split()[-1] in worker_pids
 
 
+def test_a_watched_task_on_a_worker_calls_back_while_it_runs(project, cluster):
+    """t.watch on Dask: the worker writes the log file, the engine follows it while the task runs (the
+    task waits for a file only the callback makes)."""
+    code = "print('loss=0.9', flush=True)\n" + wait_for_file("go", "print('loss=0.1')")
+    project.flow(_config(cluster) + f"""
+seen = []
+def on_loss(event):
+    seen.append(event.groups[0])
+    open("go", "w").close()
+def flow_main():
+    sf.task({py_src(code)}, uid='w', watch=(r"loss=(\\S+)", on_loss)).result()
+    open("seen.txt", "w").write(",".join(seen))
+""")
+    project.run("run", "main", check=True)
+    assert project.read("seen.txt") == "0.9,0.1"
+    assert _attempts(project)[0]["executor"] == "dask"
+    rows = project.query("SELECT detail FROM events WHERE kind = 'watch' ORDER BY id")
+    assert [json.loads(r["detail"])["groups"] for r in rows] == [["0.9"], ["0.1"]]
+
+
 def test_task_resources_choose_a_worker_with_room(project, cluster):
     """cpus=3 fits only w0 (cpus=4); cpus=1 fits both. mem/gpus, declared by no worker, are ignored ('auto')."""
     project.flow(_config(cluster) + f"""

@@ -105,6 +105,30 @@ def test_failing_job_exit_code_and_stderr(project, scheduler: str) -> None:
     assert accounted_exit(scheduler, rows[0]["job_id"]) == expected
 
 
+def test_a_watched_job_calls_back_while_it_runs(project, scheduler: str) -> None:
+    """t.watch on a cluster job: its log file on the shared filesystem is followed while the job
+    runs (the job waits for a file only the callback makes), every match is recorded."""
+    t = tag()
+    code = ("import os, sys, time\nprint('loss=0.9', flush=True)\ndeadline = time.time() + 120\n"
+            "while not os.path.exists('go'):\n    time.sleep(0.05)\n    time.time() > deadline and sys.exit(9)\n"
+            "print('loss=0.1')\nopen('w.txt', 'w').write('w')\n")
+    write_flow(project, scheduler, f"""
+        seen = []
+        def on_loss(event):
+            seen.append(event.groups[0])
+            open("go", "w").close()
+        def flow_watched():
+            sf.Task([PY, "-c", {code!r}], outputs="w.txt", name="{t}-w", executor=EX).watch(r"loss=(\\S+)", on_loss).result()
+            open("seen.txt", "w").write(",".join(seen))
+    """)
+    project.run("run", "watched", "--classic", check=True)
+    assert project.read("seen.txt") == "0.9,0.1"
+    rows = project.query("SELECT task_uid, detail FROM events WHERE kind = 'watch' ORDER BY id")
+    assert [(r["task_uid"], json.loads(r["detail"])["groups"]) for r in rows] == [(f"{t}-w", ["0.9"]),
+                                                                                 (f"{t}-w", ["0.1"])]
+    assert attempts(project)[0]["job_id"]
+
+
 def test_no_submission_after_a_failure(project, scheduler: str) -> None:
     """maxsize 1: a task waiting inside scriptflow for a free slot is never submitted once another
     task has failed (no --keep-going)."""

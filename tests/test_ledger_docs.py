@@ -27,8 +27,9 @@ def flow_sleepit(value="4"):
                  inputs=["seed.txt"], outputs="test_1.txt", name="solve-1").start()
     t2 = sf.Task([PY, "-c", f"open('test_2.txt','w').write('{value}')"], outputs="test_2.txt", name="solve-2").start()
     final = sf.Task([PY, "-c", "import time; time.sleep(0.3); "
-                     "open('final.txt','w').write(str(int(open('test_1.txt').read()) + int(open('test_2.txt').read())))"],
-                    inputs=[t1, t2], outputs="final.txt", name="final")
+                     "s = int(open('test_1.txt').read()) + int(open('test_2.txt').read()); "
+                     "open('final.txt','w').write(str(s)); print('sum=' + str(s))"],
+                    inputs=[t1, t2], outputs="final.txt", name="final", watch=r"sum=(\\d+)")
     final.result()
 
 
@@ -145,6 +146,10 @@ def check_9(rows, p):  # source files of the last run
 
 def check_10(rows, p):  # final.txt still as recorded?
     assert rows == [["unchanged"]]
+
+
+def check_11(rows, p):  # what the watched task of the last run printed
+    assert rows == [["final", "1", "sum=11", "11"]]
 
 
 CHECKS = {int(name.split("_")[1]): fn for name, fn in globals().items() if name.startswith("check_")}

@@ -58,7 +58,8 @@ def show_command(run: str, as_json: bool, file: str | None, directory: str | Non
     executor and job ids, the task that created it (when a task's script did), and why
     each ran or was skipped. Failures come first.
     Tasks whose string command ran through /bin/sh because it has shell syntax
-    (redirections, pipes, `;`, `$`...) are named below the table."""
+    (redirections, pipes, `;`, `$`...) are named below the table, as are the
+    tasks with t.watch matches (how many, and the last line that matched)."""
     from tabulate import tabulate
 
     from ..readers.runs import connect, find_project, live_status, resolve_run, run_tasks
@@ -94,6 +95,11 @@ def show_command(run: str, as_json: bool, file: str | None, directory: str | Non
     headers = ["task", "status", "attempts", "exit", "duration", "executor"] + (["job ids"] if with_jobs else []) \
         + (["created by"] if nested else [])
     click.echo(tabulate(rows, headers=headers + ["reason"]) if rows else "no tasks")
+    for t in tasks:
+        if t["watch"]:
+            w = t["watch"]
+            click.echo(f"watch {t['uid']}: {w['matches']} match{'es' if w['matches'] != 1 else ''}, "
+                       f"last (attempt {w['last_attempt']}): {w['last_line']}")
     through_shell = [t["uid"] for t in tasks if t["shell"] == 2]
     if through_shell:
         click.echo(f"ran through /bin/sh because their command has shell syntax: {', '.join(through_shell)}")

@@ -20,6 +20,7 @@ from .outcome import changed_input, changed_input_error, outcome_error
 from .outputs import remove_outputs
 from .recorder import RunRecorder
 from .runstate import Listener, RunOptions, TaskRecord
+from .watching import Watcher
 
 log = logging.getLogger("scriptflow.engine")
 
@@ -59,6 +60,7 @@ class AttemptHandling:
     _ready: Callable[[TaskRecord], None]
     running_attempts: dict[int, TaskRecord]
     run_link: Optional[Callable[[int], dict[str, str]]]
+    _watch: Optional[Watcher]
 
     def _launch(self, record: TaskRecord) -> None:
         spec = record.spec
@@ -103,6 +105,10 @@ class AttemptHandling:
             except Exception as exc:  # noqa: BLE001 - an executor that cannot take work fails the attempt
                 future = Future()
                 future.set_result(Outcome(exit_code=None, error=f"submission failed: {exc}"))
+        if spec.watches:  # before the callback below, which may run at once
+            self._watcher().add(attempt.attempt_id, spec.uid, number,
+                                {"stdout": attempt.stdout_path, "stderr": attempt.stderr_path}, spec.watches,
+                                record.task)
         future.add_done_callback(lambda fut: self._attempt_future_done(record, attempt, fut))
 
     def _attempt_future_done(self, record: TaskRecord, attempt: Attempt, future: "Future[Outcome]") -> None:
@@ -153,8 +159,18 @@ class AttemptHandling:
         self.record.attempt_started(attempt, started)
         self.listener.attempt_started(record, attempt)
 
+    def _watcher(self) -> Watcher:
+        """The run's follower of watched attempts, created by the first one."""
+        with self._lock:
+            if self._watch is None:
+                self._watch = Watcher(self.run_id, lambda uid, detail: self.record.event("watch", uid, detail),
+                                      self.options.warn)
+            return self._watch
+
     def _attempt_done(self, record: TaskRecord, attempt: Attempt, future: "Future[Outcome]") -> None:
         spec = record.spec
+        if spec.watches:  # every match delivered and recorded before the outcome (and the future)
+            self._watcher().finish(attempt.attempt_id)
         try:
             outcome = future.result()
         except Exception as exc:  # noqa: BLE001 - executor bug: fail the attempt, keep the run

@@ -80,6 +80,7 @@ class Engine(AttemptHandling):
         self.running_attempts: dict[int, TaskRecord] = {}
         #: attempt id -> the variables that let its command create tasks (set by the runner).
         self.run_link: Optional[Callable[[int], dict[str, str]]] = None
+        self._watch = None  # core/watching.py, created by the first watched attempt
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -91,6 +92,8 @@ class Engine(AttemptHandling):
     def __exit__(self, *exc: Any) -> None:
         clear_current_engine(self)
         self._prepare.shutdown(wait=True)
+        if self._watch is not None:
+            self._watch.close()
         for executor in self._executors.values():
             executor.shutdown()
         self.reader.close()

@@ -6,7 +6,7 @@ plain types, not on the engine's machinery.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ..errors import task_error
 from ..executors.base import Attempt, Outcome, RecordedJob
@@ -90,3 +90,5 @@ class RunOptions:
     adopt: bool = False
     #: The flow file (absolute): no task may declare it as an output.
     flow_file: Optional[str] = None
+    #: One line for the user's terminal (a watch callback that raised).
+    warn: Optional[Callable[[str], None]] = None

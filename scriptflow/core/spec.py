@@ -16,6 +16,7 @@ from ..executors.base import Container
 from ..project import Project
 from .paths import Glob
 from .task import Task
+from .watch import Watch
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class TaskSpec:
     #: immutable id (set when the task is decided; ``core/images.py``).
     container_request: Optional[ContainerRequest] = None
     container: Optional[Container] = None
+    #: ``t.watch``: patterns searched in each line of its stdout while it runs (never in the fingerprint).
+    watches: tuple[Watch, ...] = ()
 
     def definition(self) -> dict[str, Any]:
         """Everything that defines the result except input hashes (DESIGN.md, Skip and rerun).
@@ -136,4 +139,5 @@ def build_spec(task: Task, project: Project, default_executor: str) -> TaskSpec:
         input_abs=input_abs,
         shell_syntax=syntax,
         show_output=task.show_output,
+        watches=tuple(task._watches),
     )

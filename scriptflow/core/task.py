@@ -25,6 +25,7 @@ from .results import task_value, value_source
 from .shellsyntax import shell_syntax
 from .taskargs import RESOURCE_KEYS, container_value, setup_lines, uid_problem
 from .validate import check_command, describe, parse_timeout
+from .watch import Callback, Pattern, Watch, make_watch, watch_list
 
 PathLike = Union[str, os.PathLike]
 Input = Union[PathLike, "Task"]
@@ -52,6 +53,7 @@ class Task(OriginalTaskApi, Future):
     needed, wait for it, and return the task itself, or raise ``TaskError``.
     ``container="IMAGE"`` runs the command inside that image (docs/containers.md);
     ``container=False`` runs it as is even when a container is configured.
+    ``watch=`` (or ``t.watch(pattern, callback)``) follows its stdout while it runs.
     """
 
     #: The run this task was sent to from a task's script (``core/remote.py``); None in a flow.
@@ -77,6 +79,7 @@ class Task(OriginalTaskApi, Future):
         container: Union[str, bool, None] = None,
         value: Optional[PathLike] = None,
         parse: Optional[Any] = None,
+        watch: Any = None,
         **resources: Any,
     ) -> None:
         super().__init__()
@@ -124,6 +127,8 @@ class Task(OriginalTaskApi, Future):
         self.set_retry(retry)
         self._check_limits()
         self._value_source = value_source(self, value, parse)  # t.value (core/results.py)
+        #: Patterns searched in each line of its stdout while it runs (``watch``; core/watching.py).
+        self._watches: list[Watch] = [] if watch is None else watch_list(watch, self._label())
         engine = current_engine()
         if engine is not None:  # so that Make's rule can start it (core/pending.py)
             engine.created(self)
@@ -229,6 +234,17 @@ class Task(OriginalTaskApi, Future):
                 parse_time_seconds(self.resources["time"])
         except ValueError as exc:
             raise self._invalid(str(exc)) from None
+
+    def watch(self, pattern: Pattern, callback: Optional[Callback] = None, stream: str = "stdout") -> "Task":
+        """Search ``pattern`` (a regular expression) in each line of the task's stdout (or
+        ``stream="stderr"``) while it runs: each match is recorded (a ``watch`` event in the ledger)
+        and handed to ``callback`` as a ``WatchEvent``; returns the task. Declare it before the
+        task starts; several may be."""
+        if self._started:
+            raise TaskDefinitionError(f"task {self.name} has started: watch its output before it starts "
+                                      "(or with watch= of sf.task)")
+        self._watches.append(make_watch(pattern, callback, self._label(), stream))
+        return self
 
     def set_retry(self, n: int) -> "Task":
         """Retry a failing task up to ``n`` more times."""

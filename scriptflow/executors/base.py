@@ -178,7 +178,8 @@ class Executor(ABC):
     def submit(self, attempt: Attempt, reporter: Reporter) -> "Future[Outcome]":
         """Start the attempt (or queue it) and return at once.
 
-        Write the command's stdout and stderr to ``attempt.stdout_path``/``stderr_path``; call
+        Write the command's stdout and stderr to ``attempt.stdout_path``/``stderr_path`` as they
+        come (the engine follows them while the attempt runs, for ``t.watch``); call
         ``reporter.started`` once it starts, and ask ``reporter.may_start`` first if it waited.
         The future's ``Outcome`` says how the attempt ended: the exit code (None if the command
         never ran), when it really started and ended and where, and an ``error`` line for

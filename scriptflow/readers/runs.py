@@ -150,6 +150,7 @@ def run_tasks(conn: sqlite3.Connection, run_id: int) -> list[dict[str, Any]]:
     for r in conn.execute("SELECT task_id, job_id FROM attempts WHERE run_id = ? AND job_id IS NOT NULL "
                           "ORDER BY number", (run_id,)):
         job_ids.setdefault(r["task_id"], []).append(r["job_id"])
+    watched = watch_summary(conn, run_id)
     out = []
     for row in rows:
         attempt = last.get(row["id"])
@@ -161,9 +162,27 @@ def run_tasks(conn: sqlite3.Connection, run_id: int) -> list[dict[str, Any]]:
             "executor": row["executor"], "job_ids": job_ids.get(row["id"], []),
             "stderr_path": attempt["stderr_path"] if attempt else None,
             "shell": row["shell"], "created_by": row["parent_uid"],
+            "watch": watched.get(row["uid"]),
         })
     rank = {s: i for i, s in enumerate(STATUS_ORDER)}
     out.sort(key=lambda t: rank.get(t["status"], len(rank)))
+    return out
+
+
+def watch_summary(conn: sqlite3.Connection, run_id: int) -> dict[str, dict[str, Any]]:
+    """uid -> its ``t.watch`` matches in a run: how many (those past the ledger's limit too), and
+    the last recorded one (line and attempt)."""
+    out: dict[str, dict[str, Any]] = {}
+    rows = conn.execute(
+        "SELECT task_uid, max(CASE WHEN json_extract(detail, '$.truncated') IS NULL THEN id END) AS last_id, "
+        "  sum(CASE WHEN json_extract(detail, '$.truncated') IS NULL THEN 1 "
+        "      ELSE json_extract(detail, '$.matches') - json_extract(detail, '$.recorded') END) AS matches "
+        "FROM events WHERE run_id = ? AND kind = 'watch' GROUP BY task_uid", (run_id,)).fetchall()
+    for row in rows:
+        last = conn.execute("SELECT detail FROM events WHERE id = ?", (row["last_id"],)).fetchone()
+        detail = json.loads(last["detail"]) if last is not None else {}
+        out[row["task_uid"]] = {"matches": row["matches"], "last_line": detail.get("line"),
+                                "last_attempt": detail.get("attempt")}
     return out
 
 

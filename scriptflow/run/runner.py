@@ -184,7 +184,7 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
                                 grace_seconds=float(cfg.get("interrupt_grace", 10)),
                                 keep_going=request.keep_going or request.dry_run, dry_run=request.dry_run,
                                 reattach=jobs, run_token=token,
-                                adopt=request.adopt, flow_file=str(path))
+                                adopt=request.adopt, flow_file=str(path), warn=console.print)
     flow_error: list[BaseException] = []
     flow_done = threading.Event()
     exit_code: Optional[int] = None

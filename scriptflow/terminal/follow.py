@@ -13,14 +13,15 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from ..core.lines import LineTail
+
 _INTERVAL = 0.2
 
 
 class _Followed:
     def __init__(self, uid: str, paths: list[Path]) -> None:
         self.uid = uid
-        self.offsets = {path: 0 for path in paths}
-        self.partial = {path: b"" for path in paths}
+        self.tails = [LineTail(path) for path in paths]
 
 
 class LogFollower:
@@ -56,19 +57,6 @@ class LogFollower:
                 self._read(followed, final=False)
 
     def _read(self, followed: _Followed, final: bool) -> None:
-        for path in followed.offsets:
-            try:
-                with open(path, "rb") as f:
-                    f.seek(followed.offsets[path])
-                    data = f.read()
-            except OSError:
-                continue
-            followed.offsets[path] += len(data)
-            text = followed.partial[path] + data
-            *lines, rest = text.split(b"\n")
-            if final and rest:
-                lines.append(rest)
-                rest = b""
-            followed.partial[path] = rest
-            for line in lines:
-                self.emit(f"[{followed.uid}] {line.decode('utf-8', errors='replace')}")
+        for tail in followed.tails:
+            for line in tail.read(final):
+                self.emit(f"[{followed.uid}] {line}")
