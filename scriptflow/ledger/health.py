@@ -67,7 +67,7 @@ def schema_problem(conn: sqlite3.Connection) -> Optional[str]:
     if version == 0 and not names:
         return None  # a new, empty ledger
     missing = [t for t in TABLES if t not in names]
-    missing += [t for t, since in TABLES_SINCE.items() if version >= since and t not in names]
+    missing += [t for t, since in TABLES_SINCE.items() if since <= version <= latest_version() and t not in names]
     if missing:
         return f"table {missing[0]} is missing"
     if version < 1:

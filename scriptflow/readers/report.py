@@ -130,8 +130,8 @@ _LATEST_OUTPUT = (
     "SELECT f.id, f.sha256, f.size, coalesce(u.run_id, f.run_id) AS run_id, f.task_id, f.producer_attempt_id, "
     "coalesce(u.at, f.recorded_at) AS recorded_at FROM files AS f "
     "LEFT JOIN reuses AS u ON u.task_id = f.task_id AND u.run_id = "
-    "(SELECT max(v.run_id) FROM reuses AS v WHERE v.task_id = f.task_id AND v.run_id <= ?2) "
-    "WHERE f.path = ?1 AND f.role = 'output' AND f.sha256 IS NOT NULL AND f.run_id <= ?2 "
+    "(SELECT max(v.run_id) FROM reuses AS v WHERE v.task_id = f.task_id AND v.run_id <= ?) "
+    "WHERE f.path = ? AND f.role = 'output' AND f.sha256 IS NOT NULL AND f.run_id <= ? "
     "ORDER BY 4 DESC, f.id DESC LIMIT 1"
 )
 # Reuses (schema 5) need not be looked at here: a reuse records its row's producer again, and
@@ -245,7 +245,7 @@ def lineage(conn: sqlite3.Connection, project: Project, path: str, as_of_run: Op
             depth: Optional[int] = None) -> Lineage:
     """The lineage of ``path`` (ledger spelling), breadth first, each attempt once."""
     walker = _Walker(conn, project, as_of_run)
-    root = conn.execute(_LATEST_OUTPUT, (path, walker.as_of)).fetchone()
+    root = conn.execute(_LATEST_OUTPUT, (walker.as_of, path, walker.as_of)).fetchone()
     if root is None:
         raise UnknownPath(_unknown_message(conn, walker, path))
     state, now = walker.state(path, root["sha256"])
