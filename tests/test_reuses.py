@@ -242,3 +242,24 @@ def test_adopted_tasks_keep_their_row_and_are_reused_after(project: Project) -> 
     assert project.tasks()["copy"]["reused"] == 1 and project.tasks()["copy"]["status"] == "cached"
     report = _report_json(project, "out.txt")
     assert report["file"]["origin"] == "adopted" and report["file"]["recorded_in_run"] == 2
+
+
+def test_a_task_that_waited_for_its_dependency_is_recorded_as_a_reuse_too(project: Project) -> None:
+    """A task whose dependency is still being decided gets a `waiting` row at once; found up to
+    date, that row is replaced by a reuse. Touching the 2 MiB input makes the stat cache unable to
+    vouch for it, so `first` is hashed in the prepare pool while `second` waits."""
+    project.flow("""
+        def flow_main():
+            a = sf.Task(["cp", "big.bin", "mid.bin"], inputs="big.bin", outputs="mid.bin", name="first").start()
+            b = sf.Task(["cp", "mid.bin", "out.bin"], inputs="mid.bin", outputs="out.bin", name="second").start()
+            sf.bag(a, b)
+    """)
+    (project.path / "big.bin").write_bytes(os.urandom(2 << 20))
+    project.run("run", "main", check=True)
+    stamp = (project.path / "big.bin").stat().st_mtime_ns + 10**9
+    os.utime(project.path / "big.bin", ns=(stamp, stamp))
+    project.run("run", "main", check=True)  # run 2
+    assert project.statuses() == {"first": "cached", "second": "cached"}
+    assert project.query("SELECT count(*) FROM tasks WHERE run_id = 2")[0][0] == 0
+    assert project.query("SELECT count(*) FROM reuses WHERE run_id = 2")[0][0] == 2
+    assert project.query("SELECT mtime_ns FROM stat_cache WHERE path = 'big.bin'")[0][0] == stamp

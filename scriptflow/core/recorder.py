@@ -111,12 +111,14 @@ class RunRecorder:
     def _reusable(self, spec: TaskSpec, fingerprint: str, decision: Decision) -> Optional[int]:
         """The id of the tasks row this cached task repeats exactly, if it does.
 
-        An equal fingerprint means an equal command, shell, cwd, env, version, image id and equal
-        input hashes (so equal input rows); ``decide`` found every output with the hash that row
-        recorded and kept its producing attempt (so equal output rows). The columns the fingerprint
-        does not cover are compared here: if one differs, the task gets a row of its own, so that
-        the ledger shows what this run really asked for. ``previous`` is the row ``decide`` compared
-        with, which always holds its definition (a reuse is never a row), so reuses never chain.
+        An equal fingerprint (``canonical_json`` of the definition and the input hashes, as the
+        columns are written) means an equal command, env, cwd, version, image id and equal input
+        hashes (so equal input rows); ``decide`` found every output with the hash that row
+        recorded and kept its producing attempt (so equal output rows). What the fingerprint does
+        not cover is compared here (the order of inputs and outputs, shell 1 or 2, executor,
+        resources, retries): if one differs, the task gets a row of its own, so that the ledger
+        shows what this run really asked for. ``previous`` is the row ``decide`` compared with,
+        which always holds its definition (a reuse is never a row), so reuses never chain.
         """
         if decision.reason != "cached" or decision.compared_task_id is None or spec.container is not None:
             return None
@@ -129,7 +131,6 @@ class RunRecorder:
         same = (old["executor"] == spec.executor and old["max_retries"] == spec.retry
                 and old["shell"] == shell_column(spec) and old["cwd"] == spec.cwd_rel
                 and old["version"] == spec.version
-                and old["command"] == canonical_json(spec.command) and old["env"] == canonical_json(spec.env)
                 and old["resources"] == canonical_json(spec.resources)
                 and old["inputs"] == canonical_json(list(spec.inputs))
                 and old["outputs"] == canonical_json(list(spec.outputs)))
