@@ -263,3 +263,30 @@ def test_a_task_that_waited_for_its_dependency_is_recorded_as_a_reuse_too(projec
     assert project.query("SELECT count(*) FROM tasks WHERE run_id = 2")[0][0] == 0
     assert project.query("SELECT count(*) FROM reuses WHERE run_id = 2")[0][0] == 2
     assert project.query("SELECT mtime_ns FROM stat_cache WHERE path = 'big.bin'")[0][0] == stamp
+
+
+def test_repair_copies_the_reuses_and_drops_those_whose_task_was_lost(chain: Project) -> None:
+    """`doctor --repair`'s salvage, called on a real ledger: reuses have no rowid, so they are copied
+    by ranges of run ids; one whose task row is gone (deleted here, as a damaged page would lose
+    it) is dropped like any row without its parent."""
+    from scriptflow.ledger.salvage import salvage
+
+    chain.run("run", "chain", check=True)
+    chain.run("run", "chain", check=True)
+    chain.run("run", "chain", check=True)
+    ledger = chain.path / ".scriptflow" / "ledger.db"
+    before = chain.query("SELECT * FROM run_summary")
+    report = salvage(ledger)
+    saved = {t.name: (t.saved, t.lost) for t in report.tables}
+    assert saved["reuses"] == (6, 0)
+    assert [tuple(r) for r in chain.query("SELECT * FROM run_summary")] == [tuple(r) for r in before]
+
+    with sqlite3.connect(ledger) as conn:  # make-c's row lost: its two reuses lose their parent
+        conn.execute("DELETE FROM files WHERE task_id = (SELECT id FROM tasks WHERE uid = 'make-c')")
+        conn.execute("DELETE FROM attempts WHERE task_id = (SELECT id FROM tasks WHERE uid = 'make-c')")
+        conn.execute("DELETE FROM tasks WHERE uid = 'make-c'")
+    report = salvage(ledger, stamp="second")
+    saved = {t.name: (t.saved, t.orphaned) for t in report.tables}
+    assert saved["reuses"] == (4, 2)
+    assert chain.query("SELECT count(*) FROM reuses")[0][0] == 4
+    assert chain.query("PRAGMA foreign_key_check") == []
