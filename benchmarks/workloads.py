@@ -132,8 +132,8 @@ def _read(folder: Path, sql: str) -> list[tuple]:
 
 def last_run_counts(folder: Path) -> dict[str, int]:
     """Task statuses of the latest run in the folder's ledger."""
-    rows = _read(folder, "SELECT status, count(*) FROM tasks WHERE run_id = (SELECT max(id) FROM runs) "
-                         "GROUP BY status")
+    rows = _read(folder, "SELECT status, count(*) FROM run_tasks WHERE run_id = (SELECT max(id) FROM runs) "
+                         "GROUP BY status")  # run_tasks: the cached tasks recorded as reuses included
     return {status: count for status, count in rows}
 
 
@@ -142,7 +142,7 @@ def last_run_hashing(folder: Path) -> tuple[int, int]:
     return _read(folder, "SELECT files_hashed, files_from_stat_cache FROM runs ORDER BY id DESC LIMIT 1")[0]
 
 
-LEDGER_TABLES = ("runs", "tasks", "attempts", "files", "stat_cache", "events")
+LEDGER_TABLES = ("runs", "tasks", "reuses", "attempts", "files", "stat_cache", "events")
 
 
 def ledger_rows(folder: Path) -> dict[str, int]:

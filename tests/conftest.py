@@ -69,9 +69,10 @@ class Project:
         return self.query("SELECT * FROM runs ORDER BY id DESC LIMIT 1")[0]
 
     def tasks(self, run_id: int | None = None) -> dict[str, sqlite3.Row]:
-        """uid -> tasks row of a run (default: the last run)."""
+        """uid -> task of a run (default: the last run), the cached ones recorded as reuses included
+        (the ``run_tasks`` view: the columns of ``tasks``, and ``reused``)."""
         run_id = run_id if run_id is not None else self.last_run()["id"]
-        return {r["uid"]: r for r in self.query("SELECT * FROM tasks WHERE run_id = ?", (run_id,))}
+        return {r["uid"]: r for r in self.query("SELECT * FROM run_tasks WHERE run_id = ?", (run_id,))}
 
     def statuses(self, run_id: int | None = None) -> dict[str, str]:
         return {uid: r["status"] for uid, r in self.tasks(run_id).items()}

@@ -73,12 +73,12 @@ def test_reattach_none_records_the_attempt_once_and_submits_anew(tmp_path):
     assert row["status"] == "succeeded" and row["job_id"] is None
     assert row["stderr_path"] == f".scriptflow/logs/{result.run_id}/a.1.err"
     assert [a.task_uid for a in FakeExecutor.submitted] == ["a"]  # b was cached: its outputs are intact
-    statuses = {r["uid"]: r["status"] for r in query(tmp_path, "SELECT uid, status FROM tasks WHERE run_id = ?",
+    statuses = {r["uid"]: r["status"] for r in query(tmp_path, "SELECT uid, status FROM run_tasks WHERE run_id = ?",
                                                       (result.run_id,))}
     assert statuses == {"a": "succeeded", "b": "cached"}
     # Nothing of the batch around the attempt was lost: outputs, events and the dead run's closing.
     assert query(tmp_path, "SELECT status FROM runs WHERE id = ?", (dead,))[0]["status"] == "lost"
-    outputs = query(tmp_path, "SELECT path FROM files WHERE run_id = ? AND role = 'output' ORDER BY path",
+    outputs = query(tmp_path, "SELECT path FROM run_files WHERE run_id = ? AND role = 'output' ORDER BY path",
                     (result.run_id,))
     assert [r["path"] for r in outputs] == ["out/a.txt", "out/b.txt"]
     assert not query(tmp_path, "SELECT * FROM events WHERE run_id = ? AND kind = 'reattach'", (result.run_id,))
@@ -111,6 +111,6 @@ def test_reattach_that_raises_fails_the_attempt_without_submitting(tmp_path):
     assert row["status"] == "failed"
     assert "cannot re-attach to job J1" in row["error"] and "the fake cannot ask" in row["error"]
     assert FakeExecutor.submitted == []
-    statuses = {r["uid"]: r["status"] for r in query(tmp_path, "SELECT uid, status FROM tasks WHERE run_id = ?",
+    statuses = {r["uid"]: r["status"] for r in query(tmp_path, "SELECT uid, status FROM run_tasks WHERE run_id = ?",
                                                       (result.run_id,))}
     assert statuses["a"] == "failed"

@@ -48,8 +48,9 @@ def test_a_file_changed_after_its_refresh_still_reruns_its_task(project):
 
 
 def test_a_cached_task_is_recorded_complete(project):
-    """One unit per cached task: the complete row (decision and status), its input row and its
-    output row pointing to the attempt that wrote the file."""
+    """One reuses row per cached task, which run_tasks presents complete (decision and status),
+    with the input row and the output row, pointing to the attempt that wrote the file, of the
+    task it reused."""
     make(project, 5)
     project.run("run", "main")
     first = project.tasks(1)

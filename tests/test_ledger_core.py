@@ -91,9 +91,11 @@ def test_cached_run_records_the_outputs_it_found(project):
     project.run("run", "main", check=True)
     project.run("run", "main", check=True)
     first_attempt, = project.query("SELECT id FROM attempts")
-    rows = project.query("SELECT * FROM files WHERE run_id = 2 AND role = 'output'")
-    assert [(r["path"], r["producer_attempt_id"]) for r in rows] == [("out.txt", first_attempt["id"])]
+    # the cached task is a reuse (schema 5): run_files presents the rows of the task it reused
+    rows = project.query("SELECT * FROM run_files WHERE run_id = 2 AND role = 'output'")
+    assert [(r["path"], r["producer_attempt_id"], r["reused"]) for r in rows] == [("out.txt", first_attempt["id"], 1)]
     assert rows[0]["sha256"] == hashlib.sha256((project.path / "out.txt").read_bytes()).hexdigest()
+    assert project.query("SELECT count(*) FROM files WHERE run_id = 2")[0][0] == 0
 
 
 def test_schema_version_and_migrations_table(project):

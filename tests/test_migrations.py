@@ -227,3 +227,105 @@ def test_schema_6_adds_the_parent_link_empty_on_old_rows(project: Project) -> No
     # the old rows read as they did: no "created by" anywhere
     assert "created by" not in project.run("report", "b.txt", check=True).stdout
     assert "created by" not in project.run("show", "1", check=True).stdout
+
+
+# Schema 4 recorded a cached task as a full tasks row with its own files rows. Run 2 found both
+# tasks up to date; run 3 found make-a up to date again and make-b failed.
+CACHED_ROWS_V4 = """
+INSERT INTO runs (id, flow, flow_file, project_dir, status, started_at, ended_at, host, pid, exit_code,
+                  scriptflow_version)
+VALUES (2, 'build', 'sflow.py', '/old/place', 'succeeded', '2026-01-02T10:00:00.000000Z',
+        '2026-01-02T10:00:01.000000Z', 'oldhost', 43, 0, '0.3.0'),
+       (3, 'build', 'sflow.py', '/old/place', 'failed', '2026-01-03T10:00:00.000000Z',
+        '2026-01-03T10:00:05.000000Z', 'oldhost', 44, 1, '0.3.0');
+INSERT INTO tasks (id, run_id, uid, command, shell, cwd, executor, status, reason, reason_detail, fingerprint,
+                   compared_task_id, decided_at, ended_at)
+VALUES (3, 2, 'make-a', '["python","make.py","a.txt"]', 0, '.', 'local', 'cached', 'cached', '{{}}', 'fa', 1,
+        '2026-01-02T10:00:00.100000Z', '2026-01-02T10:00:00.100000Z'),
+       (4, 2, 'make-b', '["python","make.py","b.txt"]', 0, '.', 'local', 'cached', 'cached', '{{}}', 'fb', 2,
+        '2026-01-02T10:00:00.200000Z', '2026-01-02T10:00:00.200000Z'),
+       (5, 3, 'make-a', '["python","make.py","a.txt"]', 0, '.', 'local', 'cached', 'cached', '{{}}', 'fa', 3,
+        '2026-01-03T10:00:00.100000Z', '2026-01-03T10:00:00.100000Z'),
+       (6, 3, 'make-b', '["python","make.py","b.txt"]', 0, '.', 'local', 'failed', 'forced', '{{}}', 'fb', 4,
+        '2026-01-03T10:00:00.200000Z', '2026-01-03T10:00:04.000000Z');
+INSERT INTO attempts (id, task_id, run_id, number, status, executor, host, pid, queued_at, started_at, ended_at,
+                      exit_code, stdout_path, stderr_path, error)
+VALUES (3, 6, 3, 1, 'failed', 'local', 'oldhost', 102, '2026-01-03T10:00:00.200000Z',
+        '2026-01-03T10:00:00.300000Z', '2026-01-03T10:00:04.000000Z', 1, '.scriptflow/logs/3/make-b.1.out',
+        '.scriptflow/logs/3/make-b.1.err', 'exit code 1');
+INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at)
+VALUES (3, 2, 'input', 'seed.txt', '{seed}', 5, NULL, '2026-01-02T10:00:00.100000Z'),
+       (3, 2, 'output', 'a.txt', '{a}', 2, 1, '2026-01-02T10:00:00.100000Z'),
+       (4, 2, 'input', 'a.txt', '{a}', 2, NULL, '2026-01-02T10:00:00.200000Z'),
+       (4, 2, 'output', 'b.txt', '{b}', 3, 2, '2026-01-02T10:00:00.200000Z'),
+       (5, 3, 'input', 'seed.txt', '{seed}', 5, NULL, '2026-01-03T10:00:00.100000Z'),
+       (5, 3, 'output', 'a.txt', '{a}', 2, 1, '2026-01-03T10:00:00.100000Z'),
+       (6, 3, 'input', 'a.txt', '{a}', 2, NULL, '2026-01-03T10:00:00.200000Z');
+"""
+
+#: What a user's queries and the views answered on the schema-4 ledger: the same after 005.
+ANSWERS = {
+    "latest_producers": "SELECT * FROM latest_producers ORDER BY path",
+    "run_summary": "SELECT * FROM run_summary ORDER BY run_id",
+    "file_history": "SELECT path, sha256, size, role, recorded_at, run_id, run_name, task_id, uid, task_status, "
+                    "producer_attempt_id, producer_run_id, file_id FROM file_history",
+    "failures": "SELECT * FROM failures ORDER BY run_id, uid",
+    "slowest_tasks": "SELECT * FROM slowest_tasks",
+}
+
+
+def make_v4_ledger_with_cached_rows(folder: Path) -> Path:
+    """A ledger as schema 4 wrote it (cached tasks as full rows), through Python's sqlite3 module."""
+    state = folder / ".scriptflow"
+    state.mkdir(parents=True)
+    ledger = state / "ledger.db"
+    values = {"seed": sha(b"seed\n"), "a": sha(b"a\n"), "b": sha(b"ab\n")}
+    conn = sqlite3.connect(ledger)
+    for path in MIGRATIONS[:4]:
+        conn.executescript(path.read_text())
+    conn.executescript(OLD_ROWS.format(**values).replace("PRAGMA user_version = 1;", "")
+                       + CACHED_ROWS_V4.format(**values)
+                       + "".join(f"INSERT INTO schema_migrations VALUES ({p.name[:3].lstrip('0')}, '{p.name}', "
+                                 "'2026-01-01T00:00:00.000000Z');\n" for p in MIGRATIONS[1:4])
+                       + "PRAGMA user_version = 4;")
+    conn.close()
+    (folder / "seed.txt").write_bytes(b"seed\n")
+    (folder / "a.txt").write_bytes(b"a\n")
+    (folder / "b.txt").write_bytes(b"ab\n")
+    return ledger
+
+
+def test_schema_5_keeps_every_answer_of_a_ledger_with_cached_rows(project: Project) -> None:
+    """005_reuses.sql: a schema-4 ledger whose cached tasks have full rows answers every view, the
+    run_tasks/run_files views and the commands as before; the old rows stay as they were."""
+    ledger = make_v4_ledger_with_cached_rows(project.path)
+    with sqlite3.connect(ledger) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        before = {name: conn.execute(sql).fetchall() for name, sql in ANSWERS.items()}
+        tasks = conn.execute("SELECT * FROM tasks ORDER BY id").fetchall()
+        files = conn.execute("SELECT * FROM files ORDER BY id").fetchall()
+        task_columns = ", ".join(r[1] for r in conn.execute("PRAGMA table_info(tasks)"))
+    assert before["latest_producers"][1][:4] == ("b.txt", sha(b"ab\n"), 3, 2)  # recorded again by run 2
+    assert before["run_summary"][2][10:14] == (2, 0, 1, 1)  # run 3: 2 tasks, 1 cached, 1 failed
+
+    why = project.run("why", "make-a", check=True).stdout  # a read-only command migrates first
+    report = json.loads(project.run("report", "b.txt", "--json", check=True).stdout)
+    shown = json.loads(project.run("show", "3", "--json", check=True).stdout)
+    with sqlite3.connect(ledger) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST >= 5
+        after = {name: conn.execute(sql).fetchall() for name, sql in ANSWERS.items()}
+        assert conn.execute(f"SELECT {task_columns} FROM tasks ORDER BY id").fetchall() == tasks
+        assert conn.execute("SELECT * FROM files ORDER BY id").fetchall() == files
+        # the new views present the old rows unchanged (none of them is a reuse)
+        assert conn.execute(f"SELECT {task_columns} FROM run_tasks ORDER BY id").fetchall() == tasks
+        assert conn.execute("SELECT id, task_id, run_id, role, path, sha256, size, producer_attempt_id, "
+                            "recorded_at FROM run_files ORDER BY id").fetchall() == files
+        assert conn.execute("SELECT count(*) FROM reuses").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM run_tasks WHERE reused = 1").fetchone()[0] == 0
+    for name in ANSWERS:
+        assert after[name] == before[name], name
+    assert "task make-a, run 3 (decided 2026-01-03 10:00:00 UTC):" in why
+    assert "match what run 2 recorded" in why
+    assert report["file"]["recorded_in_run"] == 2 and report["file"]["producer"]["attempt_id"] == 2
+    assert [t["uid"] for t in report["tasks"]] == ["make-b", "make-a"]
+    assert {t["uid"]: t["status"] for t in shown["tasks"]} == {"make-a": "cached", "make-b": "failed"}

@@ -290,8 +290,8 @@ def test_soak_kill_9_at_random_moments_then_resume_until_done(project):
     tasks = project.tasks(last["id"])
     assert set(tasks) == {f"t{i:03d}" for i in range(SOAK_TASKS)}
     assert {t["status"] for t in tasks.values()} <= {"succeeded", "cached"}, f"seed {seed}"
-    outputs = project.query("SELECT t.uid, f.path, f.sha256 FROM files f JOIN tasks t ON t.id = f.task_id "
-                            "WHERE f.role = 'output' AND t.run_id = ?", (last["id"],))
+    outputs = project.query("SELECT t.uid, f.path, f.sha256 FROM run_files f JOIN tasks t ON t.id = f.task_id "
+                            "WHERE f.role = 'output' AND f.run_id = ?", (last["id"],))  # reused tasks too
     assert sorted(r["uid"] for r in outputs) == sorted(tasks), f"seed {seed}"
     for r in outputs:
         assert sha256_file(project.path / r["path"]) == r["sha256"], f"seed {seed}: {r['uid']}"

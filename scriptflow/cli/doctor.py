@@ -21,7 +21,7 @@ def doctor_command(repair: bool, file: str | None, directory: str | None) -> int
 
     With --repair (only when damaged): a new ledger is made with
     scriptflow's schema and every readable row of runs, tasks, attempts,
-    files and events is copied into it, table by table and row by row; rows
+    files, events and reuses is copied into it, table by table and row by row; rows
     on damaged pages, and rows whose run or task was lost, are left out. The
     stat cache is not copied (files are hashed again on the next run). The
     damaged file is kept beside it as ledger.db.damaged-<UTC time>, and the

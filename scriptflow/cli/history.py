@@ -50,7 +50,7 @@ def runs_command(limit: int, as_json: bool, file: str | None, directory: str | N
 
 @click.command("show", short_help="Show the tasks of a run.")
 @click.argument("run")
-@click.option("--json", "as_json", is_flag=True, help="Print the run and its tasks as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run and its tasks (with their commands) as JSON.")
 @file_option
 @directory_option
 def show_command(run: str, as_json: bool, file: str | None, directory: str | None) -> int:

@@ -58,6 +58,7 @@ class Engine(AttemptHandling):
         self.reader = ThreadLocalReader(project.ledger_path)
         self.record = RunRecorder(writer, project, options.run_id)
         self.history = LedgerHistory(self.reader.conn, options.run_id)
+        self.record.previous = self.history.previous  # a cached task repeating it becomes a reuse row
         self.hasher = FileHasher(lambda path: self.history.stat_entry(project.relative(path)),
                                  self.record.stat_entry)
         self.images = ImageResolver(project, self.hasher.hash, pull=not options.dry_run)
@@ -286,10 +287,11 @@ class Engine(AttemptHandling):
             decision = adopt(spec, lambda rel: self.hasher.hash(spec.output_abs[rel])) or decision
         record.reason = decision.reason
         record.fingerprint = fingerprint
-        if not decision.run and not record.row_written:  # the common no-op: one unit of statements
-            with self._lock:
-                record.row_written = True
-                self.record.task_cached(record.id, spec, fingerprint, decision, inputs.items(), record.parent_id)
+        if not decision.run and not record.attempts and spec.container is None:  # a no-op: one unit
+            with self._lock:  # (a waiting row, written while it waited for dependencies, is replaced)
+                replace, record.row_written = record.row_written, True
+                self.record.task_cached(record.id, spec, fingerprint, decision, inputs.items(), replace,
+                                        record.parent_id)
             self._finish(record, "cached", recorded=True)
             return
         self._record_inputs(record)

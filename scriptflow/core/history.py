@@ -11,6 +11,14 @@ reads them in bulk instead, in one read transaction, on first use:
 * the output rows of those of them that succeeded or were cached;
 * the whole stat cache.
 
+A task found up to date is recorded as a ``reuses`` row pointing to the
+tasks row it repeats (schema 5), never as a row of its own, so the latest
+tasks row of a uid is still the one that holds the definition, the input
+rows and the output rows the next decision compares with: the same
+definition and hashes as the reuse would have had as a full row. These
+reads therefore need no reuse; only readers that say *which run* last saw a
+task (``why``, ``report``, ``show``) look at ``reuses``.
+
 This is exact because a run holds the project lock: no other run writes
 those rows meanwhile, and the rows this run writes are excluded from the
 comparison anyway (``run_id != ?``; a stat-cache entry made by this run is
@@ -30,8 +38,10 @@ from ..ledger.store import StatEntry
 #: Statuses of an earlier task that a decision compares with (see ``decide``).
 COMPARED_STATUSES = ("succeeded", "cached", "failed", "interrupted", "lost")
 _SUCCESS = ("succeeded", "cached")
+#: What deciding compares, and what ``RunRecorder`` compares to record a cached task as a reuse.
 _COLUMNS = ("id, run_id, uid, status, fingerprint, command, shell, cwd, env, version, container_image, "
-            "container_image_id")
+            "container_image_id, container_runtime, executor, resources, max_retries, inputs, outputs, "
+            "parent_task_id")
 
 
 class LedgerHistory:

@@ -7,7 +7,7 @@ place. Reading the ledger stays elsewhere (``decide``, ``runs``, ``report``).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 from .decide import Decision
 from ..executors.base import Attempt, Container, Outcome, Started
@@ -36,6 +36,8 @@ class RunRecorder:
         self.run_id = run_id
         #: absolute directory path -> {relative file: sha256} as last hashed (the engine sets it to the hasher's)
         self.manifest_of: Callable[[str], Optional[dict[str, str]]] = lambda path: None
+        #: uid -> the earlier task a decision compares with (the engine sets it to ``LedgerHistory.previous``)
+        self.previous: Callable[[str], Optional[Mapping[str, Any]]] = lambda uid: None
         self._uids: dict[int, str] = {}
 
     def new_task_id(self) -> int:
@@ -79,13 +81,24 @@ class RunRecorder:
                 (container.image, container.image_id, container.runtime, task_id))
 
     def task_cached(self, task_id: int, spec: TaskSpec, fingerprint: str, decision: Decision,
-                    inputs: Iterable[tuple[str, Optional[FileHash]]], parent_task_id: Optional[int] = None) -> None:
-        """A task found up to date when it became ready: its complete row (decision and status),
-        its input and output rows, as one unit, instead of an INSERT, two UPDATEs and two units."""
+                    inputs: Iterable[tuple[str, Optional[FileHash]]], replace: bool = False,
+                    parent_task_id: Optional[int] = None) -> None:
+        """A task found up to date. When it repeats the task row it was compared with in every
+        column (the common no-op), one ``reuses`` row pointing to that row; otherwise its complete
+        row (decision and status) with its input and output rows, as one unit. ``replace``: the
+        task's ``waiting`` row was written already (it waited for dependencies); it is replaced.
+        A task created by a task (``parent_task_id``) always gets its own row, which holds the link."""
         now = utc_now()
+        drop = [("DELETE FROM tasks WHERE id = ?", (task_id,))] if replace else []
+        reused = None if parent_task_id is not None else self._reusable(spec, fingerprint, decision)
+        if reused is not None:
+            self.writer.execute_unit([*drop, ("INSERT INTO reuses (run_id, task_id, at) VALUES (?, ?, ?)",
+                                              (self.run_id, reused, now))])
+            return
         files = "INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at) " \
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         self.writer.execute_unit([
+            *drop,
             ("INSERT INTO tasks (id, run_id, uid, command, shell, cwd, env, version, executor, resources, "
              "max_retries, inputs, outputs, parent_task_id, fingerprint, status, reason, reason_detail, "
              "compared_task_id, decided_at, ended_at) "
@@ -99,6 +112,34 @@ class RunRecorder:
             *((files, (task_id, self.run_id, "output", path, sha, size, producer, now))
               for path, sha, size, producer in decision.cached_outputs),
         ])
+
+    def _reusable(self, spec: TaskSpec, fingerprint: str, decision: Decision) -> Optional[int]:
+        """The id of the tasks row this cached task repeats exactly, if it does.
+
+        An equal fingerprint (``canonical_json`` of the definition and the input hashes, as the
+        columns are written) means an equal command, env, cwd, version, image id and equal input
+        hashes (so equal input rows); ``decide`` found every output with the hash that row
+        recorded and kept its producing attempt (so equal output rows). What the fingerprint does
+        not cover is compared here (the order of inputs and outputs, shell 1 or 2, executor,
+        resources, retries): if one differs, the task gets a row of its own, so that the ledger
+        shows what this run really asked for. ``previous`` is the row ``decide`` compared with,
+        which always holds its definition (a reuse is never a row), so reuses never chain.
+        """
+        if decision.reason != "cached" or decision.compared_task_id is None or spec.container is not None:
+            return None
+        old = self.previous(spec.uid)
+        if old is None or old["id"] != decision.compared_task_id or old["fingerprint"] != fingerprint:
+            return None
+        if (old["container_image_id"] is not None or old["container_image"] is not None
+                or old["container_runtime"] is not None or old["parent_task_id"] is not None):
+            return None
+        same = (old["executor"] == spec.executor and old["max_retries"] == spec.retry
+                and old["shell"] == shell_column(spec) and old["cwd"] == spec.cwd_rel
+                and old["version"] == spec.version
+                and old["resources"] == canonical_json(spec.resources)
+                and old["inputs"] == canonical_json(list(spec.inputs))
+                and old["outputs"] == canonical_json(list(spec.outputs)))
+        return int(old["id"]) if same else None
 
     def task_reason(self, task_id: int, reason: str, error: Optional[str]) -> None:
         """A reason found without a decision (upstream failed, run stopping, input missing)."""

@@ -28,6 +28,8 @@ from .store import latest_version
 QUICK_CHECK_MAX_BYTES = 32 * 1024 * 1024
 MAGIC = b"SQLite format 3\x00"
 TABLES = ("runs", "tasks", "attempts", "files", "stat_cache", "events", "schema_migrations")
+#: Tables a later migration added: required from that schema version on.
+TABLES_SINCE = {"reuses": 5}
 
 
 class LedgerDamaged(LedgerError):
@@ -65,6 +67,7 @@ def schema_problem(conn: sqlite3.Connection) -> Optional[str]:
     if version == 0 and not names:
         return None  # a new, empty ledger
     missing = [t for t in TABLES if t not in names]
+    missing += [t for t, since in TABLES_SINCE.items() if since <= version <= latest_version() and t not in names]
     if missing:
         return f"table {missing[0]} is missing"
     if version < 1:

@@ -23,7 +23,9 @@ from typing import Any, Iterator, Optional
 from .store import open_for_writing
 
 #: Copied in this order (parents first); ``schema_migrations`` belongs to the new file.
-TABLES = ("runs", "tasks", "attempts", "files", "events")
+TABLES = ("runs", "tasks", "attempts", "files", "events", "reuses")
+#: Tables WITHOUT ROWID: copied by ranges of this key column instead of rowids.
+KEYED = {"reuses": "run_id"}
 NOT_COPIED = {"stat_cache": "not copied: a cache, rebuilt as files are hashed again"}
 CHUNK = 500
 #: With no readable max(rowid), stop probing after this many empty ranges in a row.
@@ -57,17 +59,26 @@ def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
     return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
 
 
+def _present(src: sqlite3.Connection, table: str) -> bool:
+    """False when the damaged ledger is of a schema before ``table`` existed (unreadable: assume it is there)."""
+    try:
+        return bool(_columns(src, table))
+    except _READ_ERRORS:
+        return True
+
+
 def _bound(src: sqlite3.Connection, table: str, fn: str) -> Optional[int]:
     try:
-        value = src.execute(f"SELECT {fn}(rowid) FROM {table}").fetchone()[0]
+        value = src.execute(f"SELECT {fn}({KEYED.get(table, 'rowid')}) FROM {table}").fetchone()[0]
         return int(value) if value is not None else 0
     except _READ_ERRORS:
         return None
 
 
 def _read_rows(src: sqlite3.Connection, table: str, cols: list[str], result: TableResult) -> Iterator[tuple[Any, ...]]:
-    """Every readable row of ``table``, by rowid ranges; counts rowids that fail on their own."""
-    select = f"SELECT {', '.join(cols)} FROM {table} WHERE rowid BETWEEN ? AND ?"
+    """Every readable row of ``table``, by rowid ranges; counts rowids that fail on their own
+    (for a table in ``KEYED``: ranges of its key, and key values that fail count once)."""
+    select = f"SELECT {', '.join(cols)} FROM {table} WHERE {KEYED.get(table, 'rowid')} BETWEEN ? AND ?"
     low, high = _bound(src, table, "min"), _bound(src, table, "max")
     if low is None:
         low = 1
@@ -99,10 +110,14 @@ def _drop_orphans(dst: sqlite3.Connection, results: dict[str, TableResult]) -> N
         if not orphans:
             return
         for table, rowid, _parent, _fk in orphans:
-            dst.execute(f"DELETE FROM {table} WHERE rowid = ?", (rowid,))
+            if table in KEYED:  # no rowid to name the row: drop every reuse whose run or task is gone
+                count = dst.execute("DELETE FROM reuses WHERE run_id NOT IN (SELECT id FROM runs) "
+                                    "OR task_id NOT IN (SELECT id FROM tasks)").rowcount
+            else:
+                count = dst.execute(f"DELETE FROM {table} WHERE rowid = ?", (rowid,)).rowcount
             if table in results:
-                results[table].orphaned += 1
-                results[table].saved -= 1
+                results[table].orphaned += count
+                results[table].saved -= count
 
 
 def salvage(ledger: Path, stamp: Optional[str] = None) -> SalvageReport:
@@ -129,6 +144,9 @@ def salvage(ledger: Path, stamp: Optional[str] = None) -> SalvageReport:
                 results[table] = result
                 report.tables.append(result)
                 if report.error is not None:
+                    continue
+                if table in KEYED and not _present(src, table):
+                    result.note = "not in the damaged ledger (an older schema)"
                     continue
                 cols = _columns(dst, table)
                 try:

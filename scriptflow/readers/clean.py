@@ -40,7 +40,8 @@ class CleanResult:
 
 
 def recorded_outputs(conn, flow: Optional[str] = None, run_id: Optional[int] = None) -> list[tuple[str, str, int]]:
-    """(path, sha256, run id) of the latest output row of each path, within a flow's runs or one run."""
+    """(path, sha256, run id) of the latest output row of each path, within a flow's runs or one run.
+    The rows of tasks found up to date are read through ``run_files`` (a reuse records its row again)."""
     where: list[str] = ["f.role = 'output'", "f.sha256 IS NOT NULL"]
     params: list[object] = []
     if run_id is not None:
@@ -49,12 +50,12 @@ def recorded_outputs(conn, flow: Optional[str] = None, run_id: Optional[int] = N
     if flow is not None:
         where.append("f.run_id IN (SELECT id FROM runs WHERE flow = ?)")
         params.append(flow)
-    # SQLite: with max(), the bare columns come from the row holding the maximum.
-    rows = conn.execute(
-        f"SELECT f.path, f.sha256, f.run_id, max(f.id) FROM files AS f WHERE {' AND '.join(where)} "
-        "GROUP BY f.path ORDER BY f.path", params,
-    ).fetchall()
-    return [(r[0], r[1], r[2]) for r in rows]
+    latest: dict[str, tuple[str, str, int]] = {}
+    for path, sha, run in conn.execute(  # latest last: by run, then row id, as latest_producers
+            f"SELECT f.path, f.sha256, f.run_id FROM run_files AS f WHERE {' AND '.join(where)} "
+            "ORDER BY f.run_id, f.id", params):
+        latest[path] = (path, sha, run)
+    return [latest[path] for path in sorted(latest)]
 
 
 def inside(project: Project, path: str) -> bool:

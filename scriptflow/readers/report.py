@@ -126,11 +126,18 @@ class Lineage:
 
 # -- lineage ----------------------------------------------------------------------------------
 
+# The latest recording of PATH as of run R: an output row, or a later run that reused its task
+# (a cached task is a `reuses` row, schema 5): that run recorded the same row again.
 _LATEST_OUTPUT = (
-    "SELECT id, sha256, size, run_id, task_id, producer_attempt_id, recorded_at FROM files "
-    "WHERE path = ? AND role = 'output' AND sha256 IS NOT NULL AND run_id <= ? "
-    "ORDER BY run_id DESC, id DESC LIMIT 1"
+    "SELECT f.id, f.sha256, f.size, coalesce(u.run_id, f.run_id) AS run_id, f.task_id, f.producer_attempt_id, "
+    "coalesce(u.at, f.recorded_at) AS recorded_at FROM files AS f "
+    "LEFT JOIN reuses AS u ON u.task_id = f.task_id AND u.run_id = "
+    "(SELECT max(v.run_id) FROM reuses AS v WHERE v.task_id = f.task_id AND v.run_id <= ?) "
+    "WHERE f.path = ? AND f.role = 'output' AND f.sha256 IS NOT NULL AND f.run_id <= ? "
+    "ORDER BY 4 DESC, f.id DESC LIMIT 1"
 )
+# Reuses (schema 5) need not be looked at here: a reuse records its row's producer again, and
+# only after that row, so the producer of the latest earlier row with these bytes is the same.
 # `+f.sha256` keeps the planner on files_path_run: the sha256 index can hold
 # thousands of rows for one common content (an empty file).
 _PRODUCER_OF_INPUT = (
@@ -241,7 +248,7 @@ def lineage(conn: sqlite3.Connection, project: Project, path: str, as_of_run: Op
             depth: Optional[int] = None) -> Lineage:
     """The lineage of ``path`` (ledger spelling), breadth first, each attempt once."""
     walker = _Walker(conn, project, as_of_run)
-    root = conn.execute(_LATEST_OUTPUT, (path, walker.as_of)).fetchone()
+    root = conn.execute(_LATEST_OUTPUT, (walker.as_of, path, walker.as_of)).fetchone()
     if root is None:
         raise UnknownPath(_unknown_message(conn, walker, path))
     state, now = walker.state(path, root["sha256"])
@@ -268,7 +275,7 @@ def lineage(conn: sqlite3.Connection, project: Project, path: str, as_of_run: Op
 
 def _unknown_message(conn: sqlite3.Connection, walker: _Walker, path: str) -> str:
     rows = conn.execute(
-        "SELECT t.uid, f.sha256, f.run_id FROM files AS f JOIN tasks AS t ON t.id = f.task_id "
+        "SELECT t.uid, f.sha256, f.run_id FROM run_files AS f JOIN tasks AS t ON t.id = f.task_id "
         "WHERE f.path = ? AND f.role = 'input' AND f.run_id <= ? ORDER BY f.run_id DESC, f.id DESC LIMIT 500",
         (path, walker.as_of),
     ).fetchall()

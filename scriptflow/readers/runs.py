@@ -119,13 +119,18 @@ def list_runs(conn: sqlite3.Connection, limit: int = 20) -> list[dict[str, Any]]
         "GROUP BY r.id ORDER BY r.id DESC",
         (limit,),
     ).fetchall()
+    # Tasks found up to date are `reuses` rows (schema 5): cached tasks of the run too.
+    reused = dict(conn.execute(
+        "SELECT run_id, count(*) FROM reuses WHERE run_id IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?) "
+        "GROUP BY run_id", (limit,)).fetchall())
     out = []
     for row in rows:
         out.append({
             "id": row["id"], "name": row["name"], "flow": row["flow"], "status": live_status(row),
             "started_at": row["started_at"], "ended_at": row["ended_at"],
             "duration_seconds": elapsed_seconds(row["started_at"], row["ended_at"], until_now=True),
-            "tasks": row["tasks"], "ran": row["ran"], "cached": row["cached"], "failed": row["failed"],
+            "tasks": row["tasks"] + reused.get(row["id"], 0), "ran": row["ran"],
+            "cached": row["cached"] + reused.get(row["id"], 0), "failed": row["failed"],
             "not_run": row["not_run"], "parent_run_id": row["parent_run_id"], "exit_code": row["exit_code"],
             "args": json.loads(row["flow_args"]), "error": row["error"],
         })
@@ -133,14 +138,16 @@ def list_runs(conn: sqlite3.Connection, limit: int = 20) -> list[dict[str, Any]]
 
 
 def run_tasks(conn: sqlite3.Connection, run_id: int) -> list[dict[str, Any]]:
-    """Each task of a run with its attempts summarised; failures first."""
+    """Each task of a run with its attempts summarised; failures first. Its cached tasks
+    include those recorded as reuses (the ``run_tasks`` view); they have no attempt in the run
+    (``a.run_id = t.run_id``: the reused row's attempts belong to an earlier run)."""
     rows = conn.execute(
         "SELECT t.*, "
-        "  (SELECT count(*) FROM attempts a WHERE a.task_id = t.id) AS attempts, "
-        "  (SELECT min(a.started_at) FROM attempts a WHERE a.task_id = t.id) AS first_start, "
-        "  (SELECT max(a.ended_at) FROM attempts a WHERE a.task_id = t.id) AS last_end, "
+        "  (SELECT count(*) FROM attempts a WHERE a.task_id = t.id AND a.run_id = t.run_id) AS attempts, "
+        "  (SELECT min(a.started_at) FROM attempts a WHERE a.task_id = t.id AND a.run_id = t.run_id) AS first_start, "
+        "  (SELECT max(a.ended_at) FROM attempts a WHERE a.task_id = t.id AND a.run_id = t.run_id) AS last_end, "
         "  (SELECT p.uid FROM tasks p WHERE p.id = t.parent_task_id) AS parent_uid "
-        "FROM tasks t WHERE t.run_id = ? ORDER BY t.id",
+        "FROM run_tasks t WHERE t.run_id = ? ORDER BY t.id",
         (run_id,),
     ).fetchall()
     last = {r["task_id"]: r for r in conn.execute(
@@ -161,7 +168,7 @@ def run_tasks(conn: sqlite3.Connection, run_id: int) -> list[dict[str, Any]]:
             "duration_seconds": elapsed_seconds(row["first_start"], row["last_end"], until_now=True),
             "executor": row["executor"], "job_ids": job_ids.get(row["id"], []),
             "stderr_path": attempt["stderr_path"] if attempt else None,
-            "shell": row["shell"], "created_by": row["parent_uid"],
+            "shell": row["shell"], "command": json.loads(row["command"]), "created_by": row["parent_uid"],
             "watch": watched.get(row["uid"]),
         })
     rank = {s: i for i, s in enumerate(STATUS_ORDER)}
@@ -187,9 +194,11 @@ def watch_summary(conn: sqlite3.Connection, run_id: int) -> dict[str, dict[str, 
 
 
 def find_attempt(conn: sqlite3.Connection, run_id: int, uid: str, number: Optional[int]) -> sqlite3.Row:
-    task = conn.execute("SELECT id FROM tasks WHERE run_id = ? AND uid = ?", (run_id, uid)).fetchone()
+    task = conn.execute("SELECT id, reused FROM run_tasks WHERE run_id = ? AND uid = ?", (run_id, uid)).fetchone()
     if task is None:
         raise UnknownRun(f"run {run_id} has no task {uid!r} (see `scriptflow show {run_id}`)")
+    if task["reused"]:  # cached: the attempts of the row it reused are an earlier run's
+        raise UnknownRun(f"task {uid} of run {run_id} never ran (no attempt, so no logs)")
     if number is None:
         row = conn.execute("SELECT * FROM attempts WHERE task_id = ? ORDER BY number DESC LIMIT 1",
                            (task["id"],)).fetchone()

@@ -95,13 +95,27 @@ def describe_reason(reason: str, detail: dict[str, Any], compared_run: Optional[
 
 
 def _latest_task_by_uid(conn: sqlite3.Connection, uid: str) -> Optional[sqlite3.Row]:
-    return conn.execute("SELECT * FROM tasks WHERE uid = ? ORDER BY id DESC LIMIT 1", (uid,)).fetchone()
+    """The task of ``uid`` in the latest run that had it, a reuse (a cached task) included."""
+    return conn.execute("SELECT * FROM run_tasks WHERE uid = ? ORDER BY run_id DESC LIMIT 1", (uid,)).fetchone()
 
 
 def _latest_task_by_output(conn: sqlite3.Connection, rel: str) -> Optional[sqlite3.Row]:
+    """The latest task declaring ``rel`` as an output; a reuse shares its row's id and outputs."""
     return conn.execute(
-        "SELECT t.* FROM tasks t WHERE EXISTS (SELECT 1 FROM json_each(t.outputs) j WHERE j.value = ?) "
-        "ORDER BY t.id DESC LIMIT 1", (rel,)).fetchone()
+        "SELECT * FROM run_tasks WHERE id IN (SELECT t.id FROM tasks t "
+        "WHERE EXISTS (SELECT 1 FROM json_each(t.outputs) j WHERE j.value = ?)) "
+        "ORDER BY run_id DESC LIMIT 1", (rel,)).fetchone()
+
+
+def compared_run(conn: sqlite3.Connection, compared_task_id: Optional[int], before_run: int) -> Optional[int]:
+    """The run a decision of run ``before_run`` compared with: the run of the task row it names,
+    or the latest earlier run that reused that row (a cached task is a reuse, not a row)."""
+    if not compared_task_id:
+        return None
+    row = conn.execute(
+        "SELECT coalesce((SELECT max(u.run_id) FROM reuses u WHERE u.task_id = t.id AND u.run_id < ?), t.run_id) "
+        "FROM tasks t WHERE t.id = ?", (before_run, compared_task_id)).fetchone()
+    return row[0] if row else None
 
 
 def explain(conn: sqlite3.Connection, project: Project, target: str, directory: Optional[str] = None) -> list[str]:
@@ -121,10 +135,7 @@ def explain(conn: sqlite3.Connection, project: Project, target: str, directory: 
                                     f"{', '.join(users)} (try `scriptflow why {users[0]}`)")
             raise UnknownTarget(f"{target}: no task of this project is named so or declares it as an output")
     run = conn.execute("SELECT id, name FROM runs WHERE id = ?", (task["run_id"],)).fetchone()
-    compared_run = None
-    if task["compared_task_id"]:
-        other = conn.execute("SELECT run_id FROM tasks WHERE id = ?", (task["compared_task_id"],)).fetchone()
-        compared_run = other["run_id"] if other else None
+    compared = compared_run(conn, task["compared_task_id"], task["run_id"])
     detail = json.loads(task["reason_detail"] or "{}")
     name = f" '{run['name']}'" if run and run["name"] else ""
     lines = []
@@ -134,7 +145,7 @@ def explain(conn: sqlite3.Connection, project: Project, target: str, directory: 
     lines.append(f"task {task['uid']}, run {task['run_id']}{name} (decided {decided} UTC):")
     verdict = {"cached": "skipped", "succeeded": "ran", "failed": "ran and failed"}.get(task["status"], task["status"])
     lines.append(f"  {verdict}: {task['reason'] or 'no decision recorded'}")
-    lines.extend("  " + line for line in describe_reason(task["reason"], detail, compared_run))
+    lines.extend("  " + line for line in describe_reason(task["reason"], detail, compared))
     if detail.get("error"):
         lines.append(f"  error: {detail['error']}")
     if task["parent_task_id"]:
@@ -149,8 +160,8 @@ def explain(conn: sqlite3.Connection, project: Project, target: str, directory: 
 
 
 def _file_now(conn: sqlite3.Connection, project: Project, rel: str) -> list[str]:
-    row = conn.execute("SELECT sha256, run_id FROM files WHERE path = ? AND role = 'output' AND sha256 IS NOT NULL "
-                       "ORDER BY id DESC LIMIT 1", (rel,)).fetchone()
+    row = conn.execute("SELECT sha256, recorded_in_run_id AS run_id FROM latest_producers WHERE path = ?",
+                       (rel,)).fetchone()
     if row is None:
         return ["no run has recorded this file's content yet"]
     path = Path(project.path_of(rel))

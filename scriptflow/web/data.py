@@ -55,7 +55,7 @@ def run_detail(conn: sqlite3.Connection, project: Project, run_text: str) -> dic
         task["live_tail"] = (log_tail(project, attempt) if attempt and status == "running"
                              and attempt["status"] in ("queued", "running") else None)
     outputs = [dict(r) for r in conn.execute(
-        "SELECT f.path, f.sha256, f.size, t.uid FROM files AS f JOIN tasks AS t ON t.id = f.task_id "
+        "SELECT f.path, f.sha256, f.size, t.uid FROM run_files AS f JOIN tasks AS t ON t.id = f.task_id "
         "WHERE f.run_id = ? AND f.role = 'output' AND f.sha256 IS NOT NULL ORDER BY f.path", (run_id,))]
     return {"run": run, "tasks": tasks, "attempts": attempts, "outputs": outputs, "live": status == "running"}
 
