@@ -21,10 +21,11 @@ def toml_str(value) -> str:
 def ledger_shape(project, run_id: int) -> dict[str, dict]:
     """What a run recorded per task, without ids, times and hosts."""
     shape: dict[str, dict] = {}
-    for row in project.query("SELECT * FROM tasks WHERE run_id = ?", (run_id,)):
+    for row in project.query("SELECT * FROM run_tasks WHERE run_id = ?", (run_id,)):  # cached ones included
         files = project.query("SELECT role, path, sha256 FROM files WHERE task_id = ? ORDER BY role, path",
                               (row["id"],))
-        attempts = project.query("SELECT status, exit_code FROM attempts WHERE task_id = ?", (row["id"],))
+        attempts = project.query("SELECT status, exit_code FROM attempts WHERE task_id = ? AND run_id = ?",
+                                 (row["id"], run_id))
         shape[row["uid"]] = {
             "command": json.loads(row["command"]), "shell": row["shell"], "cwd": row["cwd"], "env": row["env"],
             "executor": row["executor"], "resources": row["resources"], "max_retries": row["max_retries"],
