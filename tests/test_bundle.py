@@ -9,6 +9,7 @@ runs through it, twice (the second run all cached).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -120,6 +121,31 @@ def test_function_tasks_and_the_schema_work_from_the_pyz(plain, tmp_path):
     assert project.query("PRAGMA user_version")[0][0] == len(list((REPO / "schema" / "migrations").glob("*.sql")))
 
 
+def test_slurm_jobs_import_the_archives_scriptflow(plain, tmp_path):
+    """On a cluster the jobs get the submitting environment, so an sf.call job finds the archive."""
+    from hpc_helpers import need_scheduler, tag, write_flow
+
+    need_scheduler("slurm")
+    project = Project(tmp_path)
+    uid = tag()
+    write_flow(project, "slurm", default=True, body=f"""
+        def double(x):
+            return 2 * x
+
+        def flow_calls():
+            assert sf.call(double, 21).set_uid({uid + "-call"!r}).result().value == 42
+    """)
+    env = dict(plain["env"])
+    env["PATH"] = f"{os.path.dirname(shutil.which('sbatch') or '/usr/bin')}{os.pathsep}{env['PATH']}"
+    env.update({k: v for k, v in os.environ.items() if k.startswith(("SLURM_CONF", "SCRIPTFLOW_SERVICES"))})
+    proc = subprocess.run([plain["python"], "-I", str(plain["archive"]), "run", "calls"], cwd=project.path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    row = project.query("SELECT a.job_id, a.executor FROM attempts a JOIN tasks t ON t.id = a.task_id "
+                        "WHERE t.uid = ?", (uid + "-call",))[0]
+    assert row["executor"] == "slurm" and row["job_id"]
+
+
 def test_the_archive_is_an_executable_zipapp_holding_the_schema(plain):
     archive: Path = plain["archive"]
     assert archive.read_bytes().startswith(b"#!/usr/bin/env python3\n")
@@ -174,7 +200,7 @@ def test_a_requirement_with_compiled_code_stops_the_build_naming_it():
                      if any(str(f).endswith(".so") for f in (d.files or []))), None)
     if compiled is None:
         pytest.skip("no installed distribution with compiled code to try")
-    with pytest.raises(BundleError, match=f"{compiled.metadata['Name']} .* compiled code"):
+    with pytest.raises(BundleError, match=re.escape(compiled.metadata["Name"]) + " .* compiled code"):
         _from_record(compiled)
 
 
