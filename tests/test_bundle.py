@@ -173,6 +173,24 @@ def test_the_dask_executor_is_not_in_the_bundle(plain, tmp_path):
     assert "single-file scriptflow" in failed.stderr and "scriptflow[dask]" in failed.stderr
 
 
+def test_a_python_older_than_the_bundle_needs_gets_one_line(tmp_path):
+    """An archive whose requirements need a newer Python refuses to start on this one. No older Python is
+    at hand, so the archive is staged claiming to need Python 99.0 (the real __main__, the real zipapp)."""
+    import zipapp
+
+    from scriptflow.bundle.archive import _stage
+
+    contents = collect()
+    contents.needs_python = "99.0"
+    _stage(tmp_path / "app", contents)
+    zipapp.create_archive(tmp_path / "app", tmp_path / "new.pyz")
+    proc = subprocess.run([sys.executable, "-I", str(tmp_path / "new.pyz"), "--help"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("scriptflow: error: this single-file scriptflow needs Python 99.0 or newer")
+    assert proc.stderr.count("\n") == 1
+
+
 def test_bundle_into_a_directory_is_one_line_error(project):
     (project.path / "out").mkdir()
     failed = project.run("bundle", "out", check=False)
