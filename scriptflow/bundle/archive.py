@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-import stat
 import tempfile
 import time
 import zipapp
@@ -64,19 +63,31 @@ def build(target: Path, interpreter: str = DEFAULT_INTERPRETER) -> Built:
     if target.is_dir():
         raise BundleError(f"{target} is a directory: give the archive's file name (e.g. {target}/scriptflow.pyz)")
     contents = collect()
-    folder = target.parent if str(target.parent) else Path(".")
+    partial: Path | None = None
     try:
-        with tempfile.TemporaryDirectory(prefix=".scriptflow-bundle-", dir=folder) as staging:
+        with tempfile.TemporaryDirectory(prefix="scriptflow-bundle-") as staging:
             root = Path(staging, "app")
             _stage(root, contents)
-            partial = Path(staging, target.name)
-            zipapp.create_archive(root, partial, interpreter=interpreter, compressed=True)
-            mode = partial.stat().st_mode
-            partial.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+            # Written next to the target and renamed: a reader never sees half an archive.
+            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+            partial = Path(name)
+            with os.fdopen(fd, "wb") as out:
+                zipapp.create_archive(root, out, interpreter=interpreter, compressed=True)
+            partial.chmod(0o755 & ~_umask())
             os.replace(partial, target)
+            partial = None
     except OSError as exc:
         raise BundleError(f"cannot write {target}: {exc.strerror or exc}") from None
+    finally:
+        if partial is not None:
+            partial.unlink(missing_ok=True)
     return Built(target, contents, target.stat().st_size)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _stage(root: Path, contents: Contents) -> None:
