@@ -28,6 +28,10 @@ class LedgerError(ScriptflowError):
     """The ledger cannot be opened or is of an unknown schema version."""
 
 
+class BundleError(ScriptflowError):
+    """scriptflow bundle cannot build the single-file archive (a compiled or missing requirement...)."""
+
+
 class FlowCodeError(ScriptflowError):
     """The flow function itself raised an exception."""
 

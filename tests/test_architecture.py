@@ -23,8 +23,9 @@ LAYERS: dict[str, set[str]] = {
     "notifications": {"base", "executors", "core", "terminal"},   # run events POSTed to configured URLs
     "run": {"base", "executors", "ledger", "core", "terminal", "notifications"},
     "web": {"base", "ledger", "readers"},            # scriptflow serve: read-only pages over the ledger
+    "bundle": {"base"},                              # scriptflow bundle: the single-file scriptflow.pyz
     "api": {"base", "core"},                         # scriptflow/__init__.py, the flow-facing API
-    "cli": {"base", "executors", "ledger", "core", "terminal", "readers", "run", "web"},
+    "cli": {"base", "executors", "ledger", "core", "terminal", "readers", "run", "web", "bundle"},
 }
 
 

@@ -11,7 +11,8 @@ from typing import Optional, Sequence
 
 import click
 
-from ..version import __version__
+from ..version import version_text
+from .bundle import bundle_command
 from .clean import clean_command
 from .doctor import doctor_command
 from .executors import executors_command
@@ -25,8 +26,15 @@ from .sql import sql_command
 from .why import why_command
 
 
+def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(version_text())
+        ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="scriptflow")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_show_version,
+              help="Show the version (and, in a single-file scriptflow.pyz, what it holds) and exit.")
 def cli() -> None:
     """scriptflow: Make where the dependencies are Python code.
 
@@ -53,6 +61,7 @@ cli.add_command(executors_command)
 cli.add_command(sql_command)
 cli.add_command(doctor_command)
 cli.add_command(serve_command)
+cli.add_command(bundle_command)
 
 
 def _printable_output() -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from ..errors import ConfigError
+from ..version import archive_path
 from .base import Attempt, Executor, Outcome, Reporter, Started
 from .dask_settings import RESOURCE_NAMES, DaskSettings, dask_resources
 from .dask_worker import claim_unstarted, running_attempts, run_attempt, signal_attempts
@@ -35,6 +36,9 @@ DECLARED_TTL_SECONDS = 5.0
 KILL_WAIT_SECONDS = 5.0
 
 INSTALL_HINT = "the dask executor needs Dask distributed: pip install 'scriptflow[dask]'"
+#: The single-file scriptflow (``scriptflow bundle``) holds no optional extra.
+ARCHIVE_HINT = ("the dask executor needs Dask distributed, which a single-file scriptflow ({archive}) does not "
+                "include: use a scriptflow installed with pip install 'scriptflow[dask]'")
 
 
 @dataclass
@@ -63,7 +67,8 @@ class DaskExecutor(Executor):
             import dask
             from distributed import Client, LocalCluster
         except ImportError:
-            raise ConfigError(INSTALL_HINT) from None
+            archive = archive_path()
+            raise ConfigError(ARCHIVE_HINT.format(archive=archive) if archive else INSTALL_HINT) from None
         self._token = uuid.uuid4().hex[:12]
         self._topic = f"scriptflow-{self._token}"
         self._lock = threading.Lock()
