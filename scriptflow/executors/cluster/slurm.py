@@ -15,6 +15,7 @@ every element is polled, judged and cancelled as a job of its own.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -78,9 +79,30 @@ def final_from(state: str, exit_code: str, source: str) -> "Final | None":
     return Final(state, None, f"job ended {state} (per {source})")
 
 
+def array_ids(job_id: str, tasks: str = "") -> list[str]:
+    """The element ids a record stands for: ``123_[0-4,7%2]`` (elements that never started, kept as
+    one record, as sacct shows them) -> ``123_0`` ... ``123_4``, ``123_7``; ``123`` with ``tasks``
+    ``0-4`` (scontrol's ArrayTaskId) likewise; any other id -> itself."""
+    m = re.fullmatch(r"(\d+)_\[([^\]]*)\]", job_id)
+    if m:
+        job_id, tasks = m.group(1), m.group(2)
+    elif not tasks:
+        return [job_id]
+    out = []
+    for part in tasks.split("%")[0].split(","):
+        lo, _, hi = part.partition("-")
+        try:
+            first, last = int(lo), int(hi or lo)
+        except ValueError:
+            continue
+        out += [f"{job_id}_{i}" for i in range(first, min(last, first + 10**6) + 1)]
+    return out
+
+
 def parse_sacct(stdout: str) -> dict[str, Final]:
     """Lines ``JOBIDRAW|STATE|EXIT:SIGNAL[|JOBID]`` of ``sacct -X -n -P -o JobIdRaw,State,ExitCode,JobID``;
-    an array element is found under both its own number and ``ARRAY_INDEX`` (its JobID)."""
+    an array element is found under both its own number and ``ARRAY_INDEX`` (its JobID), and a
+    record of a whole array (elements that never started) also under ``ARRAY_*``."""
     found = {}
     for line in stdout.splitlines():
         parts = line.strip().split("|")
@@ -89,8 +111,13 @@ def parse_sacct(stdout: str) -> dict[str, Final]:
         final = final_from(parts[1], parts[2], "sacct")
         if final is not None:
             found[parts[0]] = final
-            if len(parts) > 3 and parts[3]:
-                found[parts[3]] = final
+            for job_id in array_ids(parts[3]) if len(parts) > 3 and parts[3] else []:
+                found[job_id] = final
+            if len(parts) > 3 and parts[3].isdigit() and final.state.startswith("CANCELLED"):
+                # A plain job, or an array cancelled before any element started (then it stands for
+                # them all). Only a cancellation: for a moment after an element ends, its record
+                # may also show under the array's bare id, and must not speak for the others.
+                found[f"{parts[3]}_*"] = final
     return found
 
 
@@ -116,7 +143,8 @@ def parse_scontrol(stdout: str) -> dict[str, Final]:
             if final is not None:
                 found[fields["JobId"]] = final
                 if fields.get("ArrayJobId") and fields.get("ArrayTaskId"):
-                    found[f"{fields['ArrayJobId']}_{fields['ArrayTaskId']}"] = final
+                    for job_id in array_ids(fields["ArrayJobId"], fields["ArrayTaskId"]):
+                        found[job_id] = final
     return found
 
 
@@ -194,12 +222,18 @@ class SlurmExecutor(ClusterExecutor):
         return parse_squeue(proc.stdout)
 
     def accounting(self, job_ids: Sequence[str]) -> dict[str, Final]:
+        # Array elements that never started are one record (123_[0-4]) that only the array's id finds.
+        arrays = sorted({i.split("_")[0] for i in job_ids if "_" in i})
         proc = self.run_command(["sacct", "-X", "-n", "-P", "-o", "JobIdRaw,State,ExitCode,JobID", "-j",
-                                 join_ids(job_ids)])
+                                 join_ids([*job_ids, *arrays])])
         found = parse_sacct(proc.stdout) if proc.returncode == 0 else {}
+        for job_id in job_ids:
+            whole = found.get(job_id.split("_")[0] + "_*") if "_" in job_id else None
+            if job_id not in found and whole is not None:
+                found[job_id] = whole
         missing = [i for i in job_ids if i not in found]
         if missing:  # accounting off or late: scontrol keeps finished jobs for MinJobAge
-            for job_id in missing:
+            for job_id in dict.fromkeys(i.split("_")[0] for i in missing):  # an array's id shows all its elements
                 show = self.run_command(["scontrol", "-o", "show", "job", job_id])
                 if show.returncode == 0:
                     found.update(parse_scontrol(show.stdout))
