@@ -328,7 +328,8 @@ def test_kill_9_then_resume_reattaches_without_resubmitting(project, scheduler: 
 
     ``quick`` finishes while no runner is alive; ``slow`` is still running when resume starts.
     Resume re-attaches to both (their job ids carry over to the new run) and submits only
-    ``after``, which needs both: the scheduler's accounting shows one job per task.
+    ``after``, which needs both: the scheduler's accounting shows one job per task. On SLURM quick
+    and slow are two elements of one job array (a 2 s array_window lets them meet).
     """
     t = tag()
     write_flow(project, scheduler, f"""
@@ -339,12 +340,14 @@ def test_kill_9_then_resume_reattaches_without_resubmitting(project, scheduler: 
                            outputs="slow.txt", name="{t}-slow", executor=EX).start()
             sf.Task(["sh", "-c", "cat quick.txt slow.txt > both.txt"], inputs=[quick, slow], outputs="both.txt",
                     name="{t}-after", executor=EX).result()
-    """)
+    """, settings={"array_window": 2} if scheduler == "slurm" else None)
     uids = [f"{t}-quick", f"{t}-slow"]
     proc = project.popen("run", "two", "--classic")
     first = project_run_id = None
     try:
         first = wait_until(lambda: recorded_jobs(project, uids), "both job ids in the ledger", 60, 0.1)
+        if scheduler == "slurm":  # ARRAY_0 and ARRAY_1
+            assert all("_" in j for j in first.values()) and len({j.split("_")[0] for j in first.values()}) == 1, first
         project_run_id = project.last_run()["id"]
         wait_until(lambda: running_jobs(scheduler, list(first.values())) == set(first.values()),
                    "both jobs running", 60, 0.1)

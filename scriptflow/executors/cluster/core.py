@@ -293,7 +293,6 @@ class ClusterExecutor(Submission, Executor):
                         return
                     room = self.settings.maxsize - len(self._inflight)
                     batch = arrays.take_group(self._waiting, self.group_key, min(self._array_cap, room))
-                    self._window_start = None
                     going = []
                     for job in batch:  # False once the run stops (a failure, no --keep-going)
                         if job.reporter.may_start():
@@ -302,6 +301,10 @@ class ClusterExecutor(Submission, Executor):
                             going.append(job)
                         else:
                             refused.append(job)
+                    if not self._waiting or not self._room():
+                        # The next attempts wait for a window of their own; those still queued
+                        # behind other options next to free slots have waited theirs already.
+                        self._window_start = None
                 if going:
                     interval = 1.0 / self.settings.submit_rate if self.settings.submit_rate > 0 else 0.0
                     self._next_submit = time.monotonic() + interval
