@@ -17,7 +17,7 @@ import textwrap
 
 import pytest
 
-from conftest import wait_until
+from conftest import wait_for_file, wait_until
 from hpc_helpers import attempts, finish, live_jobs, need_scheduler, recorded_jobs, tag, write_flow
 
 pytestmark = pytest.mark.slurm
@@ -134,6 +134,32 @@ def test_arrays_off_is_one_sbatch_per_task(project) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert len(calls()) == 4 and not any("--array" in c for c in calls()), calls()
     assert all(re.fullmatch(r"\d+", r["job_id"]) for r in attempts(project))
+
+
+def test_maxsize_counts_elements_and_freed_slots_refill_in_one_array(project) -> None:
+    """maxsize 10, 20 tasks: 10 go out as one array and hold every slot; when they end, the 10
+    freed slots are refilled by one more array (within array_window of the first freed slot),
+    not by one sbatch per finished job."""
+    t = tag()
+    env, calls = counting_sbatch(project)
+    write_flow(project, "slurm", f"""
+        def flow_slots():
+            sf.bag(*[sf.Task([PY, "-c", {wait_for_file('go')!r}], name=f"{t}-s-{{i}}") for i in range(20)])
+    """, default=True, settings={"maxsize": 10, "array_window": 5})
+    uids = [f"{t}-s-{i}" for i in range(20)]
+    proc = project.popen("run", "slots", "--classic", env={**os.environ, **env})
+    try:
+        first = wait_until(lambda: recorded_jobs(project, [], at_least=10), "ten job ids in the ledger", 60, 0.1)
+        assert len(first) == 10 and len(calls()) == 1 and "--array=0-9 " in calls()[0], (first, calls())
+        (project.path / "go").write_text("")
+        code, out, err = finish(proc, 120)
+    finally:
+        (project.path / "go").write_text("")
+        if proc.poll() is None:
+            proc.kill()
+    assert code == 0, out + err
+    assert sorted(recorded_jobs(project, uids)) == sorted(uids)
+    assert len(calls()) == 2 and all("--array=0-9 " in c for c in calls()), calls()
 
 
 def test_sigint_cancels_the_arrays_elements(project) -> None:

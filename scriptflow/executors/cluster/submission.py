@@ -200,7 +200,7 @@ class Submission:
             arrays.link_logs(path, index, job.attempt.stdout_path, job.attempt.stderr_path)
         header = self.array_header(self.directives(jobs[0].attempt),
                                    arrays.array_name([self.job_name(j.attempt) for j in jobs]))
-        jobscript.write_script(path, arrays.render_array_script(
-            shell=self.settings.shell, directive_prefix=self.DIRECTIVE_PREFIX, directives=header,
+        jobscript.write_script(path, arrays.render_array_script(  # /bin/sh: it only execs, and starts fast
+            shell="/bin/sh", directive_prefix=self.DIRECTIVE_PREFIX, directives=header,
             index_variable=self.ARRAY_INDEX_VARIABLE, scripts=scripts))
         return self.array_submit_argv(path, len(jobs), out_pattern, err_pattern)
