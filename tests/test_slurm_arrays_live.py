@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import textwrap
+from typing import Callable
 
 import pytest
 
@@ -30,7 +31,7 @@ def slurm() -> None:
     need_scheduler("slurm")
 
 
-def counting_sbatch(project) -> tuple[dict, list]:
+def counting_sbatch(project) -> tuple[dict, Callable[[], list[str]]]:
     """A PATH whose ``sbatch`` logs each call (one line of arguments) and execs the real one;
     returns the environment for ``scriptflow`` and a function reading the calls."""
     real = shutil.which("sbatch")
@@ -48,7 +49,7 @@ def counting_sbatch(project) -> tuple[dict, list]:
 
     def read() -> list[str]:
         return calls.read_text().splitlines() if calls.exists() else []
-    return {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}, read  # type: ignore[return-value]
+    return {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}, read
 
 
 def sacct_states(ids: list[str]) -> dict[str, str]:
