@@ -63,7 +63,9 @@ def live_jobs(scheduler: str, ids: list[str]) -> set[str]:
     if not ids:
         return set()
     if scheduler == "slurm":
-        proc = subprocess.run(["squeue", "-h", "-o", "%i", "-j", ",".join(ids)], capture_output=True, text=True)
+        # -r: array elements one per line (123_4), pending ones too
+        proc = subprocess.run(["squeue", "-r", "-h", "-o", "%i", "-j", ",".join(ids)], capture_output=True,
+                              text=True)
         if proc.returncode != 0:
             assert "Invalid job id" in proc.stderr, proc.stderr
             return set()
@@ -76,7 +78,8 @@ def live_jobs(scheduler: str, ids: list[str]) -> set[str]:
 def running_jobs(scheduler: str, ids: list[str]) -> set[str]:
     """The ids among ``ids`` that are running (not just queued)."""
     if scheduler == "slurm":
-        proc = subprocess.run(["squeue", "-h", "-o", "%i %T", "-j", ",".join(ids)], capture_output=True, text=True)
+        proc = subprocess.run(["squeue", "-r", "-h", "-o", "%i %T", "-j", ",".join(ids)], capture_output=True,
+                              text=True)
         return {line.split()[0] for line in proc.stdout.splitlines() if line.split()[1:2] == ["RUNNING"]}
     proc = subprocess.run(["qstat", "-xml"], capture_output=True, text=True, check=True)
     return {(j.findtext("JB_job_number") or "").strip() for j in ET.fromstring(proc.stdout).iter("job_list")
@@ -88,10 +91,16 @@ def show_job(scheduler: str, job_id: str) -> str:
     return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
 
 
+def job_order(job_id: str) -> tuple[int, ...]:
+    """Sort key of job ids, plain (``123``) or array elements (``123_4``)."""
+    return tuple(int(part) for part in job_id.split("_"))
+
+
 def jobs_named(scheduler: str, prefix: str) -> list[str]:
-    """Ids of every job (any state, from accounting) whose name starts with ``prefix``."""
+    """Ids of every job (any state, from accounting) whose name starts with ``prefix``; SLURM array
+    elements as ``ARRAY_INDEX``, as scriptflow records them."""
     if scheduler == "slurm":
-        proc = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "JobIDRaw,JobName", "-S", "now-1days"],
+        proc = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "JobID,JobName", "-S", "now-1days"],
                               capture_output=True, text=True, check=True)
         return [line.split("|")[0] for line in proc.stdout.splitlines()
                 if "|" in line and line.split("|", 1)[1].startswith(prefix)]

@@ -25,7 +25,8 @@ CLUSTER_DEFAULTS = {
     "directives": [], "poll_interval": 5.0, "submit_rate": 10.0, "poll_failure_timeout": 600.0,
     "output_latency": 5.0, "shell": "/bin/bash", "export_env": True, "command_timeout": 60.0, "walltime": None, "user": None,
 }
-OWN_DEFAULTS = {"slurm": {}, "sge": {"pe": "smp", "mem_resource": "h_vmem", "gpu_resource": "gpu"},
+OWN_DEFAULTS = {"slurm": {"arrays": True, "array_max": 1000, "array_window": 0.5},
+                "sge": {"pe": "smp", "mem_resource": "h_vmem", "gpu_resource": "gpu"},
                 "pbs": {"flavor": "torque"}}
 
 

@@ -28,7 +28,8 @@ from scriptflow.executors.cluster.jobscript import command_line, epoch_to_text, 
 from scriptflow.executors.cluster.resources import Resources, parse_mem_mb, parse_time_seconds
 from scriptflow.executors.cluster.qsub import (parse_pbs_qstat_f, parse_pbs_qsub, parse_qacct, parse_qsub_terse,
                                        parse_sge_qstat_xml, pbs_final, pbs_gone_ids, pbs_statuses)
-from scriptflow.executors.cluster.slurm import parse_sacct, parse_sbatch, parse_scontrol, parse_squeue, slurm_time
+from scriptflow.executors.cluster.slurm import (array_ids, parse_max_array_size, parse_sacct, parse_sbatch,
+                                                parse_scontrol, parse_squeue, slurm_time)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hpc"
 TORTURE = ["two  words", "it's", 'say "hi"', "$HOME", "${PATH:-x}", "back\\slash", "\\", "tab\there", "new\nline",
@@ -350,3 +351,21 @@ def test_timeout_is_the_walltime_when_no_time_is_given(tmp_path):
     attempt = make_attempt(tmp_path, ["true"], resources={"timeout": 5400})
     assert "--time=01:30:00" in header(script_for(tmp_path, "slurm", attempt), "#SBATCH")
     assert "-l h_rt=01:30:00" in header(script_for(tmp_path, "sge", attempt), "#$")
+
+
+def test_slurm_array_element_ids_in_accounting():
+    """Array elements are found under the ids scriptflow records (``ARRAY_INDEX``), also when they
+    never started and SLURM keeps them as one record (``123_[0-4]``, sacct/scontrol as printed by
+    SLURM 22.05 here)."""
+    assert array_ids("1283_[0-2,7%2]") == ["1283_0", "1283_1", "1283_2", "1283_7"]
+    assert array_ids("965") == ["965"] and array_ids("965_2") == ["965_2"]
+    finals = parse_sacct("966|COMPLETED|0:0|965_0\n967|FAILED|1:0|965_1\n1283|CANCELLED by 0|0:0|1283_[0-4]\n")
+    assert finals["965_0"].exit_code == 0 and finals["965_1"].exit_code == 1 and finals["967"].exit_code == 1
+    assert {i for i in finals if i.startswith("1283_")} == {f"1283_{i}" for i in range(5)}
+    assert "CANCELLED" in finals["1283_3"].state
+    assert "CANCELLED" in parse_sacct("1349|CANCELLED by 0|0:0|1349\n")["1349_*"].state  # whole array, later
+    show = "JobId=967 ArrayJobId=965 ArrayTaskId=1 JobState=FAILED Reason=NonZeroExitCode ExitCode=1:0\n"
+    assert parse_scontrol(show)["965_1"].exit_code == 1
+    assert parse_squeue("965_0 RUNNING\n965_1 PENDING\n")["965_1"].live
+    assert parse_max_array_size("MaxArraySize            = 1001\nMaxJobCount = 10000\n") == 1001
+    assert parse_max_array_size("nothing here") is None

@@ -17,8 +17,6 @@ a failure without --keep-going no other job reaches the scheduler.
 from __future__ import annotations
 
 import logging
-import re
-import shlex
 import socket
 import subprocess
 import threading
@@ -29,28 +27,22 @@ from pathlib import Path
 from typing import Any, ClassVar, Mapping, Optional, Sequence
 
 from ...clock import utc_now
-from ...names import safe_text
-from . import jobscript
+from . import arrays, jobscript
 from ..base import Attempt, Executor, Outcome, RecordedJob, Reporter, Started
 from .settings import ClusterSettings
 from .jobwatch import Job, JobWatch
-from .resources import Resources
 from .scheduler import Final, JobStatus, PollError
-
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+from .submission import Submission
 #: How often the monitor looks at ended jobs (exit file, outputs) between scheduler polls.
 _TICK = 0.25
 
 
-class ClusterExecutor(Executor):
+class ClusterExecutor(Submission, Executor):
     """Submit attempts as scheduler jobs and follow them; subclasses speak one scheduler's language."""
 
     settings_class: ClassVar[type[ClusterSettings]] = ClusterSettings
     settings: ClusterSettings
-    #: Directive prefix in job scripts (``#SBATCH``, ``#$``, ``#PBS``).
-    DIRECTIVE_PREFIX: ClassVar[str] = "#"
-    #: Scheduler commands shown in messages.
-    SUBMIT_COMMAND: ClassVar[str] = "submit"
+    #: Scheduler commands shown in messages (and ``SUBMIT_COMMAND``, ``DIRECTIVE_PREFIX``: see Submission).
     STATUS_COMMAND: ClassVar[str] = "status"
     CANCEL_COMMAND: ClassVar[str] = "cancel"
 
@@ -68,20 +60,13 @@ class ClusterExecutor(Executor):
         self._closed = False
         self._thread: Optional[threading.Thread] = None
         self._next_submit = 0.0
+        #: attempts per array (1: no arrays; known once the monitor starts) and when the current
+        #: gathering window opened (a queued attempt and a free slot; None: no window open)
+        self._array_cap = 1
+        self._window_start: Optional[float] = None
         self._watch = JobWatch(self, self._resolve)
 
     # -- what subclasses provide ---------------------------------------------------------
-
-    def directives_for(self, res: Resources, attempt: Attempt, job_name: str) -> list[str]:
-        """Scheduler options for the script header (without the prefix)."""
-        raise NotImplementedError
-
-    def submit_argv(self, script: Path, attempt: Attempt) -> list[str]:
-        raise NotImplementedError
-
-    def parse_job_id(self, stdout: str) -> str:
-        """The job id from the submit command's output; ValueError if there is none."""
-        raise NotImplementedError
 
     def poll(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
         """Status of the given jobs in one query; jobs missing from the answer have ended (or are unknown)."""
@@ -93,9 +78,6 @@ class ClusterExecutor(Executor):
 
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
         raise NotImplementedError
-
-    def log_note(self) -> str:
-        return "stdout/stderr paths are given to the scheduler on its command line"
 
     # -- running scheduler commands --------------------------------------------------------
 
@@ -215,6 +197,13 @@ class ClusterExecutor(Executor):
             self._thread.start()
 
     def _monitor(self) -> None:
+        try:
+            cap = self.array_capacity()
+        except Exception:  # noqa: BLE001 - arrays are an optimisation: without them, plain jobs
+            self.log.exception("%s: cannot tell whether job arrays may be used: submitting plain jobs", self.name)
+            cap = 1
+        with self._cond:
+            self._array_cap = max(1, cap)
         while True:
             with self._cond:
                 while True:
@@ -234,7 +223,7 @@ class ClusterExecutor(Executor):
         """Seconds until the monitor has something to do (None: until notified). Holds ``_cond``."""
         waits = []
         if self._waiting and not self._stopping.is_set() and self._room():
-            waits.append(self._next_submit - now)
+            waits.append(max(self._next_submit - now, self._batch_wait(now)))
         active = [j for j in self._inflight if not j.cancelling and not j.resolved]
         if any(j.announce is not None for j in active):
             waits.append(0.0)
@@ -246,6 +235,23 @@ class ClusterExecutor(Executor):
 
     def _room(self) -> bool:
         return len(self._inflight) < self.settings.maxsize
+
+    def _batch_wait(self, now: float) -> float:
+        """Seconds until the queued attempts go out (<= 0: now). Holds ``_cond``; call only with
+        attempts waiting and a free slot.
+
+        Without arrays, at once. With arrays, at once if a full array can go (``cap`` attempts are
+        waiting and ``cap`` slots are free, ``cap`` = the array size bounded by ``maxsize``), else
+        ``array_window`` seconds after the window opened: the first moment an attempt waited and a
+        slot was free. So a fan-out goes out as few arrays, and a full ``maxsize`` refills with one
+        submission per window, not one per finished job.
+        """
+        cap = min(self._array_cap, self.settings.maxsize)
+        if cap <= 1 or (len(self._waiting) >= cap and self.settings.maxsize - len(self._inflight) >= cap):
+            return 0.0
+        if self._window_start is None:
+            self._window_start = now
+        return self._window_start + self.array_window() - now
 
     def _tick(self) -> None:
         with self._submit_lock:  # see _submit_ready: never after cancel_all resolved the job
@@ -272,98 +278,49 @@ class ClusterExecutor(Executor):
     # -- submission -----------------------------------------------------------------------
 
     def _submit_ready(self) -> None:
-        """Submit queued attempts while there is room. This thread also resolves every outcome the
-        watch decides (see ``_resolve``), so a failure's done-callback has run before we get here."""
+        """Submit queued attempts while there is room, as arrays where they can share one. This
+        thread also resolves every outcome the watch decides (see ``_resolve``), so a failure's
+        done-callback has run before we get here."""
         while True:
-            outcome: Optional[Outcome] = None
+            outcomes: dict[Job, Outcome] = {}
+            refused: list[Job] = []
             with self._submit_lock:
                 with self._cond:
                     if self._stopping.is_set() or not self._waiting or not self._room():
                         return
-                    if time.monotonic() < self._next_submit:
+                    now = time.monotonic()
+                    if now < self._next_submit or self._batch_wait(now) > 0:
                         return
-                    job = self._waiting.popleft()
-                    start = job.reporter.may_start()  # False once the run stops (a failure, no --keep-going)
-                    if start:
-                        job.phase = "submitting"
-                        self._inflight.append(job)
-                if start:
+                    room = self.settings.maxsize - len(self._inflight)
+                    batch = arrays.take_group(self._waiting, self.group_key, min(self._array_cap, room))
+                    going = []
+                    for job in batch:  # False once the run stops (a failure, no --keep-going)
+                        if job.reporter.may_start():
+                            job.phase = "submitting"
+                            self._inflight.append(job)
+                            going.append(job)
+                        else:
+                            refused.append(job)
+                    if not self._waiting or not self._room():
+                        # The next attempts wait for a window of their own; those still queued
+                        # behind other options next to free slots have waited theirs already.
+                        self._window_start = None
+                if going:
                     interval = 1.0 / self.settings.submit_rate if self.settings.submit_rate > 0 else 0.0
                     self._next_submit = time.monotonic() + interval
-                    outcome = self._submit_one(job)
-                    if outcome is None:
-                        # The job id reaches the ledger at once, and before any cancel_all can resolve
-                        # the job (it waits for this lock), so "running" never overwrites "interrupted".
-                        job.reporter.started(Started(started_at=job.submitted_at or utc_now(), host=self._host,
-                                                       job_id=job.job_id, job_script=str(job.script),
-                                                       queue=job.queue))
-            if not start:
-                outcome = Outcome(exit_code=None, error="not submitted: the run was stopping", interrupted=True)
-            if outcome is not None:
+                    outcomes = self.submit_jobs(going)
+                    for job in going:
+                        if job not in outcomes:
+                            # The job id reaches the ledger at once, and before any cancel_all can resolve
+                            # the job (it waits for this lock), so "running" never overwrites "interrupted".
+                            job.reporter.started(Started(started_at=job.submitted_at or utc_now(),
+                                                         host=self._host, job_id=job.job_id,
+                                                         job_script=str(job.script), queue=job.queue))
+            for job in refused:
+                self._resolve(job, Outcome(exit_code=None, error="not submitted: the run was stopping",
+                                           interrupted=True))
+            for job, outcome in outcomes.items():
                 self._resolve(job, outcome)
-
-    def _script_path(self, attempt: Attempt) -> Path:
-        return jobscript.script_path(self.state_dir, attempt)
-
-    def job_name(self, attempt: Attempt) -> str:
-        return "sf-" + (safe_text(attempt.task_uid) or "task")
-
-    def write_script(self, attempt: Attempt, script: Path) -> None:
-        """Check the task's resources and environment, and write its job script (ValueError, OSError)."""
-        resources = dict(attempt.resources)
-        if self.settings.walltime is not None and resources.get("time") is None:
-            resources["time"] = self.settings.walltime
-        res = Resources.from_task(resources)
-        bad = [name for name in attempt.env if not _ENV_NAME.match(name)]
-        if bad:
-            raise ValueError(f"environment variable name {bad[0]!r} cannot be exported by a job script")
-        directives = [*self.directives_for(res, attempt, self.job_name(attempt)), *self.settings.directives,
-                      *res.directives]
-        text = jobscript.render_job_script(
-            attempt, shell=self.settings.shell, directive_prefix=self.DIRECTIVE_PREFIX, directives=directives,
-            exit_path=jobscript.exit_path_for(script), modules=self.settings.modules,
-            setup=self.settings.setup + list(resources.get("setup") or []),
-            log_note=self.log_note())
-        attempt.stdout_path.parent.mkdir(parents=True, exist_ok=True)
-        attempt.stderr_path.parent.mkdir(parents=True, exist_ok=True)
-        jobscript.write_script(script, text)
-
-    def _submit_one(self, job: Job) -> Optional[Outcome]:
-        """Write the script and submit it; an Outcome when that failed (the engine retries per task)."""
-        attempt = job.attempt
-        script = self._script_path(attempt)
-        try:
-            for stale in (jobscript.exit_path_for(script),):
-                stale.unlink(missing_ok=True)
-            self.write_script(attempt, script)
-        except ValueError as exc:
-            return Outcome(exit_code=None, error=f"cannot submit {attempt.task_uid}: {exc}")
-        except OSError as exc:
-            return Outcome(exit_code=None, error=f"cannot write job script {script}: {exc}")
-        job.script, job.exit_path, job.queue = script, jobscript.exit_path_for(script), self.queue
-        argv = self.submit_argv(script, attempt)
-        proc = self.run_command(argv)
-        error = None
-        if proc.returncode != 0:
-            error = f"{self.SUBMIT_COMMAND} failed (exit {proc.returncode}): {self.message(proc)}"
-        else:
-            try:
-                job.job_id = self.parse_job_id(proc.stdout)
-            except ValueError:
-                error = (f"{self.SUBMIT_COMMAND} printed no job id: {' '.join(proc.stdout.split())[:300]!r}"
-                         f" ({self.message(proc)})")
-        if error is not None:
-            # Where the user looks first: the attempt's stderr log (as the local executor does).
-            try:
-                with open(attempt.stderr_path, "a", encoding="utf-8") as err:
-                    err.write(f"scriptflow: {error}\nscript: {script}\ncommand: {shlex.join(argv)}\n")
-            except OSError:
-                pass
-            return Outcome(exit_code=None, error=error)
-        job.submitted_at = utc_now()
-        job.phase = "submitted"
-        self.log.debug("submitted %s as job %s (%s)", attempt.task_uid, job.job_id, script)
-        return None
 
     def _resolve(self, job: Job, outcome: Outcome) -> None:
         """Resolve the attempt's future, then free its slot: in that order, on the calling thread.

@@ -54,6 +54,9 @@ class Job:
     announce: Optional[Started] = None
     cancelling: bool = False
     resolved: bool = False
+    #: the options it must share with others to go in one job array (None: alone), once computed
+    group: Optional[tuple[str, ...]] = None
+    grouped: bool = False
 
     def ran(self, info: Optional[dict[str, str]]) -> tuple[Optional[str], Optional[str]]:
         """When and where the command really ran, from its exit file ``info``; without one, the

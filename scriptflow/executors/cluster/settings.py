@@ -69,7 +69,15 @@ class ClusterSettings(ExecutorSettings):
 
 @dataclass(frozen=True)
 class SlurmSettings(ClusterSettings):
-    """``executors.slurm``: the common cluster settings."""
+    """``executors.slurm``: the common cluster settings and job arrays."""
+
+    arrays: bool = setting(True, "submit attempts that share their sbatch options together as job arrays "
+                                 "(one sbatch for many; each element is still its own job); false: one "
+                                 "sbatch per attempt")
+    array_max: int = setting(1000, "at most this many attempts in one job array (also bounded by the "
+                                   "cluster's MaxArraySize and by maxsize; 1: no arrays)", unit="attempts")
+    array_window: float = setting(0.5, "how long a queued attempt waits for others to share its array "
+                                       "(unless a full array can go at once)", unit="seconds", minimum=0.0)
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,21 @@
 """``executor="slurm"``: attempts as SLURM batch jobs.
 
 ``sbatch --parsable`` submits (the log paths go on its command line, ``%``
-escaped), ``squeue -h -o '%i %T' -j IDS`` is the one status query per poll
+escaped), ``squeue -r -h -o '%i %T' -j IDS`` is the one status query per poll
 (a job it no longer lists has ended), the exit file decides the outcome and
 ``sacct -X -n -P`` (or ``scontrol show job`` where accounting is off) tells
 how a job ended that could not write one (time limit, ``scancel``, node
 failure). ``scancel IDS`` cancels them all at once.
+
+Attempts that share their options go out as one ``sbatch --array=0-N``
+(``arrays.py``): element ``I`` of array ``123`` is job ``123_I``, the form
+squeue (``-r``: one line per element, pending ones too), sacct (``JobID``),
+scontrol (``ArrayJobId``/``ArrayTaskId``) and scancel all understand, so
+every element is polled, judged and cancelled as a job of its own.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -72,8 +79,30 @@ def final_from(state: str, exit_code: str, source: str) -> "Final | None":
     return Final(state, None, f"job ended {state} (per {source})")
 
 
+def array_ids(job_id: str, tasks: str = "") -> list[str]:
+    """The element ids a record stands for: ``123_[0-4,7%2]`` (elements that never started, kept as
+    one record, as sacct shows them) -> ``123_0`` ... ``123_4``, ``123_7``; ``123`` with ``tasks``
+    ``0-4`` (scontrol's ArrayTaskId) likewise; any other id -> itself."""
+    m = re.fullmatch(r"(\d+)_\[([^\]]*)\]", job_id)
+    if m:
+        job_id, tasks = m.group(1), m.group(2)
+    elif not tasks:
+        return [job_id]
+    out = []
+    for part in tasks.split("%")[0].split(","):
+        lo, _, hi = part.partition("-")
+        try:
+            first, last = int(lo), int(hi or lo)
+        except ValueError:
+            continue
+        out += [f"{job_id}_{i}" for i in range(first, min(last, first + 10**6) + 1)]
+    return out
+
+
 def parse_sacct(stdout: str) -> dict[str, Final]:
-    """Lines ``JOBID|STATE|EXIT:SIGNAL`` of ``sacct -X -n -P -o JobIdRaw,State,ExitCode``."""
+    """Lines ``JOBIDRAW|STATE|EXIT:SIGNAL[|JOBID]`` of ``sacct -X -n -P -o JobIdRaw,State,ExitCode,JobID``;
+    an array element is found under both its own number and ``ARRAY_INDEX`` (its JobID), and a
+    record of a whole array (elements that never started) also under ``ARRAY_*``."""
     found = {}
     for line in stdout.splitlines():
         parts = line.strip().split("|")
@@ -82,7 +111,26 @@ def parse_sacct(stdout: str) -> dict[str, Final]:
         final = final_from(parts[1], parts[2], "sacct")
         if final is not None:
             found[parts[0]] = final
+            for job_id in array_ids(parts[3]) if len(parts) > 3 and parts[3] else []:
+                found[job_id] = final
+            if len(parts) > 3 and parts[3].isdigit() and final.state.startswith("CANCELLED"):
+                # A plain job, or an array cancelled before any element started (then it stands for
+                # them all). Only a cancellation: for a moment after an element ends, its record
+                # may also show under the array's bare id, and must not speak for the others.
+                found[f"{parts[3]}_*"] = final
     return found
+
+
+def parse_max_array_size(stdout: str) -> int | None:
+    """``MaxArraySize = 1001`` in ``scontrol show config``: array indices must stay below it."""
+    for line in stdout.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() == "MaxArraySize":
+            try:
+                return int(value.split()[0])
+            except (ValueError, IndexError):
+                return None
+    return None
 
 
 def parse_scontrol(stdout: str) -> dict[str, Final]:
@@ -94,6 +142,9 @@ def parse_scontrol(stdout: str) -> dict[str, Final]:
             final = final_from(fields.get("JobState", ""), fields.get("ExitCode", ""), "scontrol")
             if final is not None:
                 found[fields["JobId"]] = final
+                if fields.get("ArrayJobId") and fields.get("ArrayTaskId"):
+                    for job_id in array_ids(fields["ArrayJobId"], fields["ArrayTaskId"]):
+                        found[job_id] = final
     return found
 
 
@@ -105,6 +156,9 @@ class SlurmExecutor(ClusterExecutor):
     settings: SlurmSettings
     DIRECTIVE_PREFIX = "#SBATCH"
     SUBMIT_COMMAND, STATUS_COMMAND, CANCEL_COMMAND = "sbatch", "squeue", "scancel"
+    ARRAY_INDEX_VARIABLE = "SLURM_ARRAY_TASK_ID"
+    #: SLURM's default MaxArraySize, assumed when ``scontrol show config`` does not say.
+    DEFAULT_MAX_ARRAY_SIZE = 1001
 
     def directives_for(self, res: Resources, attempt: Attempt, job_name: str) -> list[str]:
         out = [f"--job-name={job_name}"]
@@ -133,9 +187,36 @@ class SlurmExecutor(ClusterExecutor):
     def parse_job_id(self, stdout: str) -> str:
         return parse_sbatch(stdout)
 
+    def array_capacity(self) -> int:
+        if not self.settings.arrays or self.settings.array_max <= 1:
+            return 1
+        proc = self.run_command(["scontrol", "show", "config"])
+        limit = parse_max_array_size(proc.stdout) if proc.returncode == 0 else None
+        if limit is None:
+            self.log.info("scontrol show config gave no MaxArraySize (%s): assuming %d", self.message(proc),
+                          self.DEFAULT_MAX_ARRAY_SIZE)
+            limit = self.DEFAULT_MAX_ARRAY_SIZE
+        return max(1, min(self.settings.array_max, limit))  # indices 0..limit-1
+
+    def array_window(self) -> float:
+        return self.settings.array_window
+
+    def array_header(self, directives: Sequence[str], name: str) -> list[str]:
+        return [f"--job-name={name}", *[d for d in directives if not d.startswith("--job-name=")]]
+
+    def array_submit_argv(self, script: Path, count: int, stdout_pattern: str, stderr_pattern: str) -> list[str]:
+        return ["sbatch", "--parsable", f"--array=0-{count - 1}", f"--output={stdout_pattern}",
+                f"--error={stderr_pattern}", str(script)]
+
+    def array_element_id(self, array_id: str, index: int) -> str:
+        return f"{array_id}_{index}"
+
     def poll(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
         user = ["--user", self.settings.user] if self.settings.user else []
-        proc = self.run_command(["squeue", "-h", "-o", "%i %T", *user, "-j", join_ids(job_ids)])
+        # -r: one line per array element, pending ones included (not 123_[4-99]); an array's id
+        # stands for all its elements (a shorter query than one id per element)
+        ids = dict.fromkeys(i.split("_")[0] for i in job_ids)
+        proc = self.run_command(["squeue", "-r", "-h", "-o", "%i %T", *user, "-j", join_ids(ids)])
         if proc.returncode != 0:
             if "Invalid job id" in (proc.stderr or ""):  # every one of them has left squeue
                 return {}
@@ -143,12 +224,18 @@ class SlurmExecutor(ClusterExecutor):
         return parse_squeue(proc.stdout)
 
     def accounting(self, job_ids: Sequence[str]) -> dict[str, Final]:
-        proc = self.run_command(["sacct", "-X", "-n", "-P", "-o", "JobIdRaw,State,ExitCode", "-j",
-                                 join_ids(job_ids)])
+        # Array elements that never started are one record (123_[0-4]) that only the array's id finds.
+        arrays = sorted({i.split("_")[0] for i in job_ids if "_" in i})
+        proc = self.run_command(["sacct", "-X", "-n", "-P", "-o", "JobIdRaw,State,ExitCode,JobID", "-j",
+                                 join_ids([*job_ids, *arrays])])
         found = parse_sacct(proc.stdout) if proc.returncode == 0 else {}
+        for job_id in job_ids:
+            whole = found.get(job_id.split("_")[0] + "_*") if "_" in job_id else None
+            if job_id not in found and whole is not None:
+                found[job_id] = whole
         missing = [i for i in job_ids if i not in found]
         if missing:  # accounting off or late: scontrol keeps finished jobs for MinJobAge
-            for job_id in missing:
+            for job_id in dict.fromkeys(i.split("_")[0] for i in missing):  # an array's id shows all its elements
                 show = self.run_command(["scontrol", "-o", "show", "job", job_id])
                 if show.returncode == 0:
                     found.update(parse_scontrol(show.stdout))
