@@ -23,7 +23,7 @@ from ..ledger.sqlerrors import is_damage
 from .images import UNAVAILABLE_REASON, ImageResolver, ImageUnavailable, resolve_spec, with_request
 from ..ledger.store import ThreadLocalReader
 from ..ledger.writer import LedgerWriter
-from .protected import check_outputs
+from .protected import ProtectedOutputs
 from ..project import Project
 from .adopt import adopt
 from .attempts import AttemptHandling
@@ -76,6 +76,7 @@ class Engine(AttemptHandling):
         self._cancellers: list[threading.Thread] = []
         self.failed = False
         self.created_tasks = CreatedTasks(project)
+        self.protected = ProtectedOutputs(project, options.flow_file)
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -157,7 +158,7 @@ class Engine(AttemptHandling):
 
     def submit(self, task: Task) -> None:
         spec = build_spec(task, self.project, self.default_executor)
-        check_outputs(spec, self.project, self.options.flow_file)
+        self.protected.check(spec)
         spec = with_request(spec, task.container, self.executor(spec.executor).settings, self.options.config)
         self.created_tasks.start_producers(task, spec.inputs, self._producer)  # Make's rule
         with self._lock:
