@@ -121,7 +121,11 @@ class FileHasher:
         if entry is not None:
             return 0 if entry.matches(st) else st.st_size
         entry = self._lookup(path)
-        return 0 if entry is not None and entry.matches(st) and not entry.racy else st.st_size
+        if entry is not None and entry.matches(st) and not entry.racy:
+            with self._lock:  # what ``hash`` would keep: it then finds the entry without a second look-up
+                self._memo.setdefault(path, entry)
+            return 0
+        return st.st_size
 
     def _hash_directory(self, path: str, recheck: bool = False) -> FileHash:
         """A directory output: sha256 over its sorted (relative path, file hash) pairs."""

@@ -216,6 +216,8 @@ class Task(OriginalTaskApi, Future):
     def _check_limits(self) -> None:
         """``timeout`` is stored in seconds (every executor reads it); ``time`` is checked now,
         since the local executor enforces it too, but kept as written for the job scripts."""
+        if "timeout" not in self.resources and "time" not in self.resources:
+            return
         from ..executors.cluster.resources import parse_time_seconds
 
         try:
