@@ -29,6 +29,7 @@ from .adopt import adopt
 from .attempts import AttemptHandling
 from .current import clear_current_engine, set_current_engine
 from .decide import decide
+from .dryrecord import DryRunRecorder
 from .dedupe import bind_duplicate
 from .fingerprint import FileHash, FileHasher, task_fingerprint
 from .history import LedgerHistory
@@ -56,7 +57,9 @@ class Engine(AttemptHandling):
         self.run_id = options.run_id
         self.listener = ContainedListener(listener or Listener())
         self.reader = ThreadLocalReader(project.ledger_path)
-        self.record = RunRecorder(writer, project, options.run_id)
+        # A dry run's writer drops every statement: its recorder does not build them.
+        recorder = DryRunRecorder if getattr(writer, "discard", False) else RunRecorder
+        self.record = recorder(writer, project, options.run_id)
         self.history = LedgerHistory(self.reader.conn, options.run_id)
         self.hasher = FileHasher(lambda path: self.history.stat_entry(project.relative(path)),
                                  self.record.stat_entry)
