@@ -13,13 +13,13 @@ import os
 import shlex
 import unicodedata
 from collections.abc import Iterator
-from concurrent.futures import Future
 from pathlib import PurePath
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 from ..errors import ScriptflowError, TaskDefinitionError
 from .callsite import creation_site
 from .current import current_engine
+from .lightfuture import LightFuture
 from .original_api import OriginalTaskApi, Uid
 from .results import task_value, value_source
 from .shellsyntax import shell_syntax
@@ -37,7 +37,7 @@ def _as_list(value: Any) -> list:
     return list(value)
 
 
-class Task(OriginalTaskApi, Future):
+class Task(OriginalTaskApi, LightFuture):
     """One command with declared inputs and outputs.
 
     Both styles of the original scriptflow work::
