@@ -24,6 +24,8 @@ _ESCAPE = re.compile(rb"\\(\\|x[0-9a-f]{2})")
 
 def ledger_text(path: str) -> str:
     """The ledger spelling of a path (or any file-system text): valid UTF-8, reversible."""
+    if path.isascii() and "\\" not in path:  # the common case: spelled as it is
+        return path
     raw = os.fsencode(path)
     if b"\\" not in raw:
         try:
@@ -53,6 +55,15 @@ def ledger_free_text(text: str) -> str:
 STATE_FOLDER = ".scriptflow"
 #: Inside it, the one folder that holds task outputs: the return values of ``sf.call`` tasks.
 VALUES_FOLDER = "values"
+
+
+#: On POSIX, a path without these (and not ending in '/') is already what normpath makes of it.
+_POSIX = os.sep == "/" and os.altsep is None
+
+
+def _plain(text: str) -> bool:
+    """``text`` needs no normalising: no '//', no '.' or '..' component, no trailing '/'."""
+    return _POSIX and "//" not in text and "/." not in text and text[:1] != "." and text[-1:] != "/"
 
 
 class Project:
@@ -92,6 +103,11 @@ class Project:
     def absolute_str(self, path: os.PathLike | str, base: os.PathLike | str | None = None) -> str:
         """``absolute`` as a string (plain os.path: this runs several times per task)."""
         text = os.fspath(path)
+        if type(text) is str and text and _plain(text):  # the common case, without os.path's generality
+            if text[0] == "/":
+                return text
+            if base is None or base == self._dir_str:
+                return self._prefix + text
         if not os.path.isabs(text):
             text = os.path.join(os.fspath(base) if base is not None else self._dir_str, text)
         return os.path.normpath(text)

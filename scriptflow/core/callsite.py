@@ -13,6 +13,8 @@ from types import FrameType
 from typing import Optional
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+#: code file name -> whether it is one of scriptflow's own (a handful of names, asked once per task)
+_OURS: dict[str, bool] = {}
 
 
 def creation_site(skip: int = 2) -> Optional[str]:
@@ -24,7 +26,10 @@ def creation_site(skip: int = 2) -> Optional[str]:
         return None
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not os.path.abspath(filename).startswith(_PACKAGE):
+        ours = _OURS.get(filename)
+        if ours is None:
+            ours = _OURS[filename] = os.path.abspath(filename).startswith(_PACKAGE)
+        if not ours:
             return f"{os.path.basename(filename)}:{frame.f_lineno}"
         frame = frame.f_back
     return None

@@ -23,12 +23,13 @@ from ..ledger.sqlerrors import is_damage
 from .images import UNAVAILABLE_REASON, ImageResolver, ImageUnavailable, resolve_spec, with_request
 from ..ledger.store import ThreadLocalReader
 from ..ledger.writer import LedgerWriter
-from .protected import check_outputs
+from .protected import ProtectedOutputs
 from ..project import Project
 from .adopt import adopt
 from .attempts import AttemptHandling
 from .current import clear_current_engine, set_current_engine
 from .decide import decide
+from .dryrecord import DryRunRecorder
 from .dedupe import bind_duplicate
 from .fingerprint import FileHash, FileHasher, task_fingerprint
 from .history import LedgerHistory
@@ -56,7 +57,9 @@ class Engine(AttemptHandling):
         self.run_id = options.run_id
         self.listener = ContainedListener(listener or Listener())
         self.reader = ThreadLocalReader(project.ledger_path)
-        self.record = RunRecorder(writer, project, options.run_id)
+        # A dry run's writer drops every statement: its recorder does not build them.
+        recorder = DryRunRecorder if getattr(writer, "discard", False) else RunRecorder
+        self.record = recorder(writer, project, options.run_id)
         self.history = LedgerHistory(self.reader.conn, options.run_id)
         self.record.previous = self.history.previous  # a cached task repeating it becomes a reuse row
         self.hasher = FileHasher(lambda path: self.history.stat_entry(project.relative(path)),
@@ -82,6 +85,7 @@ class Engine(AttemptHandling):
         #: attempt id -> the variables that let its command create tasks (set by the runner).
         self.run_link: Optional[Callable[[int], dict[str, str]]] = None
         self._watch = None  # core/watching.py, created by the first watched attempt
+        self.protected = ProtectedOutputs(project, options.flow_file)
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -171,7 +175,7 @@ class Engine(AttemptHandling):
     def submit(self, task: Task, parent: Optional[TaskRecord] = None) -> None:
         """Start ``task``; ``parent``: the task whose command created it (``run/children.py``)."""
         spec = build_spec(task, self.project, self.default_executor)
-        check_outputs(spec, self.project, self.options.flow_file)
+        self.protected.check(spec)
         spec = with_request(spec, task.container, self.executor(spec.executor).settings, self.options.config)
         self.created_tasks.start_producers(task, spec.inputs, self._producer)  # Make's rule
         with self._lock:

@@ -121,7 +121,11 @@ class FileHasher:
         if entry is not None:
             return 0 if entry.matches(st) else st.st_size
         entry = self._lookup(path)
-        return 0 if entry is not None and entry.matches(st) and not entry.racy else st.st_size
+        if entry is not None and entry.matches(st) and not entry.racy:
+            with self._lock:  # what ``hash`` would keep: it then finds the entry without a second look-up
+                self._memo.setdefault(path, entry)
+            return 0
+        return st.st_size
 
     def _hash_directory(self, path: str, recheck: bool = False) -> FileHash:
         """A directory output: sha256 over its sorted (relative path, file hash) pairs."""
@@ -145,6 +149,7 @@ class FileHasher:
 
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_EMPTY: dict[type, str] = {dict: "{}", list: "[]"}
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -156,7 +161,11 @@ def canonical_json(value: object) -> str:
     are written as JSON ``\\udcXX`` escapes, which ``json.loads`` turns back
     into the same string. Everything else is unchanged, so fingerprints are too.
     """
+    if type(value) in _EMPTY and not value:  # {} and [] (a task's env, a decision's detail...)
+        return _EMPTY[type(value)]
     text = _CANONICAL.encode(value)  # one encoder for every call
+    if text.isascii():  # no lone surrogate to escape: skip the regular expression
+        return text
     return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 

@@ -17,7 +17,7 @@ with ``alias -> .`` is the flow file too.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+import stat
 from typing import Optional
 
 from ..errors import TaskDefinitionError
@@ -28,15 +28,56 @@ from .spec import TaskSpec
 PROJECT_FILES = ("sflow.py", "scriptflow.toml", "scriptflow.json")
 
 
+class Spellings:
+    """A path's spellings: as written, with its parent's symlinks resolved (what a removal
+    touches), and fully resolved, as ``os.path.realpath`` would give them.
+
+    ``realpath`` lstat()s every component of every path (12 calls per task of one input and
+    one output: most of a no-op run's time). Here a parent directory's resolution is kept,
+    keyed on the directory's identity (device and inode, from one ``lstat``), and a path
+    whose last component is not a symlink is that resolution joined with its name, which is
+    exactly what ``realpath`` computes: two ``lstat`` calls per path. A parent that is itself
+    a symlink, or does not exist, is resolved each time.
+    """
+
+    def __init__(self) -> None:
+        self._dirs: dict[str, tuple[tuple[int, int], str]] = {}
+
+    def _real_dir(self, parent: str) -> str:
+        try:
+            st = os.lstat(parent)
+        except OSError:
+            return os.path.realpath(parent)
+        if stat.S_ISLNK(st.st_mode):
+            return os.path.realpath(parent)
+        key = (st.st_dev, st.st_ino)
+        known = self._dirs.get(parent)
+        if known is not None and known[0] == key:
+            return known[1]
+        real = os.path.realpath(parent)
+        self._dirs[parent] = (key, real)
+        return real
+
+    def __call__(self, path: str) -> set[str]:
+        parent, name = os.path.split(path)
+        if not parent or name in ("", ".", ".."):  # not a normalised absolute file path
+            return {path, os.path.join(os.path.realpath(parent), name), os.path.realpath(path)}
+        beside = os.path.join(self._real_dir(parent), name)
+        try:
+            is_link = stat.S_ISLNK(os.lstat(beside).st_mode)
+        except OSError:  # absent (or unreachable): realpath keeps the name as it is
+            is_link = False
+        return {path, beside, os.path.realpath(path) if is_link else beside}
+
+
 def _spellings(path: str) -> set[str]:
     """The path as written, with its parent's symlinks resolved (what a removal touches), and fully resolved."""
     parent, name = os.path.split(path)
     return {path, os.path.join(os.path.realpath(parent), name), os.path.realpath(path)}
 
 
-@lru_cache(maxsize=8)
 def _project_files(project_dir: str) -> frozenset[str]:
-    """The spellings of PROJECT_FILES, once per project (not once per task of a large run)."""
+    """The spellings of PROJECT_FILES (once per run, in ``ProtectedOutputs``)."""
     return frozenset(s for name in PROJECT_FILES for s in _spellings(os.path.join(project_dir, name)))
 
 
@@ -45,23 +86,33 @@ def _within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def check_outputs(spec: TaskSpec, project: Project, flow_file: Optional[str]) -> None:
-    """Raise ``TaskDefinitionError`` naming the task and the first protected output it declares."""
-    roots = _spellings(str(project.dir))
-    states = _spellings(str(project.state_dir))
-    values = _spellings(str(project.state_dir / VALUES_FOLDER))
-    flows = _spellings(os.path.abspath(flow_file)) if flow_file else set()
-    own = _project_files(str(project.dir))
-    inputs = {rel: _spellings(spec.input_abs[rel]) for rel in spec.inputs}
-    for rel in spec.outputs:
-        spellings = _spellings(spec.output_abs[rel])
-        if all(any(_within(out, v) and out not in values for v in values) for out in spellings):
-            continue  # a function task's value file: scriptflow's own output, made and removed as any other
-        why = _why(spellings, roots, states, flows, own, inputs)
-        if why:
-            raise TaskDefinitionError(
-                f"task {spec.uid!r}: output {rel} {why}; scriptflow removes a task's outputs before it runs "
-                "and when it fails, so it cannot be declared as one")
+class ProtectedOutputs:
+    """The protected paths of one run, resolved once; ``check`` runs for every started task."""
+
+    def __init__(self, project: Project, flow_file: Optional[str]) -> None:
+        self._spellings = Spellings()
+        self._roots = _spellings(str(project.dir))
+        self._states = _spellings(str(project.state_dir))
+        self._values = _spellings(str(project.state_dir / VALUES_FOLDER))
+        self._flows = _spellings(os.path.abspath(flow_file)) if flow_file else set()
+        self._own = _project_files(str(project.dir))
+
+    def check(self, spec: TaskSpec) -> None:
+        """Raise ``TaskDefinitionError`` naming the task and the first protected output it declares."""
+        if not spec.outputs:
+            return
+        spell = self._spellings
+        values = self._values
+        inputs = {rel: spell(spec.input_abs[rel]) for rel in spec.inputs}
+        for rel in spec.outputs:
+            spellings = spell(spec.output_abs[rel])
+            if all(any(_within(out, v) and out not in values for v in values) for out in spellings):
+                continue  # a function task's value file: scriptflow's own output, made and removed as any other
+            why = _why(spellings, self._roots, self._states, self._flows, self._own, inputs)
+            if why:
+                raise TaskDefinitionError(
+                    f"task {spec.uid!r}: output {rel} {why}; scriptflow removes a task's outputs before it runs "
+                    "and when it fails, so it cannot be declared as one")
 
 
 def _why(outputs: set[str], roots: set[str], states: set[str], flows: set[str], own: frozenset[str],

@@ -13,16 +13,17 @@ import os
 import shlex
 import unicodedata
 from collections.abc import Iterator
-from concurrent.futures import Future
 from pathlib import PurePath
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 from ..errors import ScriptflowError, TaskDefinitionError
 from .callsite import creation_site
 from .current import current_engine
+from .lightfuture import LightFuture
 from .original_api import OriginalTaskApi, Uid
 from .results import task_value, value_source
 from .shellsyntax import shell_syntax
+from .startorder import dependency_order
 from .taskargs import RESOURCE_KEYS, container_value, setup_lines, uid_problem
 from .validate import check_command, describe, parse_timeout
 from .watch import Callback, Pattern, Watch, make_watch, watch_list
@@ -38,7 +39,7 @@ def _as_list(value: Any) -> list:
     return list(value)
 
 
-class Task(OriginalTaskApi, Future):
+class Task(OriginalTaskApi, LightFuture):
     """One command with declared inputs and outputs.
 
     Both styles of the original scriptflow work::
@@ -224,6 +225,8 @@ class Task(OriginalTaskApi, Future):
     def _check_limits(self) -> None:
         """``timeout`` is stored in seconds (every executor reads it); ``time`` is checked now,
         since the local executor enforces it too, but kept as written for the job scripts."""
+        if "timeout" not in self.resources and "time" not in self.resources:
+            return
         from ..executors.cluster.resources import parse_time_seconds
 
         try:
@@ -331,7 +334,7 @@ class Task(OriginalTaskApi, Future):
             raise ScriptflowError(
                 f"task {self.name} started outside a run: start flows with `scriptflow run FLOW`"
             )
-        for task in _in_dependency_order(self):
+        for task in dependency_order(self, _unstarted_dependencies):
             if task._cmd is None:
                 raise task._invalid("has no command")
             task._started = True
@@ -369,36 +372,5 @@ class Task(OriginalTaskApi, Future):
         return f"<Task {self.name} {self.status}>"
 
 
-def _in_dependency_order(root: Task) -> list[Task]:
-    """``root`` and the not yet started tasks it depends on, dependencies first.
-
-    An iterative depth-first walk: linear in the number of edges, no recursion limit, and a
-    cycle is reported with its path (``a -> b -> a``) instead of a RecursionError.
-    """
-    order: list[Task] = []
-    done: set[int] = set()
-    on_path: dict[int, int] = {}        # id(task) -> index in path
-    path: list[Task] = []
-    stack: list[tuple[Task, Iterator[Input]]] = [(root, iter(root._inputs))]
-    path.append(root)
-    on_path[id(root)] = 0
-    while stack:
-        task, pending = stack[-1]
-        for item in pending:
-            if not isinstance(item, Task) or item._started or id(item) in done:
-                continue
-            if id(item) in on_path:
-                cycle = path[on_path[id(item)]:] + [item]
-                names = " -> ".join(t.name for t in cycle)
-                raise TaskDefinitionError(f"task {cycle[0].name}: dependency cycle: {names}")
-            on_path[id(item)] = len(path)
-            path.append(item)
-            stack.append((item, iter(item._inputs)))
-            break
-        else:
-            stack.pop()
-            path.pop()
-            del on_path[id(task)]
-            done.add(id(task))
-            order.append(task)
-    return order
+def _unstarted_dependencies(task: Task) -> Iterator[Task]:
+    return (item for item in task._inputs if isinstance(item, Task) and not item._started)
