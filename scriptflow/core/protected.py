@@ -23,9 +23,33 @@ from .spec import TaskSpec
 
 
 def _spellings(path: str) -> set[str]:
-    """The path as written, with its parent's symlinks resolved (what a removal touches), and fully resolved."""
+    """The path as written, with its parent's symlinks resolved (what a removal touches), and fully resolved.
+
+    The parent is resolved once: when the last component is not a symlink, the fully resolved
+    path is the resolved parent joined with the name (what ``realpath`` would have walked again).
+    """
     parent, name = os.path.split(path)
-    return {path, os.path.join(os.path.realpath(parent), name), os.path.realpath(path)}
+    real_parent = os.path.realpath(parent)
+    in_parent = os.path.join(real_parent, name)
+    if name in ("", ".", "..") or os.path.islink(path):
+        return {path, in_parent, os.path.realpath(path)}
+    return {path, in_parent}
+
+
+def _protected_spellings(project: Project, flow_file: Optional[str]) -> tuple[set[str], ...]:
+    """The spellings of the project folder, its state, the values folder and the flow file: the
+    same for every task of a run, so resolved once per project and flow file rather than per task."""
+    key = (str(project.dir), str(project.state_dir), flow_file)
+    found = _PROTECTED.get(key)
+    if found is None:
+        found = (_spellings(key[0]), _spellings(key[1]), _spellings(str(project.state_dir / VALUES_FOLDER)),
+                 _spellings(os.path.abspath(flow_file)) if flow_file else set())
+        _PROTECTED.clear()  # one project per process, in practice: keep only the latest
+        _PROTECTED[key] = found
+    return found
+
+
+_PROTECTED: dict[tuple[str, str, Optional[str]], tuple[set[str], ...]] = {}
 
 
 def _within(path: str, folder: str) -> bool:
@@ -35,10 +59,7 @@ def _within(path: str, folder: str) -> bool:
 
 def check_outputs(spec: TaskSpec, project: Project, flow_file: Optional[str]) -> None:
     """Raise ``TaskDefinitionError`` naming the task and the first protected output it declares."""
-    roots = _spellings(str(project.dir))
-    states = _spellings(str(project.state_dir))
-    values = _spellings(str(project.state_dir / VALUES_FOLDER))
-    flows = _spellings(os.path.abspath(flow_file)) if flow_file else set()
+    roots, states, values, flows = _protected_spellings(project, flow_file)
     inputs = {rel: _spellings(spec.input_abs[rel]) for rel in spec.inputs}
     for rel in spec.outputs:
         spellings = _spellings(spec.output_abs[rel])
