@@ -117,7 +117,8 @@ class HookListener(Listener):
         try:
             self.inner.attempt_started(record, attempt)
         finally:
-            emit(_task_event("task_started", self.run_id, record, "running"), self.warn)
+            if _hooks["task_started"]:  # the event is built only for a flow that listens
+                emit(_task_event("task_started", self.run_id, record, "running"), self.warn)
 
     def attempt_failed(self, record: TaskRecord, attempt: Attempt, outcome: Outcome, will_retry: bool) -> None:
         self.inner.attempt_failed(record, attempt, outcome, will_retry)
@@ -126,9 +127,10 @@ class HookListener(Listener):
         try:
             self.inner.task_finished(record)
         finally:
-            if record.status == "failed":
+            if record.status == "failed" and _hooks["task_failed"]:
                 emit(_task_event("task_failed", self.run_id, record), self.warn)
-            emit(_task_event("task_finished", self.run_id, record), self.warn)
+            if _hooks["task_finished"]:
+                emit(_task_event("task_finished", self.run_id, record), self.warn)
 
 
 def run_finished(run_id: int, status: str, exit_code: int, error: Optional[str],
