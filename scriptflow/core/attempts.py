@@ -8,6 +8,8 @@ and methods it uses from the engine are declared below for the type checker.
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import threading
 from concurrent.futures import Future
 from typing import Any, Callable, Optional
@@ -20,9 +22,31 @@ from .outcome import changed_input, changed_input_error, outcome_error
 from .outputs import remove_outputs
 from .recorder import RunRecorder
 from .runstate import Listener, RunOptions, TaskRecord
+from .spec import TaskSpec
 from .watching import Watcher
 
 log = logging.getLogger("scriptflow.engine")
+
+
+#: An attempt whose inputs and outputs hold at most this many bytes is recorded where it ended.
+INLINE_RECORD_BYTES = 1 << 20
+
+
+def small_files(spec: TaskSpec) -> bool:
+    """Whether the task's inputs and outputs are files (or missing) of at most
+    ``INLINE_RECORD_BYTES`` together: what recording an attempt's success may read."""
+    budget = INLINE_RECORD_BYTES
+    for path in (*spec.input_abs.values(), *spec.output_abs.values()):
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            return False
+        budget -= st.st_size
+        if budget < 0:
+            return False
+    return True
 
 
 class _AttemptReporter(Reporter):
@@ -109,19 +133,30 @@ class AttemptHandling:
             self._watcher().add(attempt.attempt_id, spec.uid, number,
                                 {"stdout": attempt.stdout_path, "stderr": attempt.stderr_path}, spec.watches,
                                 record.task)
-        future.add_done_callback(lambda fut: self._attempt_future_done(record, attempt, fut))
+        here = executor.outcome_on_resolving_thread
+        future.add_done_callback(lambda fut: self._attempt_future_done(record, attempt, fut, here))
 
-    def _attempt_future_done(self, record: TaskRecord, attempt: Attempt, future: "Future[Outcome]") -> None:
+    def _attempt_future_done(self, record: TaskRecord, attempt: Attempt, future: "Future[Outcome]",
+                             here: bool = False) -> None:
         """On the executor's thread: decide at once whether the run must stop (so the slot this
-        frees does not start a queued attempt), then handle the outcome off that thread."""
+        frees does not start a queued attempt), then handle the outcome: on this thread when
+        the executor allows it (``here``) and the attempt exited 0 with small files (hashing
+        them costs less than handing the task to another thread), else in the prepare pool."""
         self.running_attempts.pop(attempt.attempt_id, None)  # its command can create no more tasks
+        inline = False
         try:
-            if not self.options.keep_going and record.attempts > record.spec.retry and not future.exception():
+            if not future.cancelled() and not future.exception():
                 outcome = future.result()
-                if not outcome.interrupted and outcome_error(record.spec, outcome) is not None:
+                if not self.options.keep_going and record.attempts > record.spec.retry and not outcome.interrupted \
+                        and outcome_error(record.spec, outcome) is not None:
                     self.stopping = True
+                inline = (here and outcome.exit_code == 0 and outcome.error is None and not outcome.interrupted
+                          and not self.stopping and small_files(record.spec))
         finally:  # whatever that check raises, the outcome is handled (and the task ends): no hang
-            self._prepare.submit(self._guard, self._attempt_done, record, attempt, future)
+            if inline:
+                self._guard(self._attempt_done, record, attempt, future)
+            else:
+                self._prepare.submit(self._guard, self._attempt_done, record, attempt, future)
 
     def _recorded_job(self, record: TaskRecord, attempt: Attempt) -> Optional[RecordedJob]:
         """The job a dead run left in the scheduler for this task, if it computes exactly this

@@ -117,7 +117,7 @@ class HookListener(Listener):
         try:
             self.inner.attempt_started(record, attempt)
         finally:
-            if _hooks["task_started"]:
+            if _hooks["task_started"]:  # the event is built only for a flow that listens
                 emit(_task_event("task_started", self.run_id, record, "running"), self.warn)
 
     def attempt_failed(self, record: TaskRecord, attempt: Attempt, outcome: Outcome, will_retry: bool) -> None:
@@ -129,7 +129,7 @@ class HookListener(Listener):
         finally:
             if record.status == "failed" and _hooks["task_failed"]:
                 emit(_task_event("task_failed", self.run_id, record), self.warn)
-            if _hooks["task_finished"]:  # no event object per task when no hook listens
+            if _hooks["task_finished"]:
                 emit(_task_event("task_finished", self.run_id, record), self.warn)
 
 

@@ -35,6 +35,13 @@ def tree_removable(path: str, project: Project) -> bool:
 def remove_outputs(spec: TaskSpec, project: Project) -> None:
     for rel in spec.outputs:
         path = spec.output_abs[rel]
+        try:  # usually a file or nothing: one system call (unlink never follows a symlink)
+            os.unlink(path)
+            continue
+        except FileNotFoundError:
+            continue
+        except OSError:  # a directory (EISDIR on Linux, EPERM elsewhere) or a real error: look
+            pass
         try:
             if os.path.islink(path) or not os.path.isdir(path):
                 os.unlink(path)

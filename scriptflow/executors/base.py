@@ -162,6 +162,11 @@ class Executor(ABC):
     #: Its commands run on this machine as children of the run, so they can reach the run's Unix
     #: socket: the engine then fills ``Attempt.run_link`` and the executor puts it in their environment.
     local_commands: ClassVar[bool] = False
+    #: True when the thread that resolves an attempt's future may spend a little time there:
+    #: the engine then records a successful outcome whose files are small on that thread (a
+    #: few hundred microseconds) instead of handing it to another one. False (the default)
+    #: for executors whose resolving thread watches many attempts and must not be held up.
+    outcome_on_resolving_thread: ClassVar[bool] = False
 
     def __init__(self, settings: Mapping[str, Any], state_dir: Path) -> None:
         """``settings`` is the raw ``executors.<name>`` section (ConfigError if it is wrong);

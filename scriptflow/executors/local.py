@@ -31,6 +31,11 @@ from .slots import SlotPool
 from .deadline import attempt_timeout, wait_with_deadline
 
 POSIX = os.name == "posix"
+#: A log file: created or truncated, write-only, never inherited by another command.
+LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+#: Each command in its own process group (a new session on POSIX), so its whole tree can be stopped.
+GROUP: dict[str, Any] = ({"start_new_session": True} if POSIX
+                         else {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)})
 
 
 def default_maxsize() -> int:
@@ -50,6 +55,8 @@ class LocalExecutor(Executor):
 
     name = "local"
     settings_class = LocalSettings
+    #: The slot thread records its own attempt's success: one thread hand-off per task fewer.
+    outcome_on_resolving_thread = True
     settings: LocalSettings
     local_commands = True
 
@@ -63,7 +70,8 @@ class LocalExecutor(Executor):
         self._kill_now = threading.Event()
         self._host = socket.gethostname()
         self._containers = containers.RunningContainers()
-        self._folders: set[Path] = set()
+        self._folders: set[str] = set()
+        self._null: Optional[int] = None
 
     @property
     def slots(self) -> int:
@@ -85,57 +93,67 @@ class LocalExecutor(Executor):
             limit = attempt_timeout(attempt.resources)
         except ValueError as exc:
             return Outcome(exit_code=None, error=f"cannot run {attempt.task_uid}: {exc}")
-        self._logs_folder(attempt.stdout_path.parent)
+        stdout_path, stderr_path = os.fspath(attempt.stdout_path), os.fspath(attempt.stderr_path)
+        self._logs_folder(os.path.dirname(stdout_path))
         env = self._environment(attempt)
-        group = ({"start_new_session": True} if POSIX
-                 else {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)})
         command, shell = attempt.command, attempt.shell
         if attempt.container is not None:  # setup lines run here, before the container starts
             command, shell = containers.wrap(attempt), False
         setup = attempt.resources.get("setup")
         if setup:
             command, shell = with_setup(command, shell, setup), True
-        with open(attempt.stdout_path, "wb") as out, open(attempt.stderr_path, "wb") as err:
+        # The log files as bare descriptors: the child writes to them, this process never does
+        # (except a launch error), so a buffered file object per log would only cost time.
+        out = os.open(stdout_path, LOG_FLAGS, 0o666)
+        try:
+            err = os.open(stderr_path, LOG_FLAGS, 0o666)
+        except BaseException:
+            os.close(out)
+            raise
+        try:
             started_at = utc_now()
             try:
                 proc = subprocess.Popen(
                     command,
                     shell=shell,
-                    cwd=str(attempt.cwd),
+                    cwd=os.fspath(attempt.cwd),
                     env=env,
-                    stdin=subprocess.DEVNULL,
+                    stdin=self._devnull(),
                     stdout=out,
                     stderr=err,
-                    **group,
+                    **GROUP,
                 )
             except OSError as exc:
                 message = f"cannot start command: {exc.strerror or exc}"
                 if getattr(exc, "filename", None):
                     message += f": {exc.filename}"
-                err.write((message + "\n").encode())
+                os.write(err, (message + "\n").encode())
                 return Outcome(exit_code=None, started_at=started_at, ended_at=utc_now(), error=message)
-            with self._lock:
-                self._procs[attempt.attempt_id] = proc
-            self._containers.add(attempt)
-            if self._stopping.is_set():  # interrupted between the check above and Popen
-                self._kill(proc) if self._kill_now.is_set() else self._terminate(proc)
-            try:
-                reporter.started(Started(started_at=started_at, host=self._host, pid=proc.pid))
-            except Exception as exc:  # noqa: BLE001 - unrecorded: never leave it running
-                return self._abort_started(attempt, proc, started_at, exc)
-            leftover = None
-            try:
-                code, timed_out = wait_with_deadline(
-                    proc, limit, self._terminate, self._kill,
-                    wait=lambda: process_groups.end_attempt(proc, attempt.run_token, attempt.attempt_id))
-            except process_groups.LeftoverProcesses as exc:
-                code, timed_out, leftover = exc.exit_code, False, str(exc)
-            ended_at = utc_now()
-            if code != 0:  # a killed runtime client leaves its container running: stop it by name
-                self._containers.stop(attempt.attempt_id)
-            self._containers.discard(attempt.attempt_id)
-            with self._lock:
-                self._procs.pop(attempt.attempt_id, None)
+        finally:  # the child holds its own copies from here on
+            os.close(out)
+            os.close(err)
+        with self._lock:
+            self._procs[attempt.attempt_id] = proc
+        self._containers.add(attempt)
+        if self._stopping.is_set():  # interrupted between the check above and Popen
+            self._kill(proc) if self._kill_now.is_set() else self._terminate(proc)
+        try:
+            reporter.started(Started(started_at=started_at, host=self._host, pid=proc.pid))
+        except Exception as exc:  # noqa: BLE001 - unrecorded: never leave it running
+            return self._abort_started(attempt, proc, started_at, exc)
+        leftover = None
+        try:
+            code, timed_out = wait_with_deadline(
+                proc, limit, self._terminate, self._kill,
+                wait=lambda: process_groups.end_attempt(proc, attempt.run_token, attempt.attempt_id))
+        except process_groups.LeftoverProcesses as exc:
+            code, timed_out, leftover = exc.exit_code, False, str(exc)
+        ended_at = utc_now()
+        if code != 0:  # a killed runtime client leaves its container running: stop it by name
+            self._containers.stop(attempt.attempt_id)
+        self._containers.discard(attempt.attempt_id)
+        with self._lock:
+            self._procs.pop(attempt.attempt_id, None)
         if self._stopping.is_set():
             return Outcome(code, started_at, ended_at, error="interrupted", interrupted=True)
         if timed_out:
@@ -145,11 +163,22 @@ class LocalExecutor(Executor):
             error = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
         return Outcome(code, started_at, ended_at, error=error)
 
-    def _logs_folder(self, folder: Path) -> None:
+    def _logs_folder(self, folder: str) -> None:
         """Created once per folder and executor (a run's logs share one), not once per attempt."""
         if folder not in self._folders:
-            folder.mkdir(parents=True, exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
             self._folders.add(folder)
+
+    def _devnull(self) -> int:
+        """The null device every command reads as stdin: opened once per executor (``subprocess``
+        opens and closes it for every ``Popen`` given ``DEVNULL``)."""
+        fd = self._null
+        if fd is None:
+            with self._lock:
+                if self._null is None:
+                    self._null = os.open(os.devnull, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+                fd = self._null
+        return fd
 
     def _environment(self, attempt: Attempt) -> dict[Any, Any]:
         """This process's environment as it is now, the task's overrides and the attempt's two
@@ -219,6 +248,10 @@ class LocalExecutor(Executor):
 
     def shutdown(self) -> None:
         self._pool.shutdown()
+        with self._lock:
+            null, self._null = self._null, None
+        if null is not None:
+            os.close(null)
 
     @staticmethod
     def _terminate(proc: subprocess.Popen) -> None:
