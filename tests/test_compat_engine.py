@@ -100,3 +100,47 @@ def test_adopt_never_adopts_missing_or_stale_outputs_or_tasks_the_ledger_knows(p
     project.write("b.txt", "hand edit\n")
     project.run("run", "two", "--classic", "--adopt", check=True)  # b is known: the content rules apply
     assert project.statuses()["b"] == "succeeded" and project.read("b.txt") == "new\n"
+
+
+def test_make_rule_sees_outputs_and_folders_changed_after_creation(project):
+    """The created tasks are indexed by output: a task whose outputs or cwd change after it was
+    created (but before anything needs it) is found under its final outputs, never its first ones;
+    of two unstarted producers of one file, the first created runs."""
+    project.flow("""
+        def flow_edits():
+            moved = sf.Task(cmd="echo m > m.txt", outputs="m.txt", name="moved")
+            moved.cwd = "sub"                       # now produces sub/m.txt
+            late = sf.Task(cmd="echo l > l.txt", name="late")
+            late.output("l.txt")                    # outputs declared after creation
+            sf.Task(cmd="echo first > d.txt", outputs="d.txt", name="first")
+            sf.Task(cmd="echo second > d.txt", outputs="d.txt", name="second")
+            sf.Task(cmd="cat sub/m.txt l.txt d.txt > all.txt", inputs=["sub/m.txt", "l.txt", "d.txt"],
+                    outputs="all.txt", name="use").result()
+    """)
+    (project.path / "sub").mkdir()
+    out = project.run("run", "edits", "--classic", check=True).stdout
+    assert project.read("all.txt") == "m\nl\nfirst\n"
+    assert project.statuses() == {"moved": "succeeded", "late": "succeeded", "first": "succeeded",
+                                  "use": "succeeded"}
+    assert "never started: second" in out
+
+
+def test_a_flow_creating_every_task_before_starting_any_finds_each_producer(project):
+    """2,000 producers and 2,000 consumers created first, then started at once with sf.bag (a
+    dry run): every consumer's producer is found through the output index (the scan it replaced
+    made this quadratic), and all 4,000 would run."""
+    project.flow("""
+        N = 2000
+
+        def flow_wide():
+            producers = [sf.Task(["cp", f"in_{i}.txt", f"mid_{i}.txt"], inputs=f"in_{i}.txt",
+                                 outputs=f"mid_{i}.txt", name=f"p{i}") for i in range(N)]
+            consumers = [sf.Task(["cp", f"mid_{i}.txt", f"out_{i}.txt"], inputs=f"mid_{i}.txt",
+                                 outputs=f"out_{i}.txt", name=f"c{i}") for i in range(N)]
+            sf.bag(*consumers)
+    """)
+    for i in range(2000):
+        (project.path / f"in_{i}.txt").write_text(str(i))
+    out = project.run("run", "wide", "--dry-run", "--classic", check=True).stdout
+    assert "never started" not in out
+    assert "4000" in out.replace(",", "")

@@ -14,7 +14,7 @@ import shlex
 import unicodedata
 from collections.abc import Iterator
 from pathlib import PurePath
-from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 from ..errors import ScriptflowError, TaskDefinitionError
 from .callsite import creation_site
@@ -103,7 +103,7 @@ class Task(OriginalTaskApi, LightFuture):
         self._output_groups: dict[str, Any] = {}
         self.retry = 0
         self.executor = executor
-        self.cwd = cwd
+        self._cwd = cwd
         self.env = dict(env or {})
         self.version = version
         #: The image the command runs in (docs/containers.md); False: none, whatever is configured.
@@ -136,9 +136,24 @@ class Task(OriginalTaskApi, LightFuture):
 
     # -- definition (chainable; frozen once started) -------------------------
 
+    #: Told of every change to the definition (``CreatedTasks`` re-indexes the task's outputs).
+    _on_edit: Optional[Callable[["Task"], None]] = None
+
     def _editable(self) -> None:
         if self._started:
             raise TaskDefinitionError(f"task {self.name} has started; its definition can no longer change")
+        if self._on_edit is not None:
+            self._on_edit(self)
+
+    @property
+    def cwd(self) -> Optional[PathLike]:
+        """The folder the command runs in (None: the project folder)."""
+        return self._cwd
+
+    @cwd.setter
+    def cwd(self, value: Optional[PathLike]) -> None:
+        self._editable()
+        self._cwd = value
 
     def _label(self) -> str:
         """How errors name this task before its command is known to be valid."""
