@@ -15,6 +15,7 @@ from concurrent.futures import Future
 from typing import Any, Callable, Optional
 
 from ..executors.base import Attempt, Executor, Outcome, RecordedJob, Reporter, Started
+from ..executors.outputs import OutputPattern
 from ..names import file_stem
 from ..project import Project
 from .fingerprint import FileHasher
@@ -37,6 +38,8 @@ def small_files(spec: TaskSpec) -> bool:
     ``INLINE_RECORD_BYTES`` together: what recording an attempt's success may read."""
     budget = INLINE_RECORD_BYTES
     for path in (*spec.input_abs.values(), *spec.output_abs.values()):
+        if isinstance(path, OutputPattern):  # any number of files
+            return False
         try:
             st = os.stat(path)
         except OSError:

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Optional
 
+from ..executors.outputs import OutputPattern
 from ..ledger.store import StatEntry, stat_key
 
 CHUNK = 1 << 20
@@ -61,16 +62,19 @@ class FileHasher:
         self._lock = threading.Lock()
         self.files_hashed = 0
         self.files_from_stat_cache = 0
-        #: absolute directory path -> {relative file path: sha256}, for each directory hashed as a tree
+        #: absolute directory path (or output pattern) -> {relative file path: sha256}, for each tree hashed
         self.manifests: dict[str, dict[str, str]] = {}
 
     def hash(self, path: str, recheck: bool = False) -> Optional[FileHash]:
         """Hash of the file (or directory tree) at absolute ``path``; None if it does not exist.
 
+        An ``OutputPattern`` is hashed as the tree of the files matching it (None if none does).
         ``recheck`` is for looking again at a file this run already hashed (an input after its
         task ran): an entry hashed within the timestamp granularity of its change is read again,
         since a write in the same tick would keep the same size and mtime.
         """
+        if isinstance(path, OutputPattern):
+            return self._hash_pattern(path, recheck)
         try:
             st = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
@@ -111,6 +115,8 @@ class FileHasher:
         """How many bytes ``hash(path)`` would read now: 0 when the stat cache vouches for the
         file or it does not exist, -1 for a directory (unknown). Lets the engine hash small
         files where it stands instead of handing the task to another thread."""
+        if isinstance(path, OutputPattern):
+            return -1
         try:
             st = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
@@ -129,22 +135,36 @@ class FileHasher:
 
     def _hash_directory(self, path: str, recheck: bool = False) -> FileHash:
         """A directory output: sha256 over its sorted (relative path, file hash) pairs."""
+        files = []
+        for root, dirs, names in os.walk(path):
+            dirs.sort()
+            files.extend(os.path.join(root, name) for name in sorted(names))
+        return self._tree(path, path, files, recheck)
+
+    def _hash_pattern(self, pattern: OutputPattern, recheck: bool) -> Optional[FileHash]:
+        """An output pattern: the tree of the files matching it, relative to its fixed folder."""
+        files = pattern.matches()
+        if not files:
+            return None
+        return self._tree(pattern, pattern.folder(), files, recheck)
+
+    def _tree(self, key: str, folder: str, files: Iterable[str], recheck: bool) -> FileHash:
+        """``dir:`` + sha256 over the ``RELATIVE-PATH\\0SHA256\\n`` lines of ``files`` in the order
+        given (a directory's walk order, a pattern's sorted matches; relative to ``folder``);
+        their manifest is kept under ``key``."""
         h = hashlib.sha256()
         total = 0
         manifest: dict[str, str] = {}
-        for root, dirs, files in os.walk(path):
-            dirs.sort()
-            for name in sorted(files):
-                full = os.path.join(root, name)
-                fh = self.hash(full, recheck)
-                if fh is None:
-                    continue
-                rel = os.path.relpath(full, path).replace(os.sep, "/")
-                h.update(f"{rel}\0{fh.sha256}\n".encode())
-                total += fh.size
-                manifest[rel] = fh.sha256
+        for full in files:
+            fh = self.hash(full, recheck)
+            if fh is None:
+                continue
+            rel = os.path.relpath(full, folder).replace(os.sep, "/")
+            h.update(f"{rel}\0{fh.sha256}\n".encode())
+            total += fh.size
+            manifest[rel] = fh.sha256
         with self._lock:
-            self.manifests[path] = manifest
+            self.manifests[key] = manifest
         return FileHash("dir:" + h.hexdigest(), total)
 
 

@@ -6,7 +6,8 @@ an output that is a symlink is unlinked, never its target; a file is
 unlinked by the name the task declared. A directory tree is removed only
 when its real location (every symlinked parent resolved) lies inside the
 project's real folder and outside ``.scriptflow/``; otherwise it is kept and
-a warning logged. Protected outputs (the project, its state, the flow file)
+a warning logged. An output pattern's matching files are unlinked, each only when
+its folder really lies there too. Protected outputs (the project, its state, the flow file)
 were refused when the task started (``protected``); the containment check
 here is the last line of defence.
 """
@@ -16,6 +17,7 @@ import logging
 import os
 import shutil
 
+from ..executors.outputs import OutputPattern
 from ..project import Project
 from .spec import TaskSpec
 
@@ -35,6 +37,9 @@ def tree_removable(path: str, project: Project) -> bool:
 def remove_outputs(spec: TaskSpec, project: Project) -> None:
     for rel in spec.outputs:
         path = spec.output_abs[rel]
+        if isinstance(path, OutputPattern):
+            _remove_matches(path, rel, spec, project)
+            continue
         try:  # usually a file or nothing: one system call (unlink never follows a symlink)
             os.unlink(path)
             continue
@@ -54,3 +59,19 @@ def remove_outputs(spec: TaskSpec, project: Project) -> None:
             pass
         except OSError as exc:
             log.warning("could not remove output %s of %s: %s", rel, spec.uid, exc)
+
+
+def _remove_matches(pattern: OutputPattern, rel: str, spec: TaskSpec, project: Project) -> None:
+    """Unlink the files an output pattern matches now (a symlink itself, never its target)."""
+    for path in pattern.matches():
+        folder = os.path.dirname(path)
+        if not (tree_removable(folder, project) or os.path.realpath(folder) == os.path.realpath(project.dir)):
+            log.warning("kept %s (matching output %s of %s): its real location %s is outside the project",
+                        path, rel, spec.uid, os.path.realpath(path))
+            continue
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("could not remove %s (matching output %s of %s): %s", path, rel, spec.uid, exc)

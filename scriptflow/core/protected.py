@@ -12,7 +12,9 @@ file and the files scriptflow looks for beside it (``sflow.py``,
 and the task's own inputs (a path both read and written by one task would be deleted before the
 task could read it; a directory output holding an input likewise). Each
 output is checked as written and with symlinks resolved, so ``alias/sflow.py``
-with ``alias -> .`` is the flow file too.
+with ``alias -> .`` is the flow file too. An output pattern's fixed folder
+must lie inside the project and outside ``.scriptflow/``, and none of the
+files it matches when the task starts may be one of those files or an input.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import stat
 from typing import Optional
 
 from ..errors import TaskDefinitionError
+from ..executors.outputs import OutputPattern
 from ..project import VALUES_FOLDER, Project
 from .spec import TaskSpec
 
@@ -105,7 +108,14 @@ class ProtectedOutputs:
         values = self._values
         inputs = {rel: spell(spec.input_abs[rel]) for rel in spec.inputs}
         for rel in spec.outputs:
-            spellings = spell(spec.output_abs[rel])
+            path = spec.output_abs[rel]
+            if isinstance(path, OutputPattern):
+                why = self._pattern_why(path, inputs)
+                if why:
+                    raise TaskDefinitionError(f"task {spec.uid!r}: output pattern {rel} {why}; scriptflow removes "
+                                              "the files it matches before the task runs")
+                continue
+            spellings = spell(path)
             if all(any(_within(out, v) and out not in values for v in values) for out in spellings):
                 continue  # a function task's value file: scriptflow's own output, made and removed as any other
             why = _why(spellings, self._roots, self._states, self._flows, self._own, inputs)
@@ -113,6 +123,25 @@ class ProtectedOutputs:
                 raise TaskDefinitionError(
                     f"task {spec.uid!r}: output {rel} {why}; scriptflow removes a task's outputs before it runs "
                     "and when it fails, so it cannot be declared as one")
+
+    def _pattern_why(self, pattern: OutputPattern, inputs: dict[str, set[str]]) -> Optional[str]:
+        """Why an output pattern is refused, or None: its folder must be in the project, outside
+        its state; the files it matches now must not be the flow, configuration or input files."""
+        folder = self._spellings(pattern.folder())
+        if any(_within(out, state) for out in folder for state in self._states):
+            return "is inside .scriptflow/ (the ledger and logs)"
+        if not all(any(_within(out, root) for root in self._roots) for out in folder):
+            return "is outside the project folder"
+        for match in pattern.matches():
+            spellings = self._spellings(match)
+            if spellings & self._flows:
+                return "matches the flow file"
+            if spellings & self._own:
+                return f"matches {os.path.basename(match)}, a flow or configuration file of the project"
+            for rel, input_spellings in inputs.items():
+                if spellings & input_spellings:
+                    return f"matches input {rel} of the task"
+        return None
 
 
 def _why(outputs: set[str], roots: set[str], states: set[str], flows: set[str], own: frozenset[str],

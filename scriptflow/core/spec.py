@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 from ..config import canonical_executor
-from ..errors import TaskDefinitionError
 from ..executors.base import Container
+from ..executors.outputs import OutputPattern
 from ..project import Project
 from .paths import Glob
 from .task import Task
@@ -85,11 +85,10 @@ def build_spec(task: Task, project: Project, default_executor: str) -> TaskSpec:
     outputs: list[str] = []
     output_abs: dict[str, str] = {}
     for path in task.get_outputs():
-        if isinstance(path, Glob):
-            raise TaskDefinitionError(f"task {task.name}: output {path!r} is a glob; outputs are files or "
-                                      "directories (sf.directory)")
         absolute = project.absolute_str(path, cwd)
         rel = project.relative(absolute)
+        if isinstance(path, Glob):  # recorded as one tree of the files it matches after the task ran
+            absolute = OutputPattern(absolute)
         if rel not in output_abs:
             outputs.append(rel)
             output_abs[rel] = absolute
