@@ -135,7 +135,7 @@ class FileHasher:
 
     def _hash_directory(self, path: str, recheck: bool = False) -> FileHash:
         """A directory output: sha256 over its sorted (relative path, file hash) pairs."""
-        files = []
+        files: list[str] = []
         for root, dirs, names in os.walk(path):
             dirs.sort()
             files.extend(os.path.join(root, name) for name in sorted(names))

@@ -4,7 +4,9 @@ A glob is expanded when its task is started (``start()``, ``result()``,
 ``await``): the concrete, sorted list of matching files becomes the task's
 inputs, each hashed and recorded in ``files`` like any input. So adding,
 removing or editing a matching file changes the fingerprint and reruns the
-task, and ``why``/``report`` name the files, not the pattern.
+task, and ``why``/``report`` name the files, not the pattern. Among outputs
+a glob is an ``executors.outputs.OutputPattern`` (``core.spec``): recorded as
+one tree of the files it matches after the task ran, like a directory.
 
 A directory (input or output) is hashed as a tree (``dir:`` + sha256 over its
 sorted relative paths and file hashes, see ``core.fingerprint``); its list of
@@ -20,7 +22,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 class Glob(str):
-    """A glob pattern among a task's inputs (the string is the pattern, for display)."""
+    """A glob pattern among a task's inputs or outputs (the string is the pattern, for display)."""
 
     def expand(self, cwd: str) -> list[str]:
         """The regular files matching the pattern, relative to ``cwd``, sorted; ``**`` recurses.
@@ -43,7 +45,8 @@ class Directory(str):
 
 
 def glob(pattern: PathLike) -> Glob:
-    """``sf.glob("data/*.csv")``: every matching file is an input, expanded when the task starts."""
+    """``sf.glob("data/*.csv")``: as an input, every matching file, expanded when the task starts;
+    as an output, the files matching it after the task ran (removed before it runs)."""
     return Glob(os.fspath(pattern))
 
 
