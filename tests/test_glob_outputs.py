@@ -135,3 +135,25 @@ def test_dry_run_says_what_would_run(project):
     proc = project.run("run", "main", "--dry-run", check=True)
     assert "make" in proc.stdout and "output-modified:results/part-*.csv" in proc.stdout, proc.stdout
     assert project.exists("results/part-7.csv"), "a dry run removes nothing"
+
+
+def test_report_why_and_clean_understand_a_pattern_output(project):
+    write_flow(project)
+    project.write("results/notes.txt", "not matched")
+    project.run("run", "main", check=True)
+    proc = project.run("report", "results/part-1.csv", check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert ("results/part-1.csv is one of the files matching output pattern results/part-*.csv of task make"
+            in proc.stderr), proc.stderr
+    proc = project.run("report", "results/part-*.csv", check=True)
+    assert "make" in proc.stdout and "unchanged" in proc.stdout, proc.stdout
+    proc = project.run("why", "results/part-*.csv", check=True)
+    assert "the files matching it are unchanged since run 1" in proc.stdout, proc.stdout
+    project.write("results/part-1.csv", "edited by hand")
+    proc = project.run("clean", "main", check=True)
+    assert "results/part-*.csv" in proc.stdout, proc.stdout
+    assert all(project.exists(f"results/part-{i}.csv") for i in range(3)), "modified since recorded: all kept"
+    project.write("results/part-1.csv", "1")
+    project.run("clean", "main", check=True)
+    assert not any(project.exists(f"results/part-{i}.csv") for i in range(3))
+    assert project.read("results/notes.txt") == "not matched"

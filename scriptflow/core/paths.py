@@ -18,6 +18,10 @@ import glob as globmodule
 import os
 from typing import Union
 
+from ..executors.outputs import OutputPattern
+
+__all__ = ["Directory", "Glob", "OutputPattern", "PathLike", "directory", "glob"]
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 

@@ -15,8 +15,9 @@ from typing import Optional
 
 from ..errors import ScriptflowError
 from ..ledger.store import open_for_reading
+from ..core.paths import OutputPattern
 from ..project import Project
-from .disk import disk_hasher
+from .disk import disk_hasher, recorded_path
 from .runs import resolve_run
 
 #: What happened to each recorded output.
@@ -83,8 +84,8 @@ def clean(project: Project, flow: Optional[str] = None, run: Optional[str] = Non
         hasher = disk_hasher(conn, project)
         result = CleanResult(dry_run)
         for rel, sha, recorded_in in outputs:
-            path = project.path_of(rel)
-            if not inside(project, path):
+            path = recorded_path(project, rel, sha)
+            if not inside(project, path.folder() + os.sep if isinstance(path, OutputPattern) else path):
                 result.items.append((rel, OUTSIDE, None))
                 continue
             now = hasher.hash(path)
@@ -95,15 +96,19 @@ def clean(project: Project, flow: Optional[str] = None, run: Optional[str] = Non
             elif dry_run:
                 result.items.append((rel, WOULD_REMOVE, None))
             else:
-                result.items.append(_remove(rel, path))
+                result.items.append(_remove(rel, path, project))
         return result
     finally:
         conn.close()
 
 
-def _remove(rel: str, path: str) -> tuple[str, str, Optional[str]]:
+def _remove(rel: str, path: str, project: Project) -> tuple[str, str, Optional[str]]:
     try:
-        if os.path.isdir(path) and not os.path.islink(path):
+        if isinstance(path, OutputPattern):  # the files it matches (their tree hash was just checked)
+            for match in path.matches():
+                if inside(project, match):
+                    os.unlink(match)
+        elif os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path)
         else:
             os.unlink(path)

@@ -7,9 +7,12 @@ ever writing that cache, since readers never write the ledger.
 """
 from __future__ import annotations
 
+import glob
+import os
 import sqlite3
 
 from ..core.fingerprint import FileHasher
+from ..core.paths import OutputPattern
 from ..ledger.store import read_stat_entry
 from ..project import Project
 
@@ -22,7 +25,16 @@ def disk_hasher(conn: sqlite3.Connection, project: Project) -> FileHasher:
 
 def disk_state(project: Project, hasher: FileHasher, path: str, recorded: str | None) -> tuple[str, str | None]:
     """('unchanged' | 'modified' | 'deleted', sha256 on disk today) of ``path`` (ledger spelling)."""
-    now = hasher.hash(project.path_of(path))
+    now = hasher.hash(recorded_path(project, path, recorded))
     if now is None:
         return "deleted", None
     return ("unchanged" if now.sha256 == recorded else "modified"), now.sha256
+
+
+def recorded_path(project: Project, path: str, recorded: str | None) -> str:
+    """The absolute path of a ``files`` row, as an ``OutputPattern`` when the row is an output
+    declared by pattern (a ``dir:`` hash, wildcards in its path, and no such directory)."""
+    absolute = str(project.path_of(path))
+    if recorded and recorded.startswith("dir:") and glob.has_magic(path) and not os.path.isdir(absolute):
+        return OutputPattern(os.path.normpath(absolute))
+    return absolute

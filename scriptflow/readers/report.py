@@ -12,7 +12,9 @@ keys), so the cost grows with the size of the lineage, not of the ledger.
 """
 from __future__ import annotations
 
+import glob
 import json
+import os
 import sqlite3
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -22,6 +24,7 @@ from . import runs
 from .disk import disk_hasher, disk_state
 from ..errors import ScriptflowError
 from ..clock import elapsed_seconds
+from ..core.paths import OutputPattern
 from ..ledger.store import open_for_reading
 from ..project import Project, ledger_text
 
@@ -273,7 +276,27 @@ def lineage(conn: sqlite3.Connection, project: Project, path: str, as_of_run: Op
                    root["recorded_at"], tasks)
 
 
+def _matching_pattern(conn: sqlite3.Connection, path: str, as_of: int) -> Optional[tuple[str, str]]:
+    """(pattern, task uid) of the latest output pattern whose manifest lists ``path``, if any."""
+    for detail, uid in conn.execute(
+            "SELECT e.detail, e.task_uid FROM events AS e WHERE e.kind = 'manifest' AND e.run_id <= ? "
+            "AND json_extract(e.detail, '$.role') = 'output' ORDER BY e.id DESC LIMIT 5000", (as_of,)):
+        manifest = json.loads(detail)
+        pattern = manifest.get("path", "")
+        if not glob.has_magic(pattern):
+            continue
+        folder = "/".join(OutputPattern("/" + pattern).folder().split(os.sep)[1:])
+        inner = path[len(folder) + 1:] if folder and path.startswith(folder + "/") else (None if folder else path)
+        if inner is not None and inner in manifest.get("files", {}):
+            return pattern, uid
+    return None
+
+
 def _unknown_message(conn: sqlite3.Connection, walker: _Walker, path: str) -> str:
+    matched = _matching_pattern(conn, path, walker.as_of)
+    if matched is not None:
+        return (f"{path} is one of the files matching output pattern {matched[0]} of task {matched[1]}: "
+                f"see scriptflow report '{matched[0]}'")
     rows = conn.execute(
         "SELECT t.uid, f.sha256, f.run_id FROM run_files AS f JOIN tasks AS t ON t.id = f.task_id "
         "WHERE f.path = ? AND f.role = 'input' AND f.run_id <= ? ORDER BY f.run_id DESC, f.id DESC LIMIT 500",

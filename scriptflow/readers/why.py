@@ -13,7 +13,8 @@ from typing import Any, Optional
 from ..clock import format_timestamp
 from ..errors import ScriptflowError
 from ..project import Project
-from .disk import disk_hasher, disk_state
+from ..core.paths import OutputPattern
+from .disk import disk_hasher, disk_state, recorded_path
 from .runs import typed_path
 
 
@@ -164,6 +165,14 @@ def _file_now(conn: sqlite3.Connection, project: Project, rel: str) -> list[str]
                        (rel,)).fetchone()
     if row is None:
         return ["no run has recorded this file's content yet"]
+    if isinstance(recorded_path(project, rel, row["sha256"]), OutputPattern):  # files matching an output pattern
+        state = disk_state(project, disk_hasher(conn, project), rel, row["sha256"])[0]
+        if state == "deleted":
+            return [f"on disk now: no file matches it (run {row['run_id']} recorded some)"]
+        if state == "unchanged":
+            return [f"on disk now: the files matching it are unchanged since run {row['run_id']} recorded them"]
+        return [f"on disk now: the files matching it changed since run {row['run_id']} recorded them; "
+                "the next run will rerun the task"]
     path = Path(project.path_of(rel))
     if not path.exists():
         return [f"on disk now: deleted since run {row['run_id']} recorded it"]
