@@ -157,3 +157,30 @@ def test_report_why_and_clean_understand_a_pattern_output(project):
     project.run("clean", "main", check=True)
     assert not any(project.exists(f"results/part-{i}.csv") for i in range(3))
     assert project.read("results/notes.txt") == "not matched"
+
+
+def test_files_matched_through_a_symlink_out_of_the_project_are_never_removed(project, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "part-9.csv").write_text("keep me")
+    (project.path / "results").mkdir()
+    (project.path / "results" / "link").symlink_to(outside)
+    (project.path / "elsewhere").symlink_to(outside)
+    project.flow(f'''
+        def flow_main():
+            sf.Task({PARTS} + ["2", ""], outputs=[sf.glob("results/**/part-*.csv"), "results/count.txt"],
+                    name="make").result()
+    ''')
+    project.run("run", "main", check=True)
+    project.write("results/count.txt", "edited: reruns, removing what the pattern matches in the project")
+    project.run("run", "main", check=True)
+    assert project.reasons()["make"] == "output-modified:results/count.txt"
+    assert (outside / "part-9.csv").read_text() == "keep me"
+    assert "link/part-9.csv" in manifests(project, "make")[-1]["files"], "matched, yet kept"
+    project.flow(f'''
+        def flow_main():
+            sf.Task({PARTS} + ["2", ""], outputs=sf.glob("elsewhere/part-*.csv"), name="make").result()
+    ''')
+    proc = project.run("run", "main", check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "task 'make': output pattern elsewhere/part-*.csv is outside the project folder" in proc.stderr
+    assert (outside / "part-9.csv").read_text() == "keep me"
