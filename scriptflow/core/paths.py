@@ -14,11 +14,10 @@ files is recorded as a ``manifest`` event (see docs/ledger.md).
 """
 from __future__ import annotations
 
-import glob as globmodule
 import os
 from typing import Union
 
-from ..executors.outputs import OutputPattern
+from ..executors.outputs import OutputPattern, matching_files
 
 __all__ = ["Directory", "Glob", "OutputPattern", "PathLike", "directory", "glob"]
 
@@ -33,15 +32,7 @@ class Glob(str):
 
         Nothing under ``.scriptflow`` matches: the ledger and logs are never task inputs.
         """
-        matches = globmodule.glob(str(self), root_dir=cwd, recursive=True)
-        found = []
-        for match in matches:
-            parts = os.path.normpath(match).split(os.sep)
-            if ".scriptflow" in parts:
-                continue
-            if os.path.isfile(os.path.join(cwd, match)):
-                found.append(os.path.normpath(match))
-        return sorted(set(found))
+        return matching_files(str(self), cwd, cwd)
 
 
 class Directory(str):

@@ -41,13 +41,21 @@ class OutputPattern(str):
         """The regular files (or symlinks to one) matching the pattern now, absolute and sorted;
         nothing under a ``.scriptflow`` folder matches."""
         folder = self.folder()
-        found = []
-        for match in globmodule.glob(str(self), recursive=True):
-            if _STATE in os.path.relpath(match, folder).split(os.sep):
-                continue
-            if os.path.isfile(match):
-                found.append(os.path.normpath(match))
-        return sorted(set(found))
+        return matching_files(str(self), folder, folder)
+
+
+def matching_files(pattern: str, root: str, below: str) -> list[str]:
+    """The regular files (or symlinks to one) matching ``pattern`` (relative to ``root`` when
+    relative; ``**`` recurses), normalised and sorted; none with a ``.scriptflow`` folder in its
+    path below ``below``. Shared by glob inputs (``core/paths.py``) and output patterns."""
+    found = set()
+    for match in globmodule.glob(pattern, root_dir=root, recursive=True):
+        path = os.path.join(root, match)
+        if _STATE in os.path.relpath(path, below).split(os.sep):
+            continue
+        if os.path.isfile(path):
+            found.add(os.path.normpath(match))
+    return sorted(found)
 
 
 def missing_outputs(paths: Iterable[os.PathLike[str] | str]) -> list[Path]:
