@@ -64,7 +64,7 @@ class Spellings:
     def __call__(self, path: str) -> set[str]:
         parent, name = os.path.split(path)
         if not parent or name in ("", ".", ".."):  # not a normalised absolute file path
-            return {path, os.path.join(os.path.realpath(parent), name), os.path.realpath(path)}
+            return _spellings(path)
         beside = os.path.join(self._real_dir(parent), name)
         try:
             is_link = stat.S_ISLNK(os.lstat(beside).st_mode)

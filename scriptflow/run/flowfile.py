@@ -20,7 +20,6 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 from ..core import params
 from ..core.functional import FLOW_ATTRIBUTE
 from ..errors import FlowCodeError, FlowFileError, ScriptflowError, TaskError
-from . import taskfile
 
 log = logging.getLogger("scriptflow.flow")
 
@@ -28,6 +27,12 @@ DEFAULT_NAME = "sflow.py"
 #: Flow files without Python (run/taskfile.py); a scriptflow.toml is one only when it holds tasks.
 TOML_NAME, JSON_NAME = "scriptflow.toml", "scriptflow.json"
 PREFIX = "flow_"
+
+
+def is_task_file(path: Path) -> bool:
+    """A ``.toml`` or ``.json`` flow file (anything else is Python). Its reader, ``run/taskfile.py``
+    (schema, validator, line finder), is imported only for such a file: an sflow.py run pays nothing."""
+    return path.suffix.lower() in (".toml", ".json")
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,7 @@ def _discover(base: Path) -> Path:
     toml = base / TOML_NAME
     # Beside sflow.py, a scriptflow.toml without tasks (or unreadable) is configuration; alone,
     # it is the flow file, so that a misspelt [[tasks]] or a syntax error is reported as such.
-    if toml.is_file() and (not found or taskfile.defines_flows(toml)):
+    if toml.is_file() and (not found or _taskfile().defines_flows(toml)):
         found.append(toml)
     if len(found) > 1:
         names = " and ".join(p.name for p in found)
@@ -150,9 +155,14 @@ def flows(module: ModuleType) -> dict[str, Flow]:
 
 def load_flows(path: Path) -> dict[str, Flow]:
     """The flows of a flow file: sflow.py's functions, or a TOML/JSON file's task lists."""
-    if not taskfile.is_flow_file(path):
+    if not is_task_file(path):
         return flows(load(path))
-    return {name: Flow(name, found.run, found.description) for name, found in taskfile.load(path).items()}
+    return {name: Flow(name, found.run, found.description) for name, found in _taskfile().load(path).items()}
+
+
+def _taskfile() -> ModuleType:
+    from . import taskfile
+    return taskfile
 
 
 def find_flow(available: Mapping[str, Flow], name: str, path: Path) -> Flow:
@@ -180,7 +190,7 @@ def call_flow(flow: Flow, args: Sequence[str], path: Path) -> Any:
     except TaskError:
         raise
     except ScriptflowError as exc:  # e.g. a duplicate uid: say where in the flow it happened
-        if taskfile.is_flow_file(path):  # its message names the task's line already (TaskFlow.run)
+        if is_task_file(path):  # its message names the task's line already (TaskFlow.run)
             raise
         raise type(exc)(f"{user_location(exc.__traceback__, path)}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - user code

@@ -93,11 +93,6 @@ class TaskFlow:
             raise type(exc)(f"{self.file}:{spec.line}: {exc}") from None
 
 
-def is_flow_file(path: Path) -> bool:
-    """A ``.toml`` or ``.json`` file (anything else is Python)."""
-    return path.suffix.lower() in (".toml", ".json")
-
-
 def defines_flows(path: Path) -> bool:
     """Whether a ``scriptflow.toml`` holds tasks (else it is configuration only, or unreadable:
     the configuration loader then says why)."""
