@@ -109,12 +109,13 @@ def _drop_orphans(dst: sqlite3.Connection, results: dict[str, TableResult]) -> N
         orphans = dst.execute("PRAGMA foreign_key_check").fetchall()
         if not orphans:
             return
-        for table, rowid, _parent, _fk in orphans:
-            if table in KEYED:  # no rowid to name the row: drop every reuse whose run or task is gone
-                count = dst.execute("DELETE FROM reuses WHERE run_id NOT IN (SELECT id FROM runs) "
-                                    "OR task_id NOT IN (SELECT id FROM tasks)").rowcount
-            else:
-                count = dst.execute(f"DELETE FROM {table} WHERE rowid = ?", (rowid,)).rowcount
+        deletes = [(table, dst.execute(f"DELETE FROM {table} WHERE rowid = ?", (rowid,)).rowcount)
+                   for table, rowid, _parent, _fk in orphans if table not in KEYED]
+        if any(table in KEYED for table, *_ in orphans):  # no rowid to name a row: one pass drops
+            deletes.append(("reuses", dst.execute(  # every reuse whose run or task is gone
+                "DELETE FROM reuses WHERE run_id NOT IN (SELECT id FROM runs) "
+                "OR task_id NOT IN (SELECT id FROM tasks)").rowcount))
+        for table, count in deletes:
             if table in results:
                 results[table].orphaned += count
                 results[table].saved -= count

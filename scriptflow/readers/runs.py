@@ -181,13 +181,14 @@ def watch_summary(conn: sqlite3.Connection, run_id: int) -> dict[str, dict[str, 
     the last recorded one (line and attempt)."""
     out: dict[str, dict[str, Any]] = {}
     rows = conn.execute(
-        "SELECT task_uid, max(CASE WHEN json_extract(detail, '$.truncated') IS NULL THEN id END) AS last_id, "
-        "  sum(CASE WHEN json_extract(detail, '$.truncated') IS NULL THEN 1 "
-        "      ELSE json_extract(detail, '$.matches') - json_extract(detail, '$.recorded') END) AS matches "
-        "FROM events WHERE run_id = ? AND kind = 'watch' GROUP BY task_uid", (run_id,)).fetchall()
+        "SELECT s.task_uid, s.matches, e.detail FROM ("
+        "  SELECT task_uid, max(CASE WHEN json_extract(detail, '$.truncated') IS NULL THEN id END) AS last_id, "
+        "    sum(CASE WHEN json_extract(detail, '$.truncated') IS NULL THEN 1 "
+        "        ELSE json_extract(detail, '$.matches') - json_extract(detail, '$.recorded') END) AS matches "
+        "  FROM events WHERE run_id = ? AND kind = 'watch' GROUP BY task_uid"
+        ") AS s LEFT JOIN events AS e ON e.id = s.last_id", (run_id,)).fetchall()
     for row in rows:
-        last = conn.execute("SELECT detail FROM events WHERE id = ?", (row["last_id"],)).fetchone()
-        detail = json.loads(last["detail"]) if last is not None else {}
+        detail = json.loads(row["detail"]) if row["detail"] is not None else {}
         out[row["task_uid"]] = {"matches": row["matches"], "last_line": detail.get("line"),
                                 "last_attempt": detail.get("attempt")}
     return out
