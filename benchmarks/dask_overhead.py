@@ -27,7 +27,6 @@ import platform
 import shlex
 import shutil
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,9 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from workloads import last_run_counts  # noqa: E402  (counts cached tasks recorded as reuses too)
 
 SFLOW = '''\
 import scriptflow as sf
@@ -110,12 +112,7 @@ def timed(cmd: list[str], cwd: Path) -> float:
 
 
 def succeeded(project: Path) -> int:
-    conn = sqlite3.connect(f"file:{project / '.scriptflow' / 'ledger.db'}?mode=ro", uri=True)
-    try:
-        return conn.execute("SELECT count(*) FROM tasks WHERE status = 'succeeded' "
-                            "AND run_id = (SELECT max(id) FROM runs)").fetchone()[0]
-    finally:
-        conn.close()
+    return last_run_counts(project).get("succeeded", 0)
 
 
 def measure(root: Path, rep: int, n: int, address: str, scriptflow: list[str]) -> dict[str, float]:

@@ -30,7 +30,6 @@ import os
 import platform
 import shlex
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,9 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from workloads import last_run_counts  # noqa: E402  (counts cached tasks recorded as reuses too)
 
 SFLOW = '''\
 import scriptflow as sf
@@ -79,17 +81,6 @@ def timed(cmd: list[str], cwd: Path) -> float:
     if proc.returncode != 0:
         sys.exit(f"fanout: {shlex.join(cmd)} in {cwd} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
     return elapsed
-
-
-def last_run_counts(project: Path) -> dict[str, int]:
-    """Task statuses of the latest run in the project's ledger."""
-    conn = sqlite3.connect(f"file:{project / '.scriptflow' / 'ledger.db'}?mode=ro", uri=True)
-    try:
-        rows = conn.execute("SELECT status, count(*) FROM tasks WHERE run_id = (SELECT max(id) FROM runs) "
-                            "GROUP BY status").fetchall()
-    finally:
-        conn.close()
-    return dict(rows)
 
 
 def expect(counts: dict[str, int], status: str, n: int, what: str) -> None:

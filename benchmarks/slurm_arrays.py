@@ -36,7 +36,6 @@ import os
 import platform
 import shlex
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,9 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from workloads import last_run_counts  # noqa: E402  (counts cached tasks recorded as reuses too)
 
 SFLOW = '''\
 import scriptflow as sf
@@ -88,12 +90,7 @@ def check_room(jobs: int) -> None:
 
 
 def succeeded(project: Path) -> int:
-    conn = sqlite3.connect(f"file:{project / '.scriptflow' / 'ledger.db'}?mode=ro", uri=True)
-    try:
-        return conn.execute("SELECT count(*) FROM tasks WHERE status = 'succeeded' "
-                            "AND run_id = (SELECT max(id) FROM runs)").fetchone()[0]
-    finally:
-        conn.close()
+    return last_run_counts(project).get("succeeded", 0)
 
 
 def one_arm(root: Path, name: str, n: int, arrays: bool, scriptflow: list[str], path: str,
