@@ -349,7 +349,7 @@ class Task(OriginalTaskApi, LightFuture):
             raise ScriptflowError(
                 f"task {self.name} started outside a run: start flows with `scriptflow run FLOW`"
             )
-        for task in dependency_order(self, _unstarted_dependencies):
+        for task in dependency_order([self], _unstarted_dependencies):
             if task._cmd is None:
                 raise task._invalid("has no command")
             task._started = True

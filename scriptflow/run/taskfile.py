@@ -24,9 +24,10 @@ from concurrent.futures import wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Iterator, Mapping, NoReturn, Optional
 
 from .. import config
+from ..core.startorder import dependency_order
 from ..core.task import Task
 from ..errors import ConfigError, FlowFileError, ScriptflowError, TaskDefinitionError, TaskFailed
 from . import flowschema
@@ -254,30 +255,8 @@ def _paths(options: Mapping[str, Any], key: str) -> set[str]:
 
 def _dependency_order(file: str, names: list[str], waits: Mapping[str, list[str]],
                       defs: Mapping[str, TaskDef]) -> list[str]:
-    """Names in file order, each after the tasks it waits for; a cycle is an error naming it.
-
-    An iterative depth-first walk, so a long chain cannot overflow the stack.
-    """
-    order: list[str] = []
-    done: set[str] = set()
-    for root in names:
-        if root in done:
-            continue
-        path = [root]
-        stack = [iter(waits[root])]
-        while stack:
-            for dep in stack[-1]:
-                if dep in done:
-                    continue
-                if dep in path:
-                    cycle = " -> ".join(path[path.index(dep):] + [dep])
-                    raise FlowFileError(f'{file}:{defs[dep].line}: task "{dep}": dependency cycle: {cycle}')
-                path.append(dep)
-                stack.append(iter(waits[dep]))
-                break
-            else:
-                stack.pop()
-                finished = path.pop()
-                done.add(finished)
-                order.append(finished)
-    return order
+    """Names in file order, each after the tasks it waits for; a cycle is an error naming it."""
+    def cycle_error(cycle: list[str]) -> NoReturn:
+        dep = cycle[-1]
+        raise FlowFileError(f'{file}:{defs[dep].line}: task "{dep}": dependency cycle: {" -> ".join(cycle)}')
+    return dependency_order(names, waits.__getitem__, key=str, on_cycle=cycle_error)
