@@ -82,6 +82,24 @@ def test_changed_command_reruns_that_task(project):
     assert project.read("final.txt") == "hello?"
 
 
+def test_flow_edited_within_a_second_to_the_same_length_runs_its_new_code(project):
+    """Python trusts a cached .pyc while the source keeps its size and its mtime in whole
+    seconds: the flow file is compiled from source each run, so such an edit still counts."""
+    writes_bytecode = {"PYTHONDONTWRITEBYTECODE": ""}  # empty: Python caches bytecode as by default
+    _flow(project)
+    project.write("src.txt", "hello\n")
+    project.run("run", "main", check=True, env=writes_bytecode)
+    flow_file = project.path / "sflow.py"
+    before = flow_file.stat()
+    _flow(project, final_code=FINAL.replace("'!'", "'?'"))  # one character: the same length
+    os.utime(flow_file, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert flow_file.stat().st_size == before.st_size
+    project.run("run", "main", check=True, env=writes_bytecode)
+    assert project.reasons() == {"norm": "cached", "final": "command-changed"}
+    assert project.read("final.txt") == "hello?"
+    assert not (project.path / "__pycache__").exists()
+
+
 def test_changed_version_reruns_that_task(project):
     _setup(project)
     _flow(project, version="2")

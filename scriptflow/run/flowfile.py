@@ -6,6 +6,7 @@ line, never as a scriptflow traceback.
 from __future__ import annotations
 
 import asyncio
+import importlib.machinery
 import importlib.util
 import inspect
 import logging
@@ -99,13 +100,27 @@ def user_location(tb: Any, path: Path) -> str:
     return f"{name}:{frame.lineno}"
 
 
+class _FromSource(importlib.machinery.SourceFileLoader):
+    """Compiles the flow file from its source every time, never from ``__pycache__``.
+
+    Python trusts a cached ``.pyc`` while the source's size and mtime, in whole seconds, are
+    unchanged: a flow edited twice within a second to the same length (a script, a quick fix
+    of one character) would run its previous code and record the previous commands. A flow
+    file is small; compiling it costs far less than running one stale task. Nothing is
+    written into the project's folder either.
+    """
+
+    def get_code(self, fullname: str) -> Any:
+        return self.source_to_code(self.get_data(self.path), self.path)
+
+
 def load(path: Path) -> ModuleType:
     """Import the flow file as a module named after it (``sflow``), its folder first on sys.path."""
     module_name = path.stem
     folder = str(path.parent)
     if folder not in sys.path:
         sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location(module_name, path)
+    spec = importlib.util.spec_from_file_location(module_name, path, loader=_FromSource(module_name, str(path)))
     if spec is None or spec.loader is None:
         raise FlowFileError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
