@@ -112,6 +112,15 @@ class Project:
             text = os.path.join(os.fspath(base) if base is not None else self._dir_str, text)
         return os.path.normpath(text)
 
+    def resolve(self, path: os.PathLike | str, base: os.PathLike | str | None = None) -> tuple[str, str]:
+        """``(absolute_str(path, base), relative(...))`` in one step; a plain relative ASCII name
+        in the project folder (most of a flow's paths) needs no string arithmetic at all."""
+        if (type(path) is str and path and path[0] != "/" and (base is None or base == self._dir_str)
+                and _plain(path) and path.isascii() and "\\" not in path):
+            return self._prefix + path, path
+        absolute = self.absolute_str(path, base)
+        return absolute, self.relative(absolute)
+
     def relative(self, path: os.PathLike | str) -> str:
         """The ledger's spelling of a path: project-relative if inside, else absolute
         (see ``ledger_text`` for names that are not valid UTF-8)."""

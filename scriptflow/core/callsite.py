@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import sys
 from types import FrameType
-from typing import Optional
+from typing import Any, Optional
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-#: code file name -> whether it is one of scriptflow's own (a handful of names, asked once per task)
-_OURS: dict[str, bool] = {}
+#: code file name -> its base name, or None for scriptflow's own (a handful of names, asked once per task)
+_NAMES: dict[str, Optional[str]] = {}
+_UNSEEN: Any = object()  # a file name not looked at yet
 
 
 def creation_site(skip: int = 2) -> Optional[str]:
@@ -26,10 +27,11 @@ def creation_site(skip: int = 2) -> Optional[str]:
         return None
     while frame is not None:
         filename = frame.f_code.co_filename
-        ours = _OURS.get(filename)
-        if ours is None:
-            ours = _OURS[filename] = os.path.abspath(filename).startswith(_PACKAGE)
-        if not ours:
-            return f"{os.path.basename(filename)}:{frame.f_lineno}"
+        name = _NAMES.get(filename, _UNSEEN)
+        if name is _UNSEEN:
+            ours = os.path.abspath(filename).startswith(_PACKAGE)
+            name = _NAMES[filename] = None if ours else os.path.basename(filename)
+        if name is not None:
+            return f"{name}:{frame.f_lineno}"
         frame = frame.f_back
     return None

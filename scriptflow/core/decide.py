@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Optional
 
 from .fingerprint import FileHash
-from .history import COMPARED_STATUSES, LedgerHistory
+from .history import COMPARED_STATUSES, LedgerHistory, Row
 from .spec import TaskSpec
 
 SUCCESS = ("succeeded", "cached")
@@ -30,7 +30,7 @@ class Decision:
     cached_outputs: list[tuple[str, str, int, Optional[int]]] = field(default_factory=list)
 
 
-def _definition_change(spec: TaskSpec, old: Mapping[str, Any], old_outputs: list[str]) -> Optional[Decision]:
+def _definition_change(spec: TaskSpec, old: Row, old_outputs: list[str]) -> Optional[Decision]:
     old_command = json.loads(old["command"])
     if old_command != spec.command or bool(old["shell"]) != spec.shell:
         return Decision(True, "command-changed", {"old": old_command, "new": spec.command,

@@ -20,7 +20,7 @@ class DryRunRecorder(RunRecorder):
     """``RunRecorder`` whose statements are never built (the writer discards them)."""
 
 
-for _name in ("event", "task_created", "task_decided", "task_container", "task_cached", "task_reason",
+for _name in ("event", "task_created", "task_decided", "task_container", "task_cached", "task_reused", "task_reason",
               "task_status", "files", "forget_inputs", "cached_outputs", "stat_entry", "attempt_queued",
               "attempt_logs", "attempt_started", "attempts_abandoned", "attempt_ended"):
     assert callable(getattr(RunRecorder, _name)), _name

@@ -38,15 +38,20 @@ from .placement import RunHere, cheap_to_decide
 from .pending import CreatedTasks
 from .recorder import RunRecorder
 from .runstate import OK, OPEN, Listener, RunOptions, TaskRecord, resolve_future
-from .spec import build_spec
+from .spec import build_spec, TaskSpec
+from .stopping import Stopping
+from .quicklane import QuickLane
 from .task import Task
 
 log = logging.getLogger("scriptflow.engine")
 
+#: A task of no container, to ask whether the default executor's settings put one on every task.
+_PROBE = TaskSpec(uid="", command=[], shell=False, cwd="", cwd_rel=".", env={}, version=None, executor="",
+                  resources={}, retry=0, quiet=False, outputs=(), inputs=())
 #: Stands for an existing input a dry run did not read (see ``_decide``).
 UNREAD = FileHash("", 0)
 
-class Engine(AttemptHandling):
+class Engine(AttemptHandling, Stopping):
     """Runs the tasks of one run; see the module docstring for the flow of events."""
 
     def __init__(self, project: Project, writer: LedgerWriter, options: RunOptions,
@@ -86,12 +91,14 @@ class Engine(AttemptHandling):
         self.run_link: Optional[Callable[[int], dict[str, str]]] = None
         self._watch = None  # core/watching.py, created by the first watched attempt
         self.protected = ProtectedOutputs(project, options.flow_file)
+        self._quick: Optional[QuickLane] = None  # set on entry, once the default executor exists
 
     # -- lifecycle ----------------------------------------------------------------
 
     def __enter__(self) -> "Engine":
         set_current_engine(self)
         self.executor(self.default_executor)  # configuration errors show before any task starts
+        self._quick = self._quick_lane()
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -123,44 +130,6 @@ class Engine(AttemptHandling):
         with self._idle:
             return self._idle.wait_for(lambda: self._open == 0, timeout)
 
-    def interrupt(self) -> None:
-        """Ctrl-C / SIGTERM: start nothing new, stop what runs (terminate, then kill)."""
-        with self._lock:
-            if self.interrupted:
-                return
-            self.stopping = True
-            self.interrupted = True
-            executors = list(self._executors.values())
-        self.record.event("interrupt")
-        for executor in executors:
-            thread = threading.Thread(target=executor.cancel_all, args=(self.options.grace_seconds,),
-                                      name=f"sf-cancel-{executor.name}", daemon=True)
-            thread.start()
-            self._cancellers.append(thread)
-
-    def kill_now(self) -> None:
-        for executor in list(self._executors.values()):
-            executor.kill_now()
-
-    def abandon(self) -> None:
-        """Last resort after repeated signals: end every task still open as interrupted.
-
-        Used when an executor does not report back even after being told to kill its attempts
-        (a stuck scheduler command, an executor bug): the run must still end, release the
-        project lock and record itself. Their attempts are recorded interrupted too.
-        """
-        with self._lock:
-            open_records = [r for r in self._by_uid.values() if not r.done]
-        for record in open_records:
-            self.record.attempts_abandoned(record.id)
-            self._finish(record, "interrupted", error="interrupted: its executor did not report back")
-
-    def wait_cancelled(self) -> None:
-        """After an interrupt, wait until the executors have finished stopping (leftover
-        members of a task's process group are killed only once its own process has exited)."""
-        for thread in list(self._cancellers):
-            thread.join()
-
     # -- submission (flow thread) --------------------------------------------------
 
     def created(self, task: Task) -> None:
@@ -175,6 +144,8 @@ class Engine(AttemptHandling):
     def submit(self, task: Task, parent: Optional[TaskRecord] = None) -> None:
         """Start ``task``; ``parent``: the task whose command created it (``run/children.py``)."""
         spec = build_spec(task, self.project, self.default_executor)
+        if parent is None and self._quick is not None and self._reused(task, spec, self._quick):
+            return
         self.protected.check(spec)
         spec = with_request(spec, task.container, self.executor(spec.executor).settings, self.options.config)
         self.created_tasks.start_producers(task, spec.inputs, self._producer)  # Make's rule
@@ -218,6 +189,40 @@ class Engine(AttemptHandling):
             self._block(record, blocked)
         elif record.waiting_on == 0:
             self._ready(record)
+
+    def _quick_lane(self) -> Optional[QuickLane]:
+        """The quick lane (``quicklane.py``) when this run can use it: not for a dry run (it lists
+        every task's decision) nor when the default executor runs tasks in a container."""
+        if self.options.dry_run or with_request(_PROBE, None, self.executor(self.default_executor).settings,
+                                                self.options.config).container_request is not None:
+            return None
+        flow = self.options.flow_file
+        return QuickLane(self.history, self.project.relative(flow) if flow else None, self.options.force_all,
+                         self.options.force_globs)
+
+    def _reused(self, task: Task, spec: TaskSpec, lane: QuickLane) -> bool:
+        """Record ``task`` as a reuse of its previous row if the quick lane finds it up to date."""
+        if task.container or spec.executor != self.default_executor or spec.uid in self._by_uid:
+            return False
+        old = lane.reused_row(spec, lambda rel: rel in self._producer
+                              or self.created_tasks.producer_of(rel) is not None)
+        if old is None:
+            return False
+        with self._lock:  # as in submit: a uid or output another task holds goes the general way
+            if spec.uid in self._by_uid or any(path in self._producer for path in spec.outputs):
+                return False
+            record = TaskRecord(task=task, spec=spec, id=self.record.new_task_id(), status="cached",
+                                reason="cached", fingerprint=old["fingerprint"], row_written=True)
+            task._record = record
+            self._by_uid[spec.uid] = record
+            for path in spec.outputs:
+                self._producer[path] = record
+            self.record.task_reused(old["id"])
+        self.hasher.vouched(len(spec.inputs) + len(spec.outputs))
+        self.listener.task_submitted(record)
+        self.listener.task_finished(record)
+        resolve_future(record)
+        return True
 
     # -- deciding (prepare pool) -----------------------------------------------------
 

@@ -106,6 +106,11 @@ class FileHasher:
         self._store(entry)
         return FileHash(digest, st.st_size)
 
+    def vouched(self, count: int) -> None:
+        """Count ``count`` files the stat cache vouched for without this hasher (``quicklane.py``)."""
+        with self._lock:
+            self.files_from_stat_cache += count
+
     def entries(self) -> list[StatEntry]:
         """The stat-cache entries this run made or confirmed (for ``refresh.refresh_racy``)."""
         with self._lock:
@@ -187,6 +192,17 @@ def canonical_json(value: object) -> str:
     if text.isascii():  # no lone surrogate to escape: skip the regular expression
         return text
     return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+_JSON_STRING = json.encoder.encode_basestring  # what the encoder writes for a str (ensure_ascii=False)
+
+
+def json_str_list(items: Iterable[str]) -> str:
+    """``canonical_json(list(items))`` for strings, without the encoder's generality (this
+    runs for a task's inputs and outputs in every decision and task row)."""
+    items = list(items)
+    text = "[" + ",".join(map(_JSON_STRING, items)) + "]"
+    return text if text.isascii() else canonical_json(items)  # surrogates are escaped there
 
 
 def task_fingerprint(definition: Mapping[str, object], inputs: Iterable[tuple[str, Optional[str]]]) -> str:

@@ -7,11 +7,12 @@ place. Reading the ledger stays elsewhere (``decide``, ``runs``, ``report``).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from .decide import Decision
 from ..executors.base import Attempt, Container, Outcome, Started
-from .fingerprint import FileHash, canonical_json
+from .fingerprint import FileHash, canonical_json, json_str_list
+from .history import Row
 from ..ledger.store import StatEntry
 from ..clock import utc_now
 from ..ledger.writer import LedgerWriter
@@ -37,7 +38,7 @@ class RunRecorder:
         #: absolute directory path -> {relative file: sha256} as last hashed (the engine sets it to the hasher's)
         self.manifest_of: Callable[[str], Optional[dict[str, str]]] = lambda path: None
         #: uid -> the earlier task a decision compares with (the engine sets it to ``LedgerHistory.previous``)
-        self.previous: Callable[[str], Optional[Mapping[str, Any]]] = lambda uid: None
+        self.previous: Callable[[str], Optional[Row]] = lambda uid: None
         self._uids: dict[int, str] = {}
 
     def new_task_id(self) -> int:
@@ -62,7 +63,7 @@ class RunRecorder:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting')",
             (task_id, self.run_id, spec.uid, canonical_json(spec.command), shell_column(spec), spec.cwd_rel,
              canonical_json(spec.env), spec.version, spec.executor, canonical_json(spec.resources), spec.retry,
-             canonical_json(list(spec.inputs)), canonical_json(list(spec.outputs)), parent_task_id),
+             json_str_list(spec.inputs), json_str_list(spec.outputs), parent_task_id),
         )
 
     def task_decided(self, task_id: int, fingerprint: str, decision: Decision) -> None:
@@ -105,13 +106,18 @@ class RunRecorder:
              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'cached', ?, ?, ?, ?, ?)",
              (task_id, self.run_id, spec.uid, canonical_json(spec.command), shell_column(spec), spec.cwd_rel,
               canonical_json(spec.env), spec.version, spec.executor, canonical_json(spec.resources), spec.retry,
-              canonical_json(list(spec.inputs)), canonical_json(list(spec.outputs)), parent_task_id, fingerprint,
+              json_str_list(spec.inputs), json_str_list(spec.outputs), parent_task_id, fingerprint,
               decision.reason, canonical_json(decision.detail), decision.compared_task_id, now, now)),
             *((files, (task_id, self.run_id, "input", path, h.sha256 if h else None, h.size if h else None, None, now))
               for path, h in inputs),
             *((files, (task_id, self.run_id, "output", path, sha, size, producer, now))
               for path, sha, size, producer in decision.cached_outputs),
         ])
+
+    def task_reused(self, reused_task_id: int) -> None:
+        """A task the quick lane found repeating the tasks row ``reused_task_id`` (``quicklane.py``)."""
+        self.writer.execute("INSERT INTO reuses (run_id, task_id, at) VALUES (?, ?, ?)",
+                            (self.run_id, reused_task_id, utc_now()))
 
     def _reusable(self, spec: TaskSpec, fingerprint: str, decision: Decision) -> Optional[int]:
         """The id of the tasks row this cached task repeats exactly, if it does.
@@ -137,8 +143,8 @@ class RunRecorder:
                 and old["shell"] == shell_column(spec) and old["cwd"] == spec.cwd_rel
                 and old["version"] == spec.version
                 and old["resources"] == canonical_json(spec.resources)
-                and old["inputs"] == canonical_json(list(spec.inputs))
-                and old["outputs"] == canonical_json(list(spec.outputs)))
+                and old["inputs"] == json_str_list(spec.inputs)
+                and old["outputs"] == json_str_list(spec.outputs))
         return int(old["id"]) if same else None
 
     def task_reason(self, task_id: int, reason: str, error: Optional[str]) -> None:

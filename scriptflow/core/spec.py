@@ -85,8 +85,7 @@ def build_spec(task: Task, project: Project, default_executor: str) -> TaskSpec:
     outputs: list[str] = []
     output_abs: dict[str, str] = {}
     for path in task.get_outputs():
-        absolute = project.absolute_str(path, cwd)
-        rel = project.relative(absolute)
+        absolute, rel = project.resolve(path, cwd)
         if isinstance(path, Glob):  # recorded as one tree of the files it matches after the task ran
             absolute = OutputPattern(absolute)
         if rel not in output_abs:
@@ -96,8 +95,7 @@ def build_spec(task: Task, project: Project, default_executor: str) -> TaskSpec:
     input_abs: dict[str, str] = {}
 
     def add_input(path: "os.PathLike[str] | str", base: "os.PathLike[str] | str") -> None:
-        absolute = project.absolute_str(path, base)
-        rel = project.relative(absolute)
+        absolute, rel = project.resolve(path, base)
         if rel not in input_abs:
             inputs.append(rel)
             input_abs[rel] = absolute
@@ -126,10 +124,10 @@ def build_spec(task: Task, project: Project, default_executor: str) -> TaskSpec:
         shell=shell,
         cwd=cwd,
         cwd_rel=project.relative(cwd),
-        env={str(k): str(v) for k, v in task.env.items()},
+        env={str(k): str(v) for k, v in task.env.items()} if task.env else {},
         version=task.version,
-        executor=canonical_executor(task.executor) or default_executor,
-        resources=dict(task.resources),
+        executor=(canonical_executor(task.executor) or default_executor) if task.executor else default_executor,
+        resources=dict(task.resources) if task.resources else {},
         retry=task.retry,
         quiet=task.quiet,
         outputs=tuple(outputs),

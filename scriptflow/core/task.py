@@ -24,8 +24,8 @@ from .original_api import OriginalTaskApi, Uid
 from .results import task_value, value_source
 from .shellsyntax import shell_syntax
 from .startorder import dependency_order
-from .taskargs import RESOURCE_KEYS, container_value, setup_lines, uid_problem
-from .validate import check_command, describe, parse_timeout
+from .taskargs import RESOURCE_KEYS, check_limits, container_value, setup_lines, uid_problem
+from .validate import check_command, describe
 from .watch import Callback, Pattern, Watch, make_watch, watch_list
 
 PathLike = Union[str, os.PathLike]
@@ -85,7 +85,8 @@ class Task(OriginalTaskApi, LightFuture):
     ) -> None:
         super().__init__()
         self._created_at = creation_site()  # 'sflow.py:12', for errors naming two tasks
-        unknown = set(resources) - set(RESOURCE_KEYS)
+        # Each step below is skipped when its argument was not given: a flow may create 100,000 tasks.
+        unknown = set(resources) - set(RESOURCE_KEYS) if resources else None
         if unknown:
             raise TaskDefinitionError(
                 f"Task got unknown keyword {sorted(unknown)[0]!r} "
@@ -99,16 +100,16 @@ class Task(OriginalTaskApi, LightFuture):
         self.quiet = bool(quiet)
         #: ``quiet=False`` (given): the task's output is shown in the terminal as it runs.
         self.show_output = quiet is False
-        self.props: dict[str, Any] = dict(props or {})
+        self.props: dict[str, Any] = dict(props) if props else {}
         self._output_groups: dict[str, Any] = {}
         self.retry = 0
         self.executor = executor
         self._cwd = cwd
-        self.env = dict(env or {})
+        self.env = dict(env) if env else {}
         self.version = version
         #: The image the command runs in (docs/containers.md); False: none, whatever is configured.
-        self.container = container_value(container)
-        self.resources = {k: v for k, v in resources.items() if v is not None}
+        self.container = container_value(container) if container is not None else None
+        self.resources = {k: v for k, v in resources.items() if v is not None} if resources else {}
         if "setup" in self.resources:
             self.resources["setup"] = setup_lines(self.resources["setup"])
             if not self.resources["setup"]:
@@ -122,11 +123,16 @@ class Task(OriginalTaskApi, LightFuture):
             self.set_uid(uid if uid is not None else name)
         if cmd is not None:
             self.command(cmd)
-        self.output(outputs)
-        self.input(inputs)
-        self.add_deps(deps)
-        self.set_retry(retry)
-        self._check_limits()
+        if outputs is not None:
+            self.output(outputs)
+        if inputs is not None:
+            self.input(inputs)
+        if deps is not None:
+            self.add_deps(deps)
+        if retry != 0 or type(retry) is not int:
+            self.set_retry(retry)
+        if self.resources:
+            check_limits(self.resources, self._invalid)
         self._value_source = value_source(self, value, parse)  # t.value (core/results.py)
         #: Patterns searched in each line of its stdout while it runs (``watch``; core/watching.py).
         self._watches: list[Watch] = [] if watch is None else watch_list(watch, self._label())
@@ -182,6 +188,9 @@ class Task(OriginalTaskApi, LightFuture):
         """
         self._editable()
         for group in paths:
+            if type(group) is str:  # the common case first (a Glob is a str subclass: not here)
+                self._outputs.append(group)
+                continue
             if isinstance(group, Mapping):
                 for key, value in group.items():
                     files = [os.fspath(p) for p in _as_list(value)]
@@ -200,6 +209,9 @@ class Task(OriginalTaskApi, LightFuture):
         """Declare input files or tasks; a task (or a file another task outputs) becomes a dependency."""
         self._editable()
         for group in items:
+            if type(group) is str:  # the common case first
+                self._inputs.append(group)
+                continue
             for item in _as_list(group):
                 if not isinstance(item, Task):
                     if not isinstance(item, (str, os.PathLike)):
@@ -236,22 +248,6 @@ class Task(OriginalTaskApi, LightFuture):
             raise TaskDefinitionError(f"invalid task uid {value!r}: {problem}")
         self._uid = value
         return self
-
-    def _check_limits(self) -> None:
-        """``timeout`` is stored in seconds (every executor reads it); ``time`` is checked now,
-        since the local executor enforces it too, but kept as written for the job scripts."""
-        if "timeout" not in self.resources and "time" not in self.resources:
-            return
-        from ..executors.cluster.resources import parse_time_seconds
-
-        try:
-            if "timeout" in self.resources:
-                seconds = parse_timeout(self.resources["timeout"])
-                self.resources["timeout"] = int(seconds) if seconds == int(seconds) else seconds
-            if "time" in self.resources:
-                parse_time_seconds(self.resources["time"])
-        except ValueError as exc:
-            raise self._invalid(str(exc)) from None
 
     def watch(self, pattern: Pattern, callback: Optional[Callback] = None, stream: str = "stdout") -> "Task":
         """Search ``pattern`` (a regular expression) in each line of the task's stdout (or
@@ -341,6 +337,10 @@ class Task(OriginalTaskApi, LightFuture):
         if self._cmd is None:
             raise self._invalid("has no command")
         engine: Any = current_engine()
+        if engine is not None and not any(isinstance(item, Task) for item in self._inputs):
+            self._started = True  # no task among its inputs: nothing to start first
+            engine.submit(self)
+            return self
         if engine is None:  # in a script that runs as a task: the run that started it, if it can be reached
             from .remote import remote_engine
 

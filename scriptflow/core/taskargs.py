@@ -7,9 +7,10 @@ keywords executors understand, what a uid may be, the forms ``setup=`` and
 from __future__ import annotations
 
 import unicodedata
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from ..errors import TaskDefinitionError
+from .validate import parse_timeout
 
 #: Per-task resource keywords understood by the executors (``setup``: shell lines run before the command;
 #: ``timeout`` is honoured by every executor).
@@ -22,6 +23,8 @@ def uid_problem(value: str) -> Optional[str]:
     stored in the ledger, printed on terminals and typed back by users."""
     if not value:
         return "it is empty"
+    if value.isascii() and value.isprintable():  # the common case: no control character, no surrogate
+        return None
     for c in value:
         category = unicodedata.category(c)
         if category == "Cc":
@@ -29,6 +32,24 @@ def uid_problem(value: str) -> Optional[str]:
         if category == "Cs":
             return "it is not valid text (it holds bytes that are not UTF-8)"
     return None
+
+
+def check_limits(resources: dict[str, Any], invalid: Callable[[str], Exception]) -> None:
+    """``timeout`` is stored in seconds (every executor reads it); ``time`` is checked now,
+    since the local executor enforces it too, but kept as written for the job scripts.
+    ``invalid(message)`` makes the error naming the task."""
+    if "timeout" not in resources and "time" not in resources:
+        return
+    from ..executors.cluster.resources import parse_time_seconds
+
+    try:
+        if "timeout" in resources:
+            seconds = parse_timeout(resources["timeout"])
+            resources["timeout"] = int(seconds) if seconds == int(seconds) else seconds
+        if "time" in resources:
+            parse_time_seconds(resources["time"])
+    except ValueError as exc:
+        raise invalid(str(exc)) from None
 
 
 def setup_lines(value: Any) -> list[str]:

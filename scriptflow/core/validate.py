@@ -31,6 +31,8 @@ def check_command(cmd: Any, shell: bool, invalid: Invalid) -> str | list[str]:
     List items may be strings, paths or numbers; anything else (None, a nested list, bytes)
     would be turned into text nobody meant to run.
     """
+    if type(cmd) is list and cmd and all(type(arg) is str for arg in cmd) and (shell or cmd[0].strip()):
+        return list(cmd)  # the common case: a list of strings, nothing to convert or refuse
     if isinstance(cmd, (str, os.PathLike)):
         text = os.fspath(cmd)
         if not isinstance(text, str) or not text.strip():

@@ -55,10 +55,14 @@ class StatEntry:
     @property
     def racy(self) -> bool:
         """Hashed so soon after the file's last change that a later write could keep its timestamps."""
-        changed = max(self.mtime_ns, self.ctime_ns)
-        coarse = self.mtime_ns % 1_000_000_000 == 0 and self.ctime_ns % 1_000_000_000 == 0
-        granularity = COARSE_GRANULARITY_NS if coarse else FINE_GRANULARITY_NS
-        return self.hashed_at_ns - changed < granularity
+        return is_racy(self.mtime_ns, self.ctime_ns, self.hashed_at_ns)
+
+
+def is_racy(mtime_ns: int, ctime_ns: int, hashed_at_ns: int) -> bool:
+    """Whether a file changed at ``mtime_ns``/``ctime_ns`` and hashed at ``hashed_at_ns`` may have
+    been written again since within the same timestamps (the filesystem's granularity)."""
+    coarse = mtime_ns % 1_000_000_000 == 0 and ctime_ns % 1_000_000_000 == 0
+    return hashed_at_ns - max(mtime_ns, ctime_ns) < (COARSE_GRANULARITY_NS if coarse else FINE_GRANULARITY_NS)
 
 
 BUSY_TIMEOUT_MS = 30_000

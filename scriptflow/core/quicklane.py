@@ -1,0 +1,125 @@
+"""The quick lane: a started task found up to date from its previous row and the stat cache alone.
+
+A no-op run is almost all tasks whose definition equals their previous
+row's, whose files the stat cache vouches for, and which are recorded as a
+``reuses`` row. The general path gets there through the protected-output
+check (two ``lstat`` per path), the decision rules, a ``Decision``, the
+recorder's comparison and the engine's finishing, about 200 µs of Python per
+task. This module asks only what can make such a task anything but a reuse,
+in one pass (a few tens of µs), and answers "not sure" (None) for everything
+else, which then takes the general path unchanged. It never decides to run
+a task, so it can only be wrong by calling a task up to date that is not:
+the conditions below are the ones ``decide`` and ``RunRecorder._reusable``
+apply, restricted to the plain case.
+
+A task qualifies when it has no container, watch or parent task, is not
+forced, none of its inputs is produced by a task of this run, and its
+previous row (``LedgerHistory.previous``) succeeded or was cached and holds
+exactly the columns this task would write. Each input and output must be a
+regular file whose stat-cache entry (as the run began) matches its stat now
+and was not hashed within the timestamp granularity of its last change; the
+recomputed fingerprint (definition and input hashes) must equal the row's;
+each output's hash must equal the row's output row.
+
+Protected outputs (``protected.py``) are checked on the project-relative
+spelling only: no output may be under ``.scriptflow/``, be a flow or
+configuration file, leave the project, or be or hold an input. The symlink
+spellings ``protected.py`` also resolves are not needed here: every output
+matches, by device inode, size and both timestamps, a stat-cache entry made
+when a run that passed the full check hashed it, so it is the same file it
+was then, reached the same way or an equivalent one; and a cached task
+removes nothing.
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat as stat_module
+from typing import Any, Callable, Collection, Optional
+
+from ..ledger.store import is_racy
+from .fingerprint import canonical_json, json_str_list, task_fingerprint
+from .history import LedgerHistory, Row
+from .protected import PROJECT_FILES
+from .recorder import shell_column
+from .spec import TaskSpec
+
+_STATE_PREFIX = ".scriptflow/"
+
+
+def _vouched_sha(row: Optional[tuple[Any, ...]], path: str) -> Optional[str]:
+    """The sha256 of the regular file at ``path`` if the stat-cache ``row`` (path, size,
+    mtime_ns, ctime_ns, inode, sha256, hashed_at_ns) still describes it and is not racy."""
+    if row is None or type(path) is not str:  # an output pattern is a str subclass: the general path
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat_module.S_ISREG(st.st_mode):
+        return None
+    _, size, mtime, ctime, inode, sha, hashed_at = row
+    if size != st.st_size or mtime != st.st_mtime_ns or ctime != st.st_ctime_ns or inode != st.st_ino:
+        return None
+    if is_racy(mtime, ctime, hashed_at):
+        return None  # the general path reads it again
+    return str(sha)
+
+
+class QuickLane:
+    """Answers, for a started task, "a reuse of row N" or None (see the module docstring)."""
+
+    def __init__(self, history: LedgerHistory, flow_rel: Optional[str], force_all: bool,
+                 force_globs: Collection[str]) -> None:
+        self._history = history
+        self._tables: Optional[tuple[Any, Any, Any]] = None  # LedgerHistory.tables(), at the first task
+        self._own = {*PROJECT_FILES, *([flow_rel] if flow_rel else [])}
+        self._force_all = force_all
+        self._force_globs = tuple(force_globs)
+
+    def reused_row(self, spec: TaskSpec, produced: Callable[[str], bool]) -> Optional[Row]:
+        """The previous tasks row (``LedgerHistory.previous``) that ``spec`` repeats exactly and
+        whose files are unchanged, or None when the general path must decide. ``produced(rel)``:
+        whether a task of this run (started, or created and waiting for Make's rule) outputs ``rel``."""
+        if (spec.container_request is not None or spec.watches or not spec.outputs or self._force_all
+                or (self._force_globs and any(fnmatch.fnmatchcase(spec.uid, g) for g in self._force_globs))):
+            return None
+        if self._tables is None:
+            self._tables = self._history.tables()
+        latest, outputs_of, stat_rows = self._tables
+        old = latest.get(spec.uid)
+        if (old is None or old["status"] not in ("succeeded", "cached") or old["parent_task_id"] is not None
+                or old["container_image_id"] is not None or old["container_image"] is not None
+                or old["container_runtime"] is not None):
+            return None
+        inputs, outputs = spec.inputs, spec.outputs
+        if not (old["executor"] == spec.executor and old["max_retries"] == spec.retry
+                and old["shell"] == shell_column(spec) and old["cwd"] == spec.cwd_rel
+                and old["version"] == spec.version
+                and old["inputs"] == json_str_list(inputs)
+                and old["outputs"] == json_str_list(outputs)
+                and old["resources"] == canonical_json(spec.resources)):
+            return None
+        own = self._own
+        for rel in outputs:
+            if (rel in own or rel.startswith(_STATE_PREFIX) or rel.startswith(("/", "../")) or rel in ("..", ".")
+                    or rel == ".scriptflow" or rel in inputs
+                    or any(inp.startswith(rel + "/") for inp in inputs)):
+                return None
+        stat_row = stat_rows.get
+        input_shas: list[tuple[str, Optional[str]]] = []
+        for rel in inputs:
+            if produced(rel):
+                return None
+            sha = _vouched_sha(stat_row(rel), spec.input_abs[rel])
+            if sha is None:
+                return None
+            input_shas.append((rel, sha))
+        if task_fingerprint(spec.definition(), input_shas) != old["fingerprint"]:
+            return None
+        old_outputs = outputs_of.get(old["id"], {})
+        for rel in outputs:
+            recorded = old_outputs.get(rel)
+            if recorded is None or _vouched_sha(stat_row(rel), spec.output_abs[rel]) != recorded["sha256"]:
+                return None
+        return old
