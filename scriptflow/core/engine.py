@@ -241,7 +241,8 @@ class Engine(AttemptHandling, Stopping):
                 return
             record.status = "deciding"
         try:  # a retry hashes again in the pool; so does everything once the run is stopping
-            cheap = not record.attempts and not self.stopping and cheap_to_decide(self.hasher, record.spec)
+            cheap = not record.attempts and not self.stopping and (
+                self._reads_nothing(record.spec) or cheap_to_decide(self.hasher, record.spec))
         except Exception:  # noqa: BLE001 - e.g. a damaged ledger: the guarded decision reports it
             cheap = False
         if cheap:
@@ -249,6 +250,10 @@ class Engine(AttemptHandling, Stopping):
         else:
             self._write_row(record)
             self._prepare.submit(self._guard, self._decide, record)
+
+    def _reads_nothing(self, spec: TaskSpec) -> bool:
+        """A dry run's task never run before: deciding it looks only at whether its inputs exist."""
+        return self.options.dry_run and not self.options.adopt and self.history.previous(spec.uid) is None
 
     def _guard(self, fn: Callable[..., None], record: TaskRecord, *args: Any) -> None:
         """A bug in engine code must fail the task loudly, never hang the run."""
@@ -270,7 +275,8 @@ class Engine(AttemptHandling, Stopping):
             # Its inputs do not exist yet or are about to change: no point hashing them.
             self._finish(record, "would-run", reason="upstream-will-change")
             return
-        if self.options.dry_run and not self.options.adopt and self.history.previous(spec.uid) is None:
+        unread = self._reads_nothing(spec)
+        if unread:
             # Never run: its input hashes decide nothing and a dry run records nothing, so only
             # whether they exist is looked at (a fresh project's dry run reads no file).
             inputs: dict[str, Optional[FileHash]] = {
@@ -288,7 +294,9 @@ class Engine(AttemptHandling, Stopping):
             spec = record.spec = resolve_spec(spec, self.images, lambda c: self._record_container(record, c))
         except ImageUnavailable as exc:
             return self._finish(record, exc.status, reason=UNAVAILABLE_REASON, error=str(exc))
-        fingerprint = task_fingerprint(spec.definition(), [(p, h.sha256 if h else None) for p, h in inputs.items()])
+        # (nor is a fingerprint: decide() compares it only with an earlier row, which there is not)
+        fingerprint = "" if unread else task_fingerprint(spec.definition(),
+                                                        [(p, h.sha256 if h else None) for p, h in inputs.items()])
         forced = self.options.force_all or any(fnmatch.fnmatchcase(spec.uid, g) for g in self.options.force_globs)
         decision = decide(self.history, spec, fingerprint, inputs,
                           lambda rel: self.hasher.hash(spec.output_abs[rel]), forced)

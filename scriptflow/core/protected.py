@@ -43,8 +43,11 @@ class Spellings:
     a symlink, or does not exist, is resolved each time.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, home: Optional[str] = None) -> None:
         self._dirs: dict[str, tuple[tuple[int, int], str]] = {}
+        #: The project folder and its resolution, taken as fixed for the run (the run holds its lock
+        #: and its ledger there): a file directly in it costs one ``lstat``.
+        self._home = (home, os.path.realpath(home)) if home else None
 
     def _real_dir(self, parent: str) -> str:
         try:
@@ -65,7 +68,8 @@ class Spellings:
         parent, name = os.path.split(path)
         if not parent or name in ("", ".", ".."):  # not a normalised absolute file path
             return _spellings(path)
-        beside = os.path.join(self._real_dir(parent), name)
+        home = self._home
+        beside = os.path.join(home[1] if home and parent == home[0] else self._real_dir(parent), name)
         try:
             is_link = stat.S_ISLNK(os.lstat(beside).st_mode)
         except OSError:  # absent (or unreachable): realpath keeps the name as it is
@@ -93,7 +97,7 @@ class ProtectedOutputs:
     """The protected paths of one run, resolved once; ``check`` runs for every started task."""
 
     def __init__(self, project: Project, flow_file: Optional[str]) -> None:
-        self._spellings = Spellings()
+        self._spellings = Spellings(str(project.dir))
         self._roots = _spellings(str(project.dir))
         self._states = _spellings(str(project.state_dir))
         self._values = _spellings(str(project.state_dir / VALUES_FOLDER))
