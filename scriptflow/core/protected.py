@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Optional
+from typing import Iterable, Optional
 
 from ..errors import TaskDefinitionError
 from ..executors.outputs import OutputPattern
@@ -65,11 +65,13 @@ class Spellings:
         return real
 
     def __call__(self, path: str) -> set[str]:
-        parent, name = os.path.split(path)
-        if not parent or name in ("", ".", ".."):  # not a normalised absolute file path
+        cut = path.rfind("/")  # os.path.split and join, for a normalised absolute path
+        parent, name = path[:cut] or "/", path[cut + 1:]
+        if cut < 0 or os.sep != "/" or name in ("", ".", ".."):  # not a normalised absolute file path
             return _spellings(path)
         home = self._home
-        beside = os.path.join(home[1] if home and parent == home[0] else self._real_dir(parent), name)
+        real = home[1] if home and parent == home[0] else self._real_dir(parent)
+        beside = real + name if real.endswith("/") else real + "/" + name
         try:
             is_link = stat.S_ISLNK(os.lstat(beside).st_mode)
         except OSError:  # absent (or unreachable): realpath keeps the name as it is
@@ -103,13 +105,13 @@ class ProtectedOutputs:
         self._values = _spellings(str(project.state_dir / VALUES_FOLDER))
         self._flows = _spellings(os.path.abspath(flow_file)) if flow_file else set()
         self._own = _project_files(str(project.dir))
+        self._inside_values = tuple(v.rstrip(os.sep) + os.sep for v in self._values)
 
     def check(self, spec: TaskSpec) -> None:
         """Raise ``TaskDefinitionError`` naming the task and the first protected output it declares."""
         if not spec.outputs:
             return
         spell = self._spellings
-        values = self._values
         inputs = {rel: spell(spec.input_abs[rel]) for rel in spec.inputs}
         for rel in spec.outputs:
             path = spec.output_abs[rel]
@@ -120,7 +122,7 @@ class ProtectedOutputs:
                                               "the files it matches before the task runs")
                 continue
             spellings = spell(path)
-            if all(any(_within(out, v) and out not in values for v in values) for out in spellings):
+            if all(out.startswith(self._inside_values) for out in spellings):
                 continue  # a function task's value file: scriptflow's own output, made and removed as any other
             why = _why(spellings, self._roots, self._states, self._flows, self._own, inputs)
             if why:
@@ -148,20 +150,27 @@ class ProtectedOutputs:
         return None
 
 
+def _inside(folders: Iterable[str]) -> tuple[str, ...]:
+    """Prefixes of the paths strictly inside any of ``folders`` (for ``str.startswith``)."""
+    return tuple(folder.rstrip(os.sep) + os.sep for folder in folders)
+
+
 def _why(outputs: set[str], roots: set[str], states: set[str], flows: set[str], own: frozenset[str],
          inputs: dict[str, set[str]]) -> Optional[str]:
+    inside_states = _inside(states)
     for out in outputs:
-        if any(_within(out, state) for state in states):
+        if out in states or out.startswith(inside_states):
             return "is inside .scriptflow/ (the ledger and logs)"
         if out in flows:
             return "is the flow file"
         if out in own:
             return "is a flow or configuration file of the project"
-        if any(_within(root, out) for root in roots):
+        if out in roots or any(root.startswith(out.rstrip(os.sep) + os.sep) for root in roots):
             return "is the project folder or holds it"
+    inside_outputs = _inside(outputs)
     for rel, spellings in inputs.items():
         if outputs & spellings:
             return "is also an input of the task"
-        if any(_within(inp, out) and inp != out for inp in spellings for out in outputs):
+        if any(inp.startswith(inside_outputs) for inp in spellings):
             return f"holds input {rel} of the task"
     return None
