@@ -48,6 +48,8 @@ _SUCCESS = ("succeeded", "cached")
 _COLUMNS = ("id, run_id, uid, status, fingerprint, command, shell, cwd, env, version, container_image, "
             "container_image_id, container_runtime, executor, resources, max_retries, inputs, outputs, "
             "parent_task_id")
+#: The names of ``_COLUMNS``, in order (a ``previous`` row unpacks to these).
+PREVIOUS_COLUMNS = tuple(_COLUMNS.split(", "))
 
 
 class LedgerHistory:

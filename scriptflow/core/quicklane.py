@@ -39,12 +39,17 @@ from typing import Any, Callable, Collection, Optional
 
 from ..ledger.store import is_racy
 from .fingerprint import canonical_json, json_str_list, task_fingerprint
-from .history import LedgerHistory, Row
+from .history import PREVIOUS_COLUMNS, LedgerHistory, Row
 from .protected import PROJECT_FILES
 from .recorder import shell_column
 from .spec import TaskSpec
 
 _STATE_PREFIX = ".scriptflow/"
+#: The columns of ``LedgerHistory.previous`` rows, in the order ``reused_row`` unpacks them.
+_ORDER = ("id", "run_id", "uid", "status", "fingerprint", "command", "shell", "cwd", "env", "version",
+          "container_image", "container_image_id", "container_runtime", "executor", "resources", "max_retries",
+          "inputs", "outputs", "parent_task_id")
+assert _ORDER == PREVIOUS_COLUMNS, "quicklane.reused_row unpacks the previous row by position"
 
 
 def _vouched_sha(row: Optional[tuple[Any, ...]], path: str) -> Optional[str]:
@@ -88,17 +93,17 @@ class QuickLane:
             self._tables = self._history.tables()
         latest, outputs_of, stat_rows = self._tables
         old = latest.get(spec.uid)
-        if (old is None or old["status"] not in ("succeeded", "cached") or old["parent_task_id"] is not None
-                or old["container_image_id"] is not None or old["container_image"] is not None
-                or old["container_runtime"] is not None):
+        if old is None:
+            return None
+        (old_id, _, _, status, fingerprint, _, shell, cwd, _, version, image, image_id, runtime, executor,
+         resources, max_retries, old_inputs, old_outputs, parent) = old  # by position: see _ORDER
+        if (status not in ("succeeded", "cached") or parent is not None or image_id is not None
+                or image is not None or runtime is not None):
             return None
         inputs, outputs = spec.inputs, spec.outputs
-        if not (old["executor"] == spec.executor and old["max_retries"] == spec.retry
-                and old["shell"] == shell_column(spec) and old["cwd"] == spec.cwd_rel
-                and old["version"] == spec.version
-                and old["inputs"] == json_str_list(inputs)
-                and old["outputs"] == json_str_list(outputs)
-                and old["resources"] == canonical_json(spec.resources)):
+        if not (executor == spec.executor and max_retries == spec.retry and shell == shell_column(spec)
+                and cwd == spec.cwd_rel and version == spec.version and old_inputs == json_str_list(inputs)
+                and old_outputs == json_str_list(outputs) and resources == canonical_json(spec.resources)):
             return None
         own = self._own
         for rel in outputs:
@@ -115,11 +120,11 @@ class QuickLane:
             if sha is None:
                 return None
             input_shas.append((rel, sha))
-        if task_fingerprint(spec.definition(), input_shas) != old["fingerprint"]:
+        if task_fingerprint(spec.definition(), input_shas) != fingerprint:
             return None
-        old_outputs = outputs_of.get(old["id"], {})
+        output_rows = outputs_of.get(old_id, {})
         for rel in outputs:
-            recorded = old_outputs.get(rel)
+            recorded = output_rows.get(rel)
             if recorded is None or _vouched_sha(stat_row(rel), spec.output_abs[rel]) != recorded["sha256"]:
                 return None
         return old
