@@ -18,7 +18,7 @@ import stat as stat_module
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Callable, Iterable, Mapping, Optional
 
 from ..executors.outputs import OutputPattern
 from ..ledger.store import StatEntry, stat_key
@@ -205,47 +205,8 @@ def json_str_list(items: Iterable[str]) -> str:
     return text if text.isascii() else canonical_json(items)  # surrogates are escaped there
 
 
-#: The keys of a plain task's definition (``TaskSpec.definition``), in sorted order without "inputs".
-_PLAIN_KEYS = ("command", "cwd", "env", "outputs", "shell", "version")
-
-
-def _plain_document(definition: Mapping[str, object], inputs: list[list[Any]]) -> Optional[str]:
-    """``canonical_json`` of the fingerprinted document, written directly for a definition of
-    ``_PLAIN_KEYS`` holding strings (every task without setup lines or a container): the
-    encoder's generality costs more than the hash. None for anything else (or non-ASCII text,
-    whose surrogates ``canonical_json`` escapes)."""
-    if tuple(sorted(definition)) != _PLAIN_KEYS:
-        return None
-    command, cwd, env, outputs, shell, version = (definition[k] for k in _PLAIN_KEYS)
-    if type(cwd) is not str or type(shell) is not bool or not (version is None or type(version) is str):
-        return None
-    if type(command) is list and all(type(a) is str for a in command):
-        command_text = json_str_list(command)
-    elif type(command) is str:
-        command_text = _JSON_STRING(command)
-    else:
-        return None
-    if type(outputs) is not list or not all(type(o) is str for o in outputs) or not isinstance(env, dict):
-        return None
-    pairs = []
-    for path, sha in inputs:
-        if type(path) is not str or not (sha is None or type(sha) is str):
-            return None
-        pairs.append(f"[{_JSON_STRING(path)},{_JSON_STRING(sha) if sha is not None else 'null'}]")
-    version_text = _JSON_STRING(version) if version is not None else "null"
-    text = (f'{{"command":{command_text},"cwd":{_JSON_STRING(cwd)},"env":{canonical_json(env)},'
-            f'"inputs":[{",".join(pairs)}],"outputs":{json_str_list(outputs)},'
-            f'"shell":{"true" if shell else "false"},"version":{version_text}}}')
-    return text if text.isascii() else None
-
-
 def task_fingerprint(definition: Mapping[str, object], inputs: Iterable[tuple[str, Optional[str]]]) -> str:
-    """sha256 of everything that defines a task's result (see DESIGN.md, Skip and rerun):
-    of ``canonical_json`` of the definition with the sorted ``[path, sha256]`` of its inputs."""
-    pairs = sorted([p, h] for p, h in inputs)
-    text = _plain_document(definition, pairs)
-    if text is None:
-        doc = dict(definition)
-        doc["inputs"] = pairs
-        text = canonical_json(doc)
-    return hashlib.sha256(text.encode()).hexdigest()
+    """sha256 of everything that defines a task's result (see DESIGN.md, Skip and rerun)."""
+    doc = dict(definition)
+    doc["inputs"] = sorted([p, h] for p, h in inputs)
+    return hashlib.sha256(canonical_json(doc).encode()).hexdigest()
