@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional
 from ..errors import task_error
 from ..executors.base import Attempt, Outcome, RecordedJob
 from .fingerprint import FileHash
-from .spec import TaskSpec
+from .spec import SLOTS, TaskSpec
 from .task import Task
 
 #: Final task statuses that let dependants run ("would-run" only exists in a dry run).
@@ -20,7 +20,7 @@ OK = ("succeeded", "cached", "would-run")
 OPEN = ("waiting", "deciding", "running")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, **SLOTS)
 class TaskRecord:
     """The engine's bookkeeping for one started task."""
 

@@ -7,6 +7,7 @@ what the fingerprint hashes besides the input hashes.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
@@ -17,6 +18,11 @@ from ..project import Project
 from .paths import Glob
 from .task import Task
 from .watch import Watch
+
+
+#: Per-task records without a ``__dict__`` (a fifth of the memory) where dataclasses can (Python 3.10+):
+#: a flow of 100,000 tasks holds one ``TaskSpec`` and one ``TaskRecord`` per task.
+SLOTS: dict[str, Any] = {"slots": True} if sys.version_info >= (3, 10) else {}
 
 
 @dataclass(frozen=True)
@@ -30,7 +36,7 @@ class ContainerRequest:
     pull: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, **SLOTS)
 class TaskSpec:
     uid: str
     command: Union[list[str], str]
