@@ -61,7 +61,7 @@ class LedgerHistory:
         self._lock = threading.Lock()
         self._loaded = False
         self._latest: dict[str, sqlite3.Row] = {}
-        self._outputs: dict[int, dict[str, dict[str, Any]]] = {}
+        self._outputs: dict[int, tuple[tuple[str, str, Optional[int]], ...]] = {}
         self._stat: dict[str, tuple[Any, ...]] = {}
 
     def _load(self) -> None:
@@ -76,20 +76,28 @@ class LedgerHistory:
             params = (*COMPARED_STATUSES, self._run_id)
             conn.execute("BEGIN")  # one snapshot for the three reads, even beside a live run
             try:
+                # Memory, at 100,000 tasks: rows are sqlite3.Rows (read by name, a third of a dict);
+                # the few values most rows share (status, cwd, env, executor, resources) and a
+                # file's sha256 (in its output row and its stat-cache entry) are one object each.
+                same: dict[Any, Any] = {}
+                one = same.setdefault
+                stat = {row[0]: (row[0], row[1], row[2], row[3], row[4], one(row[5], row[5]), row[6])
+                        for row in conn.execute(
+                            "SELECT path, size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns FROM stat_cache")}
                 cursor = conn.cursor()
-                cursor.row_factory = sqlite3.Row  # read by name, as a dict; a third of a dict's memory
-                latest = {row["uid"]: row for row in cursor.execute(
-                    f"SELECT {_COLUMNS} FROM tasks WHERE id IN ({latest_ids})", params)}
-                outputs: dict[int, dict[str, dict[str, Any]]] = {}
+                latest = {}
+                for v in cursor.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id IN ({latest_ids})", params):
+                    latest[v[2]] = sqlite3.Row(cursor, (
+                        v[0], v[1], v[2], one(v[3], v[3]), v[4], v[5], v[6], one(v[7], v[7]), one(v[8], v[8]),
+                        v[9], v[10], v[11], v[12], one(v[13], v[13]), one(v[14], v[14]), *v[15:]))
+                rows: dict[int, list[tuple[str, str, Optional[int]]]] = {}
                 cursor = conn.execute(
                     "SELECT f.task_id, f.path, f.sha256, f.producer_attempt_id FROM files AS f "
                     f"WHERE f.role = 'output' AND f.task_id IN ({latest_ids})", params)
                 for task_id, path, sha256, producer in cursor:
-                    outputs.setdefault(task_id, {})[path] = {
-                        "path": path, "sha256": sha256, "producer_attempt_id": producer}
-                # Plain tuples: 200,000 entries fit in a few tens of MB.
-                stat = {row[0]: tuple(row) for row in conn.execute(
-                    "SELECT path, size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns FROM stat_cache")}
+                    rows.setdefault(task_id, []).append((path, one(sha256, sha256), producer))
+                outputs = {task_id: tuple(found) for task_id, found in rows.items()}
+                del rows
             finally:
                 conn.execute("COMMIT")
             self._latest, self._outputs, self._stat = latest, outputs, stat
@@ -105,7 +113,8 @@ class LedgerHistory:
         self._load()
         found = self._outputs.get(task_id)
         if found is not None:
-            return found
+            return {path: {"path": path, "sha256": sha256, "producer_attempt_id": producer}
+                    for path, sha256, producer in found}
         return self._files(task_id, "output")
 
     def inputs(self, task_id: int) -> dict[str, dict[str, Any]]:
@@ -118,11 +127,12 @@ class LedgerHistory:
         return {path: {"path": path, "sha256": sha256, "producer_attempt_id": producer}
                 for path, sha256, producer in cursor}
 
-    def tables(self) -> tuple[dict[str, sqlite3.Row], dict[int, dict[str, dict[str, Any]]],
+    def tables(self) -> tuple[dict[str, sqlite3.Row], dict[int, tuple[tuple[str, str, Optional[int]], ...]],
                               dict[str, tuple[Any, ...]]]:
         """What was read, for a caller asking per task (``quicklane.py``): uid -> ``previous``
-        row, task id -> ``outputs`` rows (tasks with outputs), path -> stat-cache row (path,
-        size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns). Never changed after loading."""
+        row, task id -> its output rows (path, sha256, producer attempt id; tasks with outputs),
+        path -> stat-cache row (path, size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns).
+        Never changed after loading."""
         self._load()
         return self._latest, self._outputs, self._stat
 

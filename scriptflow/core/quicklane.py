@@ -122,9 +122,10 @@ class QuickLane:
             input_shas.append((rel, sha))
         if task_fingerprint(spec.definition(), input_shas) != fingerprint:
             return None
-        output_rows = outputs_of.get(old_id, {})
-        for rel in outputs:
-            recorded = output_rows.get(rel)
-            if recorded is None or _vouched_sha(stat_row(rel), spec.output_abs[rel]) != recorded["sha256"]:
+        recorded = outputs_of.get(old_id, ())
+        if len(recorded) != len(outputs):
+            return None
+        for rel, sha, _ in recorded:
+            if rel not in spec.output_abs or _vouched_sha(stat_row(rel), spec.output_abs[rel]) != sha:
                 return None
         return old
