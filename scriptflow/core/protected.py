@@ -105,7 +105,8 @@ class ProtectedOutputs:
         self._values = _spellings(str(project.state_dir / VALUES_FOLDER))
         self._flows = _spellings(os.path.abspath(flow_file)) if flow_file else set()
         self._own = _project_files(str(project.dir))
-        self._inside_values = tuple(v.rstrip(os.sep) + os.sep for v in self._values)
+        self._inside_values = _inside(self._values)
+        self._inside_states = _inside(self._states)
 
     def check(self, spec: TaskSpec) -> None:
         """Raise ``TaskDefinitionError`` naming the task and the first protected output it declares."""
@@ -124,7 +125,7 @@ class ProtectedOutputs:
             spellings = spell(path)
             if all(out.startswith(self._inside_values) for out in spellings):
                 continue  # a function task's value file: scriptflow's own output, made and removed as any other
-            why = _why(spellings, self._roots, self._states, self._flows, self._own, inputs)
+            why = _why(spellings, self._roots, self._states, self._inside_states, self._flows, self._own, inputs)
             if why:
                 raise TaskDefinitionError(
                     f"task {spec.uid!r}: output {rel} {why}; scriptflow removes a task's outputs before it runs "
@@ -155,9 +156,8 @@ def _inside(folders: Iterable[str]) -> tuple[str, ...]:
     return tuple(folder.rstrip(os.sep) + os.sep for folder in folders)
 
 
-def _why(outputs: set[str], roots: set[str], states: set[str], flows: set[str], own: frozenset[str],
-         inputs: dict[str, set[str]]) -> Optional[str]:
-    inside_states = _inside(states)
+def _why(outputs: set[str], roots: set[str], states: set[str], inside_states: tuple[str, ...], flows: set[str],
+         own: frozenset[str], inputs: dict[str, set[str]]) -> Optional[str]:
     for out in outputs:
         if out in states or out.startswith(inside_states):
             return "is inside .scriptflow/ (the ledger and logs)"
@@ -167,7 +167,7 @@ def _why(outputs: set[str], roots: set[str], states: set[str], flows: set[str], 
             return "is a flow or configuration file of the project"
         if out in roots or any(root.startswith(out.rstrip(os.sep) + os.sep) for root in roots):
             return "is the project folder or holds it"
-    inside_outputs = _inside(outputs)
+    inside_outputs = _inside(outputs) if inputs else ()
     for rel, spellings in inputs.items():
         if outputs & spellings:
             return "is also an input of the task"
