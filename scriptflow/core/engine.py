@@ -202,8 +202,8 @@ class Engine(AttemptHandling, Stopping):
 
     def _reused(self, task: Task, spec: TaskSpec, lane: QuickLane) -> bool:
         """Record ``task`` as a reuse of its previous row if the quick lane finds it up to date."""
-        if task.container or spec.executor != self.default_executor or spec.uid in self._by_uid:
-            return False
+        if task.container or spec.executor != self.default_executor or spec.uid in self._by_uid or self.stopping:
+            return False  # (a stopping run finishes new tasks as not-started: the general path does)
         old = lane.reused_row(spec, lambda rel: rel in self._producer
                               or self.created_tasks.producer_of(rel) is not None)
         if old is None:
