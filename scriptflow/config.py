@@ -13,10 +13,16 @@ from typing import Any, Mapping, Optional
 
 from .errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python < 3.11 only
-    import tomli as tomllib
+
+
+def _toml() -> Any:
+    """The TOML reader, imported when a TOML file or ``--set`` value is read (most runs of a
+    project without ``scriptflow.toml`` or ``pyproject.toml`` read none)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python < 3.11 only
+        import tomli as tomllib
+    return tomllib
 
 #: Container runtimes (``container_runtime``) and pull policies (``container_pull``), top level and
 #: per executor; running images is ``executors/container.py``, resolving them ``core/images.py``.
@@ -144,6 +150,7 @@ def file_config(project_dir: Path) -> dict[str, Any]:
 
 
 def _load_toml(path: Path, section: tuple[str, ...] | None, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    tomllib = _toml()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -229,6 +236,7 @@ def parse_setting(text: str) -> dict[str, Any]:
     parts = [p.strip() for p in key.split(".")]
     if not sep or not all(parts):
         raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. executors.slurm.partition=debug")
+    tomllib = _toml()
     try:
         value: Any = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:

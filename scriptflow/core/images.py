@@ -16,19 +16,20 @@ that uses it; ``never`` never does). Anything that keeps the image from
 being known (no runtime, a runtime that fails, a bad reference, an image
 that is not there) is an ``ImageUnavailable`` with one line naming the
 image: the task fails without running, with that reason.
+
+``subprocess``, ``shutil`` and ``executors/container.py`` are imported only
+when a task asks for a container: every task's submission passes here
+(``with_request``), but a run without containers never needs them.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
-import subprocess
 import threading
 from typing import Any, Callable, Mapping, Optional
 
 from ..config import container_args_list
 from ..executors.base import Container
-from ..executors.container import default_runtime, runtime_kind
 from ..project import Project
 from .spec import ContainerRequest, TaskSpec
 
@@ -93,6 +94,8 @@ class ImageResolver:
     def resolve(self, request: ContainerRequest, cwd: str, local: bool) -> Container:
         """The container for a task asking for ``request`` in folder ``cwd`` (``local``: its
         executor runs here, so the runtime must be installed here), or ``ImageUnavailable``."""
+        from ..executors.container import default_runtime, runtime_kind
+
         runtime = request.runtime or default_runtime()
         if runtime is None:
             raise ImageUnavailable(f"container image {request.image}: no container runtime is installed "
@@ -121,12 +124,18 @@ class ImageResolver:
                          run_ref=found.run_ref, args=request.args, mounts=tuple(mounts))
 
     def _resolve(self, runtime: str, image: str, request: ContainerRequest, local: bool) -> Container:
+        from ..executors.container import runtime_kind
+
         if runtime_kind(runtime) in ("podman", "docker"):
             return self._resolve_oci(runtime, image, request.pull)
         return self._resolve_file(runtime, image, local)
 
     def _resolve_file(self, runtime: str, path: str, local: bool) -> Container:
         """Apptainer/Singularity: a local image file (or sandbox folder), identified by its sha256."""
+        import shutil
+
+        from ..executors.container import runtime_kind
+
         if path.startswith(REMOTE_SCHEMES):
             raise ImageUnavailable(
                 f"container image {path}: {runtime_kind(runtime)} images must be local files here; "
@@ -143,6 +152,8 @@ class ImageResolver:
     def _resolve_oci(self, runtime: str, image: str, pull: str) -> Container:
         """Podman/docker: the image id (``sha256:...``, the digest of its configuration, which
         covers every layer) of the local image, pulling it first as ``pull`` says."""
+        import shutil
+
         if not shutil.which(runtime):
             raise ImageUnavailable(f"container image {image}: container runtime {runtime} is not installed")
         if pull == "always" and self._pull:
@@ -167,6 +178,8 @@ class ImageResolver:
     @staticmethod
     def _inspect(runtime: str, image: str) -> tuple[Optional[str], str]:
         """(the image id, "") or (None, the runtime's last line of error)."""
+        import subprocess
+
         try:
             proc = subprocess.run([runtime, "image", "inspect", "--format", "{{.Id}}", image],
                                   stdin=subprocess.DEVNULL, capture_output=True, text=True,
@@ -184,6 +197,8 @@ class ImageResolver:
 
     @staticmethod
     def _run_pull(runtime: str, image: str) -> None:
+        import subprocess
+
         try:
             proc = subprocess.run([runtime, "pull", "-q", image], stdin=subprocess.DEVNULL, capture_output=True,
                                   text=True, check=False)

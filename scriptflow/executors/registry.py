@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from ..errors import ConfigError, ScriptflowError
 from .base import Executor
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 #: The entry-point group installed executors are declared in.
 ENTRY_POINT_GROUP = "scriptflow.executors"
@@ -49,6 +51,10 @@ def register_executor(name: str, cls: type[Executor]) -> None:
 
 
 def _entry_points() -> list[metadata.EntryPoint]:
+    """Installed executors' entry points. ``importlib.metadata`` (and the ``email`` package under
+    it) is imported only here: a run naming only built-in executors never reads package metadata."""
+    from importlib import metadata
+
     try:
         found = metadata.entry_points(group=ENTRY_POINT_GROUP)
     except TypeError:  # pragma: no cover - Python 3.9: entry_points() takes no arguments

@@ -27,7 +27,7 @@ from typing import Optional
 
 from ..clock import parse_time, utc_now
 from ..errors import ScriptflowError
-from ..executors import container, process_groups
+from ..executors import process_groups
 from ..project import Project
 from .recovery import recorded_here
 
@@ -83,6 +83,8 @@ def stop_dead_runs(runs: list[DeadRun], timeout: float = process_groups.GONE_TIM
     tokens = [run.token for run in runs if run.token]
     left = process_groups.stop_token_processes(tokens, timeout) if tokens else []
     if tokens:  # podman/docker containers outlive their client: stop them by the run's label
+        from ..executors import container  # only then: a run with no dead run never needs it
+
         container.stop_run_containers(tokens)
     for run in runs:
         for pid, started_at in run.recorded:

@@ -6,15 +6,16 @@ writes through ``writer.LedgerWriter``.
 """
 from __future__ import annotations
 
+import functools
+import importlib.util
 import logging
 import os
 import re
 import sqlite3
 import threading
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from ..errors import LedgerError
 from .sqlerrors import damaged_message, is_damage, remember_ledger
@@ -75,17 +76,38 @@ _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 def migrations() -> list[tuple[int, str, str]]:
     """(version, file name, SQL) of every migration shipped in ``scriptflow.schema``."""
-    folder = resources.files("scriptflow.schema").joinpath("migrations")
     found = []
-    for entry in folder.iterdir():
-        m = _MIGRATION_NAME.match(entry.name)
+    for name, read in _migration_files():
+        m = _MIGRATION_NAME.match(name)
         if m:
-            found.append((int(m.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+            found.append((int(m.group(1)), name, read()))
     found.sort()
     versions = [v for v, _, _ in found]
     if versions != list(range(1, len(found) + 1)):
         raise LedgerError(f"scriptflow's schema migrations are not numbered 1..N: {versions}")
     return found
+
+
+def _migration_files() -> list[tuple[str, Callable[[], str]]]:
+    """(name, reader) of each file in ``scriptflow.schema/migrations``: read with plain ``open()``
+    when the package is a folder (every installed scriptflow), through ``importlib.resources``
+    only when it is not (the single-file ``scriptflow.pyz``, a zip) — that module pulls in
+    ``tempfile``, ``random`` and more, which no run on disk should pay for."""
+    spec = importlib.util.find_spec("scriptflow.schema")
+    for location in (spec.submodule_search_locations or []) if spec is not None else []:
+        folder = os.path.join(location, "migrations")
+        if os.path.isdir(folder):
+            return [(name, functools.partial(_read_text, os.path.join(folder, name)))
+                    for name in os.listdir(folder)]
+    from importlib import resources
+
+    entries = resources.files("scriptflow.schema").joinpath("migrations").iterdir()
+    return [(entry.name, functools.partial(entry.read_text, encoding="utf-8")) for entry in entries]
+
+
+def _read_text(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
 
 
 def latest_version() -> int:

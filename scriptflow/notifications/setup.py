@@ -1,12 +1,19 @@
-"""What the runner calls: check the notify configuration, start the notifier, redact for the ledger."""
+"""What the runner calls: check the notify configuration, start the notifier, redact for the ledger.
+
+The notifier and its sender (``urllib.request``, ``http.client``, ``email``) are imported only
+when a target is configured: a run that notifies nobody never loads them.
+"""
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from ..core import messages
+from ..core.runstate import Listener
 from ..project import Project
-from .listener import Notifier
 from .targets import redact, redact_urls, targets
+
+if TYPE_CHECKING:
+    from .listener import Notifier
 
 
 def check(config: dict[str, Any], urls: Sequence[str]) -> None:
@@ -19,9 +26,20 @@ def start(config: dict[str, Any], urls: Sequence[str], project: Project) -> Opti
     found = targets(config.get("notify"), urls)
     if not found:
         return None
+    from .listener import Notifier
+
     notifier = Notifier(found, project)
     messages.set_sink(notifier)
     return notifier
+
+
+def observers(console: Listener, notifier: Optional[Notifier]) -> Listener:
+    """What the engine reports to: the console, and the notifier beside it when there is one."""
+    if notifier is None:
+        return console
+    from .listener import Broadcast
+
+    return Broadcast(console, notifier)
 
 
 def stop(notifier: Optional[Notifier]) -> None:

@@ -302,17 +302,6 @@ def _closed(conn: socket.socket) -> bool:
         return True
 
 
-def open_link(engine: Engine, project: Project, run_id: int) -> Optional[TaskLink]:
-    """Give every local attempt of the run the variables to create tasks (None where Unix
-    sockets do not exist: there, scripts cannot create tasks)."""
-    if not hasattr(socket, "AF_UNIX"):  # pragma: no cover - Windows
-        return None
-    link = TaskLink(engine, project, run_id)
-    engine.run_link = link.environment
-    return link
-
-
-def close_link(link: Optional[TaskLink]) -> None:
-    if link is not None:
-        link.engine.run_link = None
-        link.close()
+def can_listen() -> bool:
+    """Unix sockets exist here (not on Windows: there, scripts cannot create tasks)."""
+    return hasattr(socket, "AF_UNIX")

@@ -5,7 +5,6 @@ line, never as a scriptflow traceback.
 """
 from __future__ import annotations
 
-import asyncio
 import importlib.machinery
 import importlib.util
 import inspect
@@ -200,6 +199,8 @@ def call_flow(flow: Flow, args: Sequence[str], path: Path) -> Any:
     positional, keywords = bind_args(flow, args)
     try:
         if flow.is_async:
+            import asyncio  # only for an async flow: asyncio (and ssl under it) costs a sync flow's start
+
             return asyncio.run(flow.function(*positional, **keywords))
         return flow.function(*positional, **keywords)
     except TaskError:

@@ -10,7 +10,6 @@ import gc
 import json
 import logging
 import os
-import secrets
 import socket
 import sqlite3
 import sys
@@ -21,7 +20,7 @@ from typing import IO, Any, Callable, Optional, Sequence
 
 from .. import config as config_module
 from ..version import __version__
-from . import children, flowfile
+from . import childlink, flowfile
 from ..terminal.console import RunConsole, make_console
 from ..core import hooks
 from ..core.refresh import refresh_racy
@@ -31,7 +30,6 @@ from ..errors import ScriptflowError, TaskError
 from ..clock import utc_now
 from ..ledger.writer import LedgerWriter
 from ..notifications import setup as notify_setup
-from ..notifications.listener import Broadcast
 from ..executors import process_groups
 from ..executors.base import RecordedJob
 from .closing import RunEnd, close_run
@@ -170,7 +168,7 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
          json.dumps(options, default=str), ledger_text(str(project.dir)), request.parent_run_id, utc_now(), utc_now(),
          socket.gethostname(), os.getpid(), __version__),
     )
-    token = "" if request.dry_run else f"{run_id}-{secrets.token_hex(8)}"
+    token = "" if request.dry_run else f"{run_id}-{os.urandom(8).hex()}"
     if token:
         # Committed before the flow starts, so before any command can run: if this process dies,
         # the next run finds this run's processes by the token even when no pid reached the ledger.
@@ -191,13 +189,13 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     restore_signals = signals.install()
     restore_gc = tune_gc()
     notifier = None if request.dry_run else notify_setup.start(cfg, request.notify, project)
-    observers = console if notifier is None else Broadcast(console, notifier)
+    observers = notify_setup.observers(console, notifier)
     engine = Engine(project, writer, engine_options, hooks.HookListener(observers, run_id, console.print))
     # A ledger that cannot be written stops the run at once, like Ctrl-C: nothing it does could be recorded.
     writer.set_on_failure(lambda failure: engine.interrupt())
     try:
         with engine:
-            link = None if request.dry_run else children.open_link(engine, project, run_id)
+            link = None if request.dry_run else childlink.open_link(engine, project, run_id)
             console.begin(run_id, flow.name)
             if notifier is not None:
                 notifier.run_started(run_id, request.name, flow.name, utc_now())
@@ -221,7 +219,7 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
                 exit_code = exc.exit_code if isinstance(exc, _Terminated) else EXIT_SIGINT
                 _stop(engine, console)
             finally:
-                children.close_link(link)
+                childlink.close_link(link)
     finally:
         try:
             console.end()
