@@ -79,6 +79,8 @@ class LightFuture(Future):
         found = self._light_condition
         if found is not None:
             return found
+        if self._state == FINISHED:  # final: no lock needed to hand out SETTLED (``wait`` asks every future)
+            return SETTLED
         with _MAKING:
             found = self._light_condition
             if found is None:
