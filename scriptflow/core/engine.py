@@ -204,8 +204,12 @@ class Engine(AttemptHandling, Stopping):
         """Record ``task`` as a reuse of its previous row if the quick lane finds it up to date."""
         if task.container or spec.executor != self.default_executor or spec.uid in self._by_uid or self.stopping:
             return False  # (a stopping run finishes new tasks as not-started: the general path does)
-        old = lane.reused_row(spec, lambda rel: rel in self._producer
-                              or self.created_tasks.producer_of(rel) is not None)
+        try:
+            old = lane.reused_row(spec, lambda rel: rel in self._producer
+                                  or self.created_tasks.producer_of(rel) is not None)
+        except Exception:  # noqa: BLE001 - e.g. a damaged ledger: the general path meets it where it is reported
+            log.debug("the quick lane stepped aside for %s", spec.uid, exc_info=True)
+            return False
         if old is None:
             return False
         with self._lock:  # as in submit: a uid or output another task holds goes the general way

@@ -30,6 +30,7 @@ read transaction. Input rows are needed only when a fingerprint changed
 from __future__ import annotations
 
 import sqlite3
+import struct
 import threading
 from typing import Any, Callable, Optional, Protocol
 
@@ -40,6 +41,11 @@ class Row(Protocol):
 
     def __getitem__(self, column: str, /) -> Any: ...
 
+
+#: A stat-cache entry's size, mtime_ns, ctime_ns, inode and hashed_at_ns, packed (signed: any int64).
+_NUMBERS = struct.Struct("<5q")
+#: (size, mtime_ns, ctime_ns, inode, hashed_at_ns, sha256)
+StatRow = tuple[int, int, int, int, int, str]
 
 #: Statuses of an earlier task that a decision compares with (see ``decide``).
 COMPARED_STATUSES = ("succeeded", "cached", "failed", "interrupted", "lost")
@@ -62,7 +68,7 @@ class LedgerHistory:
         self._loaded = False
         self._latest: dict[str, sqlite3.Row] = {}
         self._outputs: dict[int, tuple[tuple[str, str, Optional[int]], ...]] = {}
-        self._stat: dict[str, tuple[Any, ...]] = {}
+        self._stat: dict[str, tuple[bytes, str]] = {}
 
     def _load(self) -> None:
         if self._loaded:
@@ -81,9 +87,14 @@ class LedgerHistory:
                 # file's sha256 (in its output row and its stat-cache entry) are one object each.
                 same: dict[Any, Any] = {}
                 one = same.setdefault
-                stat = {row[0]: (row[0], row[1], row[2], row[3], row[4], one(row[5], row[5]), row[6])
-                        for row in conn.execute(
-                            "SELECT path, size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns FROM stat_cache")}
+                # A stat-cache entry's five numbers in one bytes object (73 bytes, not five ints of 28-36).
+                stat = {}
+                for row in conn.execute(
+                        "SELECT path, size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns FROM stat_cache"):
+                    try:
+                        stat[row[0]] = (_NUMBERS.pack(*row[1:5], row[6]), one(row[5], row[5]))
+                    except (struct.error, TypeError):  # not five integers: no entry, the file is read again
+                        pass
                 cursor = conn.cursor()
                 latest = {}
                 for v in cursor.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id IN ({latest_ids})", params):
@@ -128,16 +139,23 @@ class LedgerHistory:
                 for path, sha256, producer in cursor}
 
     def tables(self) -> tuple[dict[str, sqlite3.Row], dict[int, tuple[tuple[str, str, Optional[int]], ...]],
-                              dict[str, tuple[Any, ...]]]:
+                              Callable[[str], Optional[StatRow]]]:
         """What was read, for a caller asking per task (``quicklane.py``): uid -> ``previous``
         row, task id -> its output rows (path, sha256, producer attempt id; tasks with outputs),
-        path -> stat-cache row (path, size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns).
-        Never changed after loading."""
+        and ``stat_row``. Never changed after loading."""
         self._load()
-        return self._latest, self._outputs, self._stat
+        return self._latest, self._outputs, self.stat_row
+
+    def stat_row(self, path: str) -> Optional[StatRow]:
+        """The stat-cache entry of ``path`` as (size, mtime_ns, ctime_ns, inode, hashed_at_ns, sha256)."""
+        found = self._stat.get(path)
+        return (*_NUMBERS.unpack(found[0]), found[1]) if found is not None else None
 
     def stat_entry(self, path: str) -> Optional[StatEntry]:
         """The stat-cache entry of a path (the ledger's project-relative spelling), as it was when the run began."""
         self._load()
-        row = self._stat.get(path)
-        return StatEntry(*row) if row is not None else None
+        row = self.stat_row(path)
+        if row is None:
+            return None
+        size, mtime_ns, ctime_ns, inode, hashed_at_ns, sha256 = row
+        return StatEntry(path, size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns)

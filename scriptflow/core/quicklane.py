@@ -39,7 +39,7 @@ from typing import Any, Callable, Collection, Optional
 
 from ..ledger.store import is_racy
 from .fingerprint import canonical_json, json_str_list, task_fingerprint
-from .history import PREVIOUS_COLUMNS, LedgerHistory, Row
+from .history import PREVIOUS_COLUMNS, LedgerHistory, Row, StatRow
 from .protected import PROJECT_FILES
 from .recorder import shell_column
 from .spec import TaskSpec
@@ -52,9 +52,9 @@ _ORDER = ("id", "run_id", "uid", "status", "fingerprint", "command", "shell", "c
 assert _ORDER == PREVIOUS_COLUMNS, "quicklane.reused_row unpacks the previous row by position"
 
 
-def _vouched_sha(row: Optional[tuple[Any, ...]], path: str) -> Optional[str]:
-    """The sha256 of the regular file at ``path`` if the stat-cache ``row`` (path, size,
-    mtime_ns, ctime_ns, inode, sha256, hashed_at_ns) still describes it and is not racy."""
+def _vouched_sha(row: Optional[StatRow], path: str) -> Optional[str]:
+    """The sha256 of the regular file at ``path`` if the stat-cache ``row``
+    (``LedgerHistory.stat_row``) still describes it and is not racy."""
     if row is None or type(path) is not str:  # an output pattern is a str subclass: the general path
         return None
     try:
@@ -63,7 +63,7 @@ def _vouched_sha(row: Optional[tuple[Any, ...]], path: str) -> Optional[str]:
         return None
     if not stat_module.S_ISREG(st.st_mode):
         return None
-    _, size, mtime, ctime, inode, sha, hashed_at = row
+    size, mtime, ctime, inode, hashed_at, sha = row
     if size != st.st_size or mtime != st.st_mtime_ns or ctime != st.st_ctime_ns or inode != st.st_ino:
         return None
     if is_racy(mtime, ctime, hashed_at):
@@ -91,7 +91,7 @@ class QuickLane:
             return None
         if self._tables is None:
             self._tables = self._history.tables()
-        latest, outputs_of, stat_rows = self._tables
+        latest, outputs_of, stat_row = self._tables
         old = latest.get(spec.uid)
         if old is None:
             return None
@@ -111,7 +111,6 @@ class QuickLane:
                     or rel == ".scriptflow" or rel in inputs
                     or any(inp.startswith(rel + "/") for inp in inputs)):
                 return None
-        stat_row = stat_rows.get
         input_shas: list[tuple[str, Optional[str]]] = []
         for rel in inputs:
             if produced(rel):

@@ -122,8 +122,8 @@ def build_spec(task: Task, project: Project, default_executor: str) -> TaskSpec:
     shell = task.shell or syntax is not None
     if shell:  # a list with shell=True is joined with spaces, as the original did
         command: Union[list[str], str] = task.cmd if isinstance(task.cmd, str) else " ".join(task.cmd or [])
-    else:
-        command = task.argv
+    else:  # a list command is the task's own (frozen since it started), not a copy
+        command = task.cmd if type(task.cmd) is list else task.argv
     return TaskSpec(
         uid=task.name,
         command=command,
