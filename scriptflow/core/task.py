@@ -14,6 +14,7 @@ import shlex
 import unicodedata
 from collections.abc import Iterator
 from pathlib import PurePath
+from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
 from ..errors import ScriptflowError, TaskDefinitionError
@@ -59,6 +60,11 @@ class Task(OriginalTaskApi, LightFuture):
 
     #: The run this task was sent to from a task's script (``core/remote.py``); None in a flow.
     _remote: Any = None
+    # Set on the instance only when given (a flow may hold 100,000 tasks, most without either):
+    #: Patterns searched in each line of its stdout while it runs (``watch``; core/watching.py).
+    _watches: Sequence[Watch] = ()
+    #: Named groups of outputs (``outputs={"res": ...}``), as the original declared them.
+    _output_groups: Mapping[str, Any] = MappingProxyType({})
 
     def __init__(
         self,
@@ -101,7 +107,6 @@ class Task(OriginalTaskApi, LightFuture):
         #: ``quiet=False`` (given): the task's output is shown in the terminal as it runs.
         self.show_output = quiet is False
         self.props: dict[str, Any] = dict(props) if props else {}
-        self._output_groups: dict[str, Any] = {}
         self.retry = 0
         self.executor = executor
         self._cwd = cwd
@@ -134,8 +139,8 @@ class Task(OriginalTaskApi, LightFuture):
         if self.resources:
             check_limits(self.resources, self._invalid)
         self._value_source = value_source(self, value, parse)  # t.value (core/results.py)
-        #: Patterns searched in each line of its stdout while it runs (``watch``; core/watching.py).
-        self._watches: list[Watch] = [] if watch is None else watch_list(watch, self._label())
+        if watch is not None:
+            self._watches = watch_list(watch, self._label())
         engine = current_engine()
         if engine is not None:  # so that Make's rule can start it (core/pending.py)
             engine.created(self)
@@ -192,10 +197,12 @@ class Task(OriginalTaskApi, LightFuture):
                 self._outputs.append(group)
                 continue
             if isinstance(group, Mapping):
+                groups = dict(self._output_groups)  # the task's own, never the class's empty default
                 for key, value in group.items():
                     files = [os.fspath(p) for p in _as_list(value)]
-                    self._output_groups[str(key)] = value if isinstance(value, (str, os.PathLike)) else files
+                    groups[str(key)] = value if isinstance(value, (str, os.PathLike)) else files
                     self._outputs.extend(files)
+                self._output_groups = groups
                 continue
             for p in _as_list(group):
                 if not isinstance(p, (str, os.PathLike)) or isinstance(p, Task):
@@ -257,7 +264,7 @@ class Task(OriginalTaskApi, LightFuture):
         if self._started:
             raise TaskDefinitionError(f"task {self.name} has started: watch its output before it starts "
                                       "(or with watch= of sf.task)")
-        self._watches.append(make_watch(pattern, callback, self._label(), stream))
+        self._watches = [*self._watches, make_watch(pattern, callback, self._label(), stream)]
         return self
 
     def set_retry(self, n: int) -> "Task":
