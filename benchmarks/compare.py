@@ -1,61 +1,120 @@
 #!/usr/bin/env python
-"""Two versions of scriptflow against the bare thread pool on the fan-out, interleaved.
+"""Two versions of scriptflow on one workload, interleaved: what a change bought.
 
 ``run.py`` compares scriptflow with other tools; this compares scriptflow with
-itself: the installed one ("after") and an older checkout put first on
-``PYTHONPATH`` ("before", e.g. ``git archive OLD scriptflow | tar -x -C
-/tmp/old``), each repetition running the three arms (in reverse order on odd
-repetitions) on fresh folders of N ``cp`` tasks at ``-j J``. Every scriptflow
-run must leave N succeeded tasks. It prints each repetition and the medians
-of the paired ratios, which cancel most of the load of a shared machine.
+itself: the installed one ("after") and an older version ("before": a commit
+of this repository, ``--before-rev``, or a folder holding an older
+``scriptflow`` package with its ``schema`` folder inside, ``--before``). The
+older one is imported from that folder even when the installed one is an
+editable install (whose import hook would otherwise win over ``PYTHONPATH``);
+the run fails if it is not.
 
-    python benchmarks/compare.py --before /tmp/old --n 10000 --repeat 3
+Workloads (N ``cp`` tasks, as in ``run.py``):
+
+* ``fanout``: a fresh folder per arm and repetition, ``-j J``, with the bare
+  thread pool as a third arm; each scriptflow run must leave N succeeded tasks;
+* ``noop``: one folder built once (untimed), then no-op runs, each of which
+  must find N cached tasks;
+* ``dryrun``: ``run --dry-run`` of one folder that never ran.
+
+Each repetition runs the arms in reverse order on odd repetitions. It prints
+each repetition and, per arm, the medians of wall time, CPU time (user +
+system of the whole process tree) and peak RSS, then the medians of the paired
+ratios, which cancel most of the load of a shared machine.
+
+    python benchmarks/compare.py --before-rev 6fbb478 --workload noop --n 10000 --repeat 5
+    python benchmarks/compare.py --before /tmp/old --workload fanout --n 3000 --repeat 3
 """
 from __future__ import annotations
 
 import argparse
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from measure import timed  # noqa: E402
+from measure import Sample, timed  # noqa: E402
 from workloads import BARE_POOL, last_run_counts, make_folder  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+#: Runs the scriptflow CLI of the folder argv[1] (argv[2:] are its arguments), never an installed one.
+BOOT = ("import sys; folder = sys.argv.pop(1); "
+        "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
+        "sys.path.insert(0, folder); import scriptflow; "
+        "assert scriptflow.__file__.startswith(folder), scriptflow.__file__; "
+        "from scriptflow.cli import main; sys.argv[0] = 'scriptflow'; main()")
+
+
+def older_version(rev: str, into: Path) -> Path:
+    """Commit ``rev`` of this repository's package, as a folder ``--before`` would take."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "scriptflow", "schema"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    shutil.move(str(into / "schema"), str(into / "scriptflow" / "schema"))  # where an install puts it
+    return into
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--before", required=True, help="a folder holding the older scriptflow package")
+    older = parser.add_mutually_exclusive_group(required=True)
+    older.add_argument("--before", help="a folder holding an older scriptflow package (schema/ inside it)")
+    older.add_argument("--before-rev", help="a commit of this repository to compare with")
+    parser.add_argument("--workload", choices=["fanout", "noop", "dryrun"], default="fanout")
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("-j", "--jobs", type=int, default=2)
     args = parser.parse_args()
-    run = ["-m", "scriptflow", "run", "bench", "-j", str(args.jobs), "--classic"]
-    arms = {"before": ["env", f"PYTHONPATH={Path(args.before).resolve()}", sys.executable, *run],
-            "after": [sys.executable, *run],
-            "bare": [sys.executable, "bare.py", str(args.n), str(args.jobs)]}
     root = Path(tempfile.mkdtemp(prefix="scriptflow-compare-"))
-    times: dict[str, list[float]] = {arm: [] for arm in arms}
     try:
-        for r in range(args.repeat):
-            for arm in (list(arms) if r % 2 == 0 else list(reversed(arms))):
-                folder = make_folder(root, f"{arm}{r}", args.n, "scriptflow")
-                (folder / "bare.py").write_text(BARE_POOL)
-                times[arm].append(timed(arms[arm], folder).seconds)
-                if arm != "bare" and last_run_counts(folder) != {"succeeded": args.n}:
-                    sys.exit(f"compare: {arm} left {last_run_counts(folder)}, not {args.n} succeeded tasks")
-                shutil.rmtree(folder)
-            print(f"repetition {r + 1}: " + ", ".join(f"{a} {t[-1]:.2f} s" for a, t in times.items()), flush=True)
+        before = Path(args.before).resolve() if args.before else older_version(args.before_rev, root)
+        return compare(args, before, root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
-    def paired(a: str, b: str) -> float:
-        return statistics.median(x / y for x, y in zip(times[a], times[b]))
-    print(f"medians of the paired ratios: before / bare {paired('before', 'bare'):.2f}, "
-          f"after / bare {paired('after', 'bare'):.2f}, after / before {paired('after', 'before'):.2f}")
+
+def compare(args: argparse.Namespace, before: Path, root: Path) -> int:
+    run = ["run", "bench", "-j", str(args.jobs), "--classic", *(["--dry-run"] if args.workload == "dryrun" else [])]
+    arms = {"before": [sys.executable, "-c", BOOT, str(before), *run],
+            "after": [sys.executable, "-m", "scriptflow", *run]}
+    if args.workload == "fanout":
+        arms["bare"] = [sys.executable, "bare.py", str(args.n), str(args.jobs)]
+    expected = {"fanout": "succeeded", "noop": "cached"}.get(args.workload)
+    shared = None
+    if args.workload != "fanout":
+        shared = make_folder(root, "project", args.n, "scriptflow")
+        if args.workload == "noop":
+            print(f"building {args.n} tasks (untimed) ...", flush=True)
+            timed(arms["after"], shared)
+    samples: dict[str, list[Sample]] = {arm: [] for arm in arms}
+    for r in range(args.repeat):
+        for arm in (list(arms) if r % 2 == 0 else list(reversed(arms))):
+            folder = shared or make_folder(root, f"{arm}{r}", args.n, "scriptflow")
+            (folder / "bare.py").write_text(BARE_POOL)
+            samples[arm].append(timed(arms[arm], folder, stdout=folder / "listing.txt"))
+            if expected and arm != "bare" and last_run_counts(folder) != {expected: args.n}:
+                sys.exit(f"compare: {arm} left {last_run_counts(folder)}, not {args.n} {expected} tasks")
+            if shared is None:
+                shutil.rmtree(folder)
+        print(f"repetition {r + 1}: " + ", ".join(f"{a} {s[-1].seconds:.2f} s" for a, s in samples.items()),
+              flush=True)
+    print(f"{args.workload}, N={args.n:,}, -j {args.jobs}, {args.repeat} repetitions (medians):")
+    for arm, got in samples.items():
+        print(f"  {arm:7s} wall {statistics.median(s.seconds for s in got):7.2f} s   "
+              f"cpu {statistics.median(s.cpu_s for s in got):7.2f} s   "
+              f"peak RSS {statistics.median(s.rss_mb for s in got):6.0f} MB")
+
+    def paired(a: str, b: str, what: str) -> float:
+        return statistics.median(getattr(x, what) / getattr(y, what) for x, y in zip(samples[a], samples[b]))
+    ratios = [f"after / before: wall {paired('after', 'before', 'seconds'):.2f}, "
+              f"cpu {paired('after', 'before', 'cpu_s'):.2f}"]
+    if "bare" in arms:
+        ratios.append(f"before / bare {paired('before', 'bare', 'seconds'):.2f}, "
+                      f"after / bare {paired('after', 'bare', 'seconds'):.2f} (wall)")
+    print("medians of the paired ratios: " + "; ".join(ratios))
     return 0
 
 

@@ -26,6 +26,8 @@ class BenchmarkError(Exception):
 class Sample:
     seconds: float
     rss_mb: float
+    #: User + system CPU of the process and the children it waited for.
+    cpu_s: float = 0.0
 
 
 #: The environment every timed command runs in: the caller's, with Python's bytecode cache on as a
@@ -52,7 +54,7 @@ def timed(cmd: list[str], cwd: Path, stdout: Optional[Path] = None) -> Sample:
         tail = err_path.read_text(errors="replace")[-3000:]
         raise BenchmarkError(f"{shlex.join(cmd)} in {cwd} exited {proc.returncode}:\n{tail}")
     err_path.unlink()
-    return Sample(elapsed, usage.ru_maxrss / 1024)
+    return Sample(elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
 def scriptflow_command(given: Optional[str]) -> list[str]:

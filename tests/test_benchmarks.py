@@ -38,3 +38,16 @@ def test_unknown_workload_is_a_usage_error() -> None:
     assert proc.returncode == 2
     assert "unknown workload nope" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_compare_runs_an_older_commit_beside_the_installed_version(tmp_path: Path) -> None:
+    """compare.py imports the older version from its own folder (its bootstrap refuses any other),
+    and checks every run of both arms against the ledger; HEAD stands for the older commit."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "compare.py"), "--before-rev", "HEAD", "--workload", "noop",
+         "--n", "20", "--repeat", "1"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "noop, N=20, -j 2, 1 repetitions (medians):" in proc.stdout
+    for arm in ("before", "after"):
+        assert f"  {arm}  " in proc.stdout, proc.stdout
+    assert "after / before: wall" in proc.stdout
