@@ -20,7 +20,8 @@ from ..errors import TaskDefinitionError
 from ..executors.base import Executor
 from ..executors.registry import create_executor
 from ..ledger.sqlerrors import is_damage
-from .images import UNAVAILABLE_REASON, ImageResolver, ImageUnavailable, resolve_spec, with_request
+from .images import (UNAVAILABLE_REASON, ImageResolver, ImageUnavailable, container_request, resolve_spec,
+                     with_request)
 from ..ledger.store import ThreadLocalReader
 from ..ledger.writer import LedgerWriter
 from .protected import ProtectedOutputs
@@ -45,9 +46,6 @@ from .task import Task
 
 log = logging.getLogger("scriptflow.engine")
 
-#: A task of no container, to ask whether the default executor's settings put one on every task.
-_PROBE = TaskSpec(uid="", command=[], shell=False, cwd="", cwd_rel=".", env={}, version=None, executor="",
-                  resources={}, retry=0, quiet=False, outputs=(), inputs=())
 #: Stands for an existing input a dry run did not read (see ``_decide``).
 UNREAD = FileHash("", 0)
 
@@ -193,8 +191,8 @@ class Engine(AttemptHandling, Stopping):
     def _quick_lane(self) -> Optional[QuickLane]:
         """The quick lane (``quicklane.py``) when this run can use it: not for a dry run (it lists
         every task's decision) nor when the default executor runs tasks in a container."""
-        if self.options.dry_run or with_request(_PROBE, None, self.executor(self.default_executor).settings,
-                                                self.options.config).container_request is not None:
+        settings = self.executor(self.default_executor).settings
+        if self.options.dry_run or container_request(None, settings, self.options.config) is not None:
             return None
         flow = self.options.flow_file
         return QuickLane(self.history, self.project.relative(flow) if flow else None, self.options.force_all,
