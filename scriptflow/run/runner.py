@@ -6,6 +6,7 @@ receive signals and to wait for the engine.
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
@@ -16,7 +17,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Optional, Sequence
+from typing import IO, Any, Iterator, Optional, Sequence
 
 from .. import config as config_module
 from ..version import __version__
@@ -126,28 +127,29 @@ def execute(request: RunRequest, stream: Optional[IO[str]] = None) -> RunResult:
     console = make_console(project.dir, classic, stream, quiet=request.dry_run)
     for note in compat_notes(project, cfg, executor_note):
         console.print(note)
-    if request.dry_run:  # reads the ledger, writes nothing, needs no lock
-        check_before_run(project.ledger_path)
-        writer = LedgerWriter(project.ledger_path, discard=True)
+    with tuned_gc():  # until the run is recorded and reported: its closing walks every task too
+        if request.dry_run:  # reads the ledger, writes nothing, needs no lock
+            check_before_run(project.ledger_path)
+            writer = LedgerWriter(project.ledger_path, discard=True)
+            try:
+                return _run(request, project, path, flow, cfg, force_all, globs, writer, None, console, {})
+            finally:
+                writer.close()
+        lock = ProjectLock(project)
+        lock.acquire(request.wait_for_lock, on_wait=lambda holder: console.print(
+            f"waiting: {holder} holds {project.dir} (Ctrl-C to give up, --no-wait to fail at once)"))
         try:
-            return _run(request, project, path, flow, cfg, force_all, globs, writer, None, console, {})
+            check_before_run(project.ledger_path)
+            writer = LedgerWriter(project.ledger_path)
+            try:
+                # Before any task is decided: nothing a dead run started may still run beside this one.
+                stop_dead_runs(writer.call(lambda conn: dead_runs(conn, project)).result())
+                jobs = recover(writer, project)
+                return _run(request, project, path, flow, cfg, force_all, globs, writer, lock, console, jobs)
+            finally:
+                writer.close()
         finally:
-            writer.close()
-    lock = ProjectLock(project)
-    lock.acquire(request.wait_for_lock, on_wait=lambda holder: console.print(
-        f"waiting: {holder} holds {project.dir} (Ctrl-C to give up, --no-wait to fail at once)"))
-    try:
-        check_before_run(project.ledger_path)
-        writer = LedgerWriter(project.ledger_path)
-        try:
-            # Before any task is decided: nothing a dead run started may still run beside this one.
-            stop_dead_runs(writer.call(lambda conn: dead_runs(conn, project)).result())
-            jobs = recover(writer, project)
-            return _run(request, project, path, flow, cfg, force_all, globs, writer, lock, console, jobs)
-        finally:
-            writer.close()
-    finally:
-        lock.release()
+            lock.release()
 
 
 def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow, cfg: dict[str, Any],
@@ -187,7 +189,6 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     flow_done = threading.Event()
     exit_code: Optional[int] = None
     restore_signals = signals.install()
-    restore_gc = tune_gc()
     notifier = None if request.dry_run else notify_setup.start(cfg, request.notify, project)
     observers = notify_setup.observers(console, notifier)
     engine = Engine(project, writer, engine_options, hooks.HookListener(observers, run_id, console.print))
@@ -225,7 +226,6 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
             console.end()
         finally:
             restore_signals()
-            restore_gc()
     if token:  # what a task left outside its process group (setsid, a daemon) goes with the run
         process_groups.stop_token_processes([token])
     if token and exit_code is None:  # the next no-op then reads no file this run just hashed
@@ -331,8 +331,9 @@ DRY_RUN_WORDS = {
 GC_THRESHOLD = 50_000
 
 
-def tune_gc() -> Callable[[], None]:
-    """Fewer garbage collections during a run; returns the function that undoes it.
+@contextlib.contextmanager
+def tuned_gc() -> Iterator[None]:
+    """Fewer garbage collections during a run, its closing and its report (undone after).
 
     A run keeps a few objects per task alive until it ends (task, record, spec), and each
     full collection walks all of them: with the default thresholds a dry run of 100,000
@@ -350,12 +351,12 @@ def tune_gc() -> Callable[[], None]:
             gc.freeze()
 
     gc.callbacks.append(freeze_survivors)
-
-    def restore() -> None:
+    try:
+        yield
+    finally:
         gc.callbacks.remove(freeze_survivors)
         gc.set_threshold(*before)
         gc.unfreeze()
-    return restore
 
 
 def plain_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
