@@ -80,6 +80,9 @@ class LocalExecutor(Executor):
     def submit(self, attempt: Attempt, reporter: Reporter) -> "Future[Outcome]":
         return self._pool.submit(attempt.attempt_id, self._run, attempt, reporter)
 
+    def defer_on_resolving_thread(self, fn: Callable[[], None]) -> bool:
+        return self._pool.defer(fn)
+
     def release_slot(self, attempt_id: int) -> None:
         self._pool.lend(attempt_id)
 
@@ -142,10 +145,14 @@ class LocalExecutor(Executor):
         except Exception as exc:  # noqa: BLE001 - unrecorded: never leave it running
             return self._abort_started(attempt, proc, started_at, exc)
         leftover = None
+
+        def wait() -> int:
+            # While this command runs, this thread records what the one before it left (``defer``).
+            self._pool.run_deferred()
+            return process_groups.end_attempt(proc, attempt.run_token, attempt.attempt_id)
+
         try:
-            code, timed_out = wait_with_deadline(
-                proc, limit, self._terminate, self._kill,
-                wait=lambda: process_groups.end_attempt(proc, attempt.run_token, attempt.attempt_id))
+            code, timed_out = wait_with_deadline(proc, limit, self._terminate, self._kill, wait=wait)
         except process_groups.LeftoverProcesses as exc:
             code, timed_out, leftover = exc.exit_code, False, str(exc)
         ended_at = utc_now()
