@@ -105,3 +105,61 @@ def test_shutdown_cancels_what_is_queued_and_waits_for_what_runs() -> None:
     release.set()
     stopper.join(10)
     assert running.result() is True
+
+
+def test_work_deferred_by_a_callback_runs_on_the_same_thread_inside_the_next_call() -> None:
+    """Size 1, two calls queued: what the first call's callback defers runs on that thread when the
+    second call asks for it (``run_deferred``), not before; a callback off the pool is refused."""
+    pool = SlotPool(1, "t")
+    events: list[tuple[str, str]] = []
+    gate = threading.Event()
+
+    def first() -> str:
+        gate.wait(10)
+        return "first"
+
+    def second() -> str:
+        events.append(("second starts", threading.current_thread().name))
+        pool.run_deferred()
+        events.append(("second waits", threading.current_thread().name))
+        return "second"
+
+    def deferred() -> None:
+        events.append(("deferred", threading.current_thread().name))
+
+    f1 = pool.submit(1, first)
+    f1.add_done_callback(lambda f: events.append(("taken", str(pool.defer(deferred)))))
+    f2 = pool.submit(2, second)
+    gate.set()
+    assert f1.result(10) == "first" and f2.result(10) == "second"
+    pool.shutdown()
+    assert [e[0] for e in events] == ["taken", "second starts", "deferred", "second waits"]
+    assert events[0][1] == "True"
+    assert len({name for _, name in events[1:]}) == 1  # all on the one slot thread
+    assert pool.defer(deferred) is False  # not on a thread of the pool
+
+
+def test_deferred_work_runs_at_once_when_nothing_is_queued_and_after_a_call_that_never_asks() -> None:
+    """Nothing queued: the thread runs what was deferred before it looks for more. A next call that
+    never calls ``run_deferred`` (it failed early): the work runs when that call ends."""
+    pool = SlotPool(1, "t")
+    ran: list[str] = []
+    done, start = threading.Event(), threading.Event()
+    f = pool.submit(1, lambda: start.wait(10))
+    f.add_done_callback(lambda _: pool.defer(lambda: (ran.append("after alone"), done.set())))
+    start.set()
+    assert done.wait(10) and ran == ["after alone"]
+
+    gate, done2 = threading.Event(), threading.Event()
+
+    def failing() -> None:
+        raise RuntimeError("no command")
+
+    f1 = pool.submit(2, lambda: gate.wait(10))
+    f1.add_done_callback(lambda _: pool.defer(lambda: (ran.append("after the failed one"), done2.set())))
+    f2 = pool.submit(3, failing)
+    gate.set()
+    assert done2.wait(10)
+    assert isinstance(f2.exception(10), RuntimeError)
+    pool.shutdown()
+    assert ran == ["after alone", "after the failed one"]
