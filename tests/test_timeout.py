@@ -107,3 +107,28 @@ def test_a_bad_timeout_is_one_line_naming_the_task(project, value, message):
     assert proc.stderr.strip() == f"scriptflow: error: sflow.py:3: task t: {message}" or \
         proc.stderr.startswith(f"scriptflow: error: sflow.py:3: task t: {message}"), proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_slow_hook_of_the_task_before_never_times_out_the_next_one(project) -> None:
+    """At -j 1 the one slot thread records the first task's success (and runs its hook) after
+    its command ended, while the next command runs if it can; a task with a time limit starts
+    only once that is done, so the 3 s hook cannot eat into the 2 s limit of a 0.5 s command
+    (it did when the hook ran inside the limit: the command was recorded timed-out)."""
+    project.flow("""
+        import time
+
+        @sf.on("task_finished")
+        def slow(event):
+            if event.uid == "first":
+                time.sleep(3)
+
+        def flow_main():
+            first = sf.Task(["sleep", "1"], name="first").start()  # the second is queued meanwhile
+            second = sf.Task(["sleep", "0.5"], name="second", timeout=2).start()
+            sf.bag(first, second)
+    """)
+    project.run("run", "main", "-j", "1")
+    [second] = _attempts(project, "second")
+    assert second["status"] == "succeeded" and second["error"] is None
+    [first] = _attempts(project, "first")
+    assert second["started_at"] > first["ended_at"]

@@ -96,6 +96,8 @@ class LocalExecutor(Executor):
             limit = attempt_timeout(attempt.resources)
         except ValueError as exc:
             return Outcome(exit_code=None, error=f"cannot run {attempt.task_uid}: {exc}")
+        if limit is not None:  # deferred work never runs beside a command with a time limit, nor stretches it
+            self._pool.run_deferred()
         stdout_path, stderr_path = os.fspath(attempt.stdout_path), os.fspath(attempt.stderr_path)
         self._logs_folder(os.path.dirname(stdout_path))
         env = self._environment(attempt)
@@ -147,8 +149,11 @@ class LocalExecutor(Executor):
         leftover = None
 
         def wait() -> int:
-            # While this command runs, this thread records what the one before it left (``defer``).
-            self._pool.run_deferred()
+            # While this command runs, this thread records what the one before it left (``defer``),
+            # one item at a time until the command ends (its end time is then off by one item at
+            # most; what is left runs once this attempt's outcome is out).
+            while self._pool.has_deferred() and not process_groups.exited(proc):
+                self._pool.run_deferred(1)
             return process_groups.end_attempt(proc, attempt.run_token, attempt.attempt_id)
 
         try:

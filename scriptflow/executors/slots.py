@@ -127,12 +127,16 @@ class SlotPool:
         pending.append(fn)
         return True
 
-    def run_deferred(self) -> None:
-        """Run the work deferred to this thread so far (a call's own thread calls it once the
-        call's long wait is about to begin)."""
+    def run_deferred(self, most: Optional[int] = None) -> None:
+        """Run the work deferred to this thread so far, or its first ``most`` items (a call's own
+        thread calls it once the call's long wait is about to begin)."""
         pending = getattr(self._local, "pending", None)
         if pending:
-            self._run_pending(pending, len(pending))
+            self._run_pending(pending, len(pending) if most is None else min(most, len(pending)))
+
+    def has_deferred(self) -> bool:
+        """Whether work deferred to this thread waits to run."""
+        return bool(getattr(self._local, "pending", None))
 
     @staticmethod
     def _run_pending(pending: list[Callable[[], None]], count: int) -> None:
