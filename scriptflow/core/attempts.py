@@ -158,40 +158,25 @@ class AttemptHandling:
             self._watcher().add(attempt.attempt_id, spec.uid, number,
                                 {"stdout": attempt.stdout_path, "stderr": attempt.stderr_path}, spec.watches,
                                 record.task)
-        here = executor.defer_on_resolving_thread if executor.outcome_on_resolving_thread else None
+        here = executor.outcome_on_resolving_thread
         future.add_done_callback(lambda fut: self._attempt_future_done(record, attempt, fut, here))
 
     def _attempt_future_done(self, record: TaskRecord, attempt: Attempt, future: "Future[Outcome]",
-                             here: Optional[Callable[[Callable[[], None]], bool]] = None) -> None:
+                             here: bool = False) -> None:
         """On the executor's thread: decide at once whether the run must stop (so the slot this
-        frees does not start a queued attempt), then handle the outcome. A success stays on this
-        thread when the executor allows it (``here``: it may defer the work until its next
-        command has started, so recording this attempt overlaps that one's run); anything else
-        goes to the prepare pool."""
+        frees does not start a queued attempt), then handle the outcome: on this thread when
+        the executor allows it (``here``) and the attempt exited 0 with small files (hashing
+        them costs less than handing the task to another thread), else in the prepare pool."""
         self.running_attempts.pop(attempt.attempt_id, None)  # its command can create no more tasks
-        success = False
+        inline = False
         try:
             if not future.cancelled() and not future.exception():
                 outcome = future.result()
                 if not self.options.keep_going and record.attempts > record.spec.retry and not outcome.interrupted \
                         and outcome_error(record.spec, outcome) is not None:
                     self.stopping = True
-                success = (here is not None and outcome.exit_code == 0 and outcome.error is None
-                           and not outcome.interrupted and not self.stopping)
-        finally:  # whatever that check raises, the outcome is handled (and the task ends): no hang
-            if success and here is not None:
-                work = lambda: self._record_success(record, attempt, future)  # noqa: E731
-                if not here(work):
-                    work()
-            else:
-                self._prepare.submit(self._guard, self._attempt_done, record, attempt, future)
-
-    def _record_success(self, record: TaskRecord, attempt: Attempt, future: "Future[Outcome]") -> None:
-        """A success, on the thread that ran it: recorded here when its files are small (hashing
-        them costs less than handing the task to another thread), else in the prepare pool."""
-        inline = False
-        try:
-            inline = not self.stopping and small_files(record.spec, record.input_hashes)
+                inline = (here and outcome.exit_code == 0 and outcome.error is None and not outcome.interrupted
+                          and not self.stopping and small_files(record.spec, record.input_hashes))
         finally:  # whatever that check raises, the outcome is handled (and the task ends): no hang
             if inline:
                 self._guard(self._attempt_done, record, attempt, future)

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Mapping, Optional, Union
+from typing import Any, ClassVar, Mapping, Optional, Union
 
 from .settings import ExecutorSettings
 
@@ -167,14 +167,6 @@ class Executor(ABC):
     #: few hundred microseconds) instead of handing it to another one. False (the default)
     #: for executors whose resolving thread watches many attempts and must not be held up.
     outcome_on_resolving_thread: ClassVar[bool] = False
-
-    def defer_on_resolving_thread(self, fn: Callable[[], None]) -> bool:
-        """Called on the thread that resolved an attempt's future (``outcome_on_resolving_thread``):
-        run ``fn`` later on this same thread, at the latest before it waits for anything; True
-        when taken. The local executor runs it once the thread's next command has started, so
-        recording one attempt overlaps the next one's run. False (the default): the caller runs
-        ``fn`` itself, at once."""
-        return False
 
     def __init__(self, settings: Mapping[str, Any], state_dir: Path) -> None:
         """``settings`` is the raw ``executors.<name>`` section (ConfigError if it is wrong);

@@ -80,9 +80,6 @@ class LocalExecutor(Executor):
     def submit(self, attempt: Attempt, reporter: Reporter) -> "Future[Outcome]":
         return self._pool.submit(attempt.attempt_id, self._run, attempt, reporter)
 
-    def defer_on_resolving_thread(self, fn: Callable[[], None]) -> bool:
-        return self._pool.defer(fn)
-
     def release_slot(self, attempt_id: int) -> None:
         self._pool.lend(attempt_id)
 
@@ -96,8 +93,6 @@ class LocalExecutor(Executor):
             limit = attempt_timeout(attempt.resources)
         except ValueError as exc:
             return Outcome(exit_code=None, error=f"cannot run {attempt.task_uid}: {exc}")
-        if limit is not None:  # deferred work never runs beside a command with a time limit, nor stretches it
-            self._pool.run_deferred()
         stdout_path, stderr_path = os.fspath(attempt.stdout_path), os.fspath(attempt.stderr_path)
         self._logs_folder(os.path.dirname(stdout_path))
         env = self._environment(attempt)
@@ -147,17 +142,10 @@ class LocalExecutor(Executor):
         except Exception as exc:  # noqa: BLE001 - unrecorded: never leave it running
             return self._abort_started(attempt, proc, started_at, exc)
         leftover = None
-
-        def wait() -> int:
-            # While this command runs, this thread records what the one before it left (``defer``),
-            # one item at a time until the command ends (its end time is then off by one item at
-            # most; what is left runs once this attempt's outcome is out).
-            while self._pool.has_deferred() and not process_groups.exited(proc):
-                self._pool.run_deferred(1)
-            return process_groups.end_attempt(proc, attempt.run_token, attempt.attempt_id)
-
         try:
-            code, timed_out = wait_with_deadline(proc, limit, self._terminate, self._kill, wait=wait)
+            code, timed_out = wait_with_deadline(
+                proc, limit, self._terminate, self._kill,
+                wait=lambda: process_groups.end_attempt(proc, attempt.run_token, attempt.attempt_id))
         except process_groups.LeftoverProcesses as exc:
             code, timed_out, leftover = exc.exit_code, False, str(exc)
         ended_at = utc_now()

@@ -222,19 +222,6 @@ def stop_recorded_group(pid: int, started_epoch: Optional[float], timeout: float
     return True
 
 
-def exited(proc: "subprocess.Popen[bytes]") -> bool:
-    """Whether the command has ended, without reaping it (its pid stays the group's); True also
-    when it was reaped already. Without ``os.waitid`` (macOS) it says False: no way to look."""
-    if not hasattr(os, "waitid"):  # pragma: no cover - macOS
-        return proc.returncode is not None
-    try:
-        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:  # reaped meanwhile by an interrupt's poll()
-        return True
-    except InterruptedError:  # pragma: no cover - retried by Python (PEP 475)
-        return False
-
-
 def end_group(proc: "subprocess.Popen[bytes]", timeout: float = GONE_TIMEOUT) -> int:
     """Wait for an attempt's command, then kill what is left of its process group; its exit code.
 

@@ -8,16 +8,9 @@ attempt runs on a thread of its own once it holds a slot (a thread that
 finishes an attempt runs the next queued one, so a fan-out starts few threads), ``lend(key)``
 gives its slot back while it waits and ``reclaim(key)`` takes one again
 (ahead of attempts still queued) before it carries on.
-
-A call's future is resolved on its thread, and a callback may ``defer`` work
-to that thread: it runs when the thread's next call invokes ``run_deferred``
-(the local executor does once its next command has started, so recording one
-attempt overlaps the next one's run), or right away when nothing is queued
-for it to start; never later than the end of the next call.
 """
 from __future__ import annotations
 
-import logging
 import threading
 from collections import deque
 from concurrent.futures import Future
@@ -25,8 +18,6 @@ from typing import Any, Callable, Hashable, Optional
 
 #: A queued call: its key, its future, the function and its arguments.
 _Job = tuple[Hashable, Future, Callable[..., Any], tuple[Any, ...]]
-
-log = logging.getLogger("scriptflow.executors")
 
 
 class SlotPool:
@@ -47,8 +38,6 @@ class SlotPool:
         self._threads: set[threading.Thread] = set()
         self._closed = False
         self._count = 0
-        #: per slot thread: the work its callbacks deferred (``defer``), not run yet
-        self._local = threading.local()
 
     def submit(self, key: Hashable, fn: Callable[..., Any], *args: Any) -> "Future[Any]":
         future: Future = Future()
@@ -83,69 +72,25 @@ class SlotPool:
     def _work(self, job: "Optional[_Job]") -> None:
         """Run calls until none may start: a thread that ends a call takes the next queued one
         itself (starting a thread per call cost about a tenth of a fan-out's time)."""
-        pending: list[Callable[[], None]] = []
-        self._local.pending = pending
-        try:
-            while job is not None:
-                key, future, fn, args = job
-                try:
-                    try:
-                        result = fn(*args)
-                    except BaseException as exc:  # noqa: BLE001 - handed to the future, as a thread pool does
-                        earlier = len(pending)
-                        future.set_exception(exc)
-                    else:
-                        earlier = len(pending)  # deferred before this call and not run by it
-                        future.set_result(result)  # callbacks run first: they may stop the run before the next starts
-                    # What this call's callbacks deferred waits for the next call, if one is queued.
-                    self._run_pending(pending, earlier if self._queue else len(pending))
-                finally:
-                    with self._cond:
-                        if self._held.pop(key, 0):
-                            self._free += 1
-                        self._waits.pop(key, None)
-                        job = self._take()
-                        self._dispatch()
-                        self._cond.notify_all()
-                if job is None and pending:  # the queued call went to another thread
-                    self._run_pending(pending, len(pending))
-                    with self._cond:
-                        job = self._take()
-        finally:
-            self._local.pending = None
-            with self._cond:
-                self._threads.discard(threading.current_thread())
-            if pending:  # pragma: no cover - only after an error of the pool itself
-                self._run_pending(pending, len(pending))
-
-    def defer(self, fn: Callable[[], None]) -> bool:
-        """On a thread of this pool: run ``fn`` on it later (see the module docstring); True when
-        taken. Elsewhere False: the caller runs it."""
-        pending = getattr(self._local, "pending", None)
-        if pending is None:
-            return False
-        pending.append(fn)
-        return True
-
-    def run_deferred(self, most: Optional[int] = None) -> None:
-        """Run the work deferred to this thread so far, or its first ``most`` items (a call's own
-        thread calls it once the call's long wait is about to begin)."""
-        pending = getattr(self._local, "pending", None)
-        if pending:
-            self._run_pending(pending, len(pending) if most is None else min(most, len(pending)))
-
-    def has_deferred(self) -> bool:
-        """Whether work deferred to this thread waits to run."""
-        return bool(getattr(self._local, "pending", None))
-
-    @staticmethod
-    def _run_pending(pending: list[Callable[[], None]], count: int) -> None:
-        for _ in range(count):
-            fn = pending.pop(0)
+        while job is not None:
+            key, future, fn, args = job
             try:
-                fn()
-            except Exception:  # noqa: BLE001 - deferred work handles its own errors; never lose the thread
-                log.exception("deferred work failed")
+                try:
+                    result = fn(*args)
+                except BaseException as exc:  # noqa: BLE001 - handed to the future, as a thread pool does
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)  # callbacks run first: they may stop the run before the next starts
+            finally:
+                with self._cond:
+                    if self._held.pop(key, 0):
+                        self._free += 1
+                    self._waits.pop(key, None)
+                    job = self._take()
+                    if job is None:
+                        self._threads.discard(threading.current_thread())
+                    self._dispatch()
+                    self._cond.notify_all()
 
     def lend(self, key: Hashable) -> None:
         """The call ``key`` waits for others: its slot is free until ``reclaim(key)``."""
