@@ -110,10 +110,9 @@ def test_a_bad_timeout_is_one_line_naming_the_task(project, value, message):
 
 
 def test_a_slow_hook_of_the_task_before_never_times_out_the_next_one(project) -> None:
-    """At -j 1 the one slot thread records the first task's success (and runs its hook) after
-    its command ended, while the next command runs if it can; a task with a time limit starts
-    only once that is done, so the 3 s hook cannot eat into the 2 s limit of a 0.5 s command
-    (it did when the hook ran inside the limit: the command was recorded timed-out)."""
+    """At -j 1 the one slot thread records the first task's success and runs its 3 s hook; the
+    next task's 2 s limit covers its own 0.5 s command only, never that hook (recording on the
+    slot thread while a command with a limit runs would let the hook's time count against it)."""
     project.flow("""
         import time
 
