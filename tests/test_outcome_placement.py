@@ -16,6 +16,7 @@ from pathlib import Path
 from conftest import Project, py_src
 
 from scriptflow.core.attempts import INLINE_RECORD_BYTES, small_files
+from scriptflow.core.fingerprint import FileHash
 from scriptflow.core.protected import _spellings
 from scriptflow.core.spec import TaskSpec
 
@@ -40,6 +41,19 @@ def test_small_files_counts_inputs_and_outputs_and_refuses_directories(tmp_path:
     assert not small_files(_spec({"small": str(small)}, {"big": str(big)}))
     assert not small_files(_spec({"big": str(big)}, {}))
     assert not small_files(_spec({}, {"folder": str(folder)}))
+
+
+def test_small_files_takes_a_decided_input_at_its_hashed_size(tmp_path: Path) -> None:
+    """An input hashed when the task was decided counts with that size, unread: the file here
+    does not even exist, and only the recorded sizes decide."""
+    gone = str(tmp_path / "gone")
+    assert small_files(_spec({"in": gone}, {}), {"in": FileHash("ab", 10)})
+    assert not small_files(_spec({"in": gone}, {}), {"in": FileHash("ab", INLINE_RECORD_BYTES + 1)})
+    assert not small_files(_spec({"in": gone}, {}), {"in": FileHash("dir:ab", 0)})
+    assert small_files(_spec({"in": gone}, {}), {"in": None})
+    big = tmp_path / "big"
+    big.write_bytes(b"x" * (INLINE_RECORD_BYTES + 1))
+    assert not small_files(_spec({"in": str(big)}, {}), {})  # not hashed: its size is read
 
 
 def test_big_and_small_outputs_record_the_same_things(project: Project) -> None:

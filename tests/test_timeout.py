@@ -107,3 +107,27 @@ def test_a_bad_timeout_is_one_line_naming_the_task(project, value, message):
     assert proc.stderr.strip() == f"scriptflow: error: sflow.py:3: task t: {message}" or \
         proc.stderr.startswith(f"scriptflow: error: sflow.py:3: task t: {message}"), proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_slow_hook_of_the_task_before_never_times_out_the_next_one(project) -> None:
+    """At -j 1 the one slot thread records the first task's success and runs its 3 s hook; the
+    next task's 2 s limit covers its own 0.5 s command only, never that hook (recording on the
+    slot thread while a command with a limit runs would let the hook's time count against it)."""
+    project.flow("""
+        import time
+
+        @sf.on("task_finished")
+        def slow(event):
+            if event.uid == "first":
+                time.sleep(3)
+
+        def flow_main():
+            first = sf.Task(["sleep", "1"], name="first").start()  # the second is queued meanwhile
+            second = sf.Task(["sleep", "0.5"], name="second", timeout=2).start()
+            sf.bag(first, second)
+    """)
+    project.run("run", "main", "-j", "1")
+    [second] = _attempts(project, "second")
+    assert second["status"] == "succeeded" and second["error"] is None
+    [first] = _attempts(project, "first")
+    assert second["started_at"] > first["ended_at"]

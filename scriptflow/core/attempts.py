@@ -12,13 +12,14 @@ import os
 import stat
 import threading
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..executors.base import Attempt, Executor, Outcome, RecordedJob, Reporter, Started
 from ..executors.outputs import OutputPattern
 from ..names import file_stem
 from ..project import Project
-from .fingerprint import FileHasher
+from .fingerprint import FileHash, FileHasher
 from .outcome import changed_input, changed_input_error, outcome_error
 from .outputs import remove_outputs
 from .recorder import RunRecorder
@@ -33,11 +34,28 @@ log = logging.getLogger("scriptflow.engine")
 INLINE_RECORD_BYTES = 1 << 20
 
 
-def small_files(spec: TaskSpec) -> bool:
+def small_files(spec: TaskSpec, input_hashes: Optional[dict[str, Optional[FileHash]]] = None) -> bool:
     """Whether the task's inputs and outputs are files (or missing) of at most
-    ``INLINE_RECORD_BYTES`` together: what recording an attempt's success may read."""
+    ``INLINE_RECORD_BYTES`` together: what recording an attempt's success may read.
+
+    An input hashed when the task was decided (``input_hashes``) counts with that size, without
+    a ``stat``: the budget only chooses the thread that records the success (an input changed
+    since is read again either way, ``changed_input``)."""
     budget = INLINE_RECORD_BYTES
-    for path in (*spec.input_abs.values(), *spec.output_abs.values()):
+    known = input_hashes or {}
+    paths: list[Any] = []
+    for name, path in spec.input_abs.items():
+        if name in known:
+            hashed = known[name]
+            if hashed is not None:
+                if hashed.sha256.startswith("dir:"):
+                    return False
+                budget -= hashed.size
+        else:
+            paths.append(path)
+    if budget < 0:
+        return False
+    for path in (*paths, *spec.output_abs.values()):
         if isinstance(path, OutputPattern):  # any number of files
             return False
         try:
@@ -88,6 +106,8 @@ class AttemptHandling:
     running_attempts: dict[int, TaskRecord]
     run_link: Optional[Callable[[int], dict[str, str]]]
     _watch: Optional[Watcher]
+    #: The run's logs folder and its ledger spelling (``_logs_folder``).
+    _logs: Optional[tuple[Path, str]] = None
 
     def _launch(self, record: TaskRecord) -> None:
         spec = record.spec
@@ -102,12 +122,13 @@ class AttemptHandling:
             self._finish(record, "not-started", reason="run-stopping")
             return
         number = record.attempts
-        logs = self.project.logs_dir(self.run_id)
+        logs, logs_rel = self._logs_folder()
         stem = f"{file_stem(spec.uid)}.{number}"
+        out_name, err_name = f"{stem}.out", f"{stem}.err"
         attempt = Attempt(
             run_id=self.run_id, attempt_id=self.record.new_attempt_id(), task_uid=spec.uid, number=number,
             command=spec.command, shell=spec.shell, cwd=spec.cwd, env=spec.env,
-            stdout_path=logs / f"{stem}.out", stderr_path=logs / f"{stem}.err", run_token=self.options.run_token,
+            stdout_path=logs / out_name, stderr_path=logs / err_name, run_token=self.options.run_token,
             resources=spec.resources, outputs=[spec.output_abs[p] for p in spec.outputs], container=spec.container,
         )
         executor = self.executor(spec.executor)
@@ -118,7 +139,8 @@ class AttemptHandling:
         own_logs = attempt.stdout_path, attempt.stderr_path
         if job is not None:  # whatever the executor reports about it lands on the row recorded below
             attempt.stdout_path, attempt.stderr_path = job.stdout_path, job.stderr_path
-        self._record_attempt(record, attempt)  # the only INSERT of this attempt
+        self._record_attempt(record, attempt,  # the only INSERT of this attempt
+                             None if job is not None else (f"{logs_rel}/{out_name}", f"{logs_rel}/{err_name}"))
         future = self._reattach(record, attempt, executor, job, reporter) if job is not None else None
         if future is None:
             if job is not None:  # the executor cannot follow the job: the attempt gets its own log files
@@ -154,7 +176,7 @@ class AttemptHandling:
                         and outcome_error(record.spec, outcome) is not None:
                     self.stopping = True
                 inline = (here and outcome.exit_code == 0 and outcome.error is None and not outcome.interrupted
-                          and not self.stopping and small_files(record.spec))
+                          and not self.stopping and small_files(record.spec, record.input_hashes))
         finally:  # whatever that check raises, the outcome is handled (and the task ends): no hang
             if inline:
                 self._guard(self._attempt_done, record, attempt, future)
@@ -189,9 +211,22 @@ class AttemptHandling:
             self.record.event("reattach", record.spec.uid, {"job_id": job.job_id})
         return future
 
-    def _record_attempt(self, record: TaskRecord, attempt: Attempt) -> None:
-        record.stderr_path = self.project.relative(attempt.stderr_path)
-        self.record.attempt_queued(record.id, record.spec, attempt)
+    def _record_attempt(self, record: TaskRecord, attempt: Attempt,
+                        logs: Optional[tuple[str, str]] = None) -> None:
+        """``logs``: the ledger's spelling of the attempt's two log files, when known already."""
+        if logs is None:
+            logs = self.project.relative(attempt.stdout_path), self.project.relative(attempt.stderr_path)
+        record.stderr_path = logs[1]
+        self.record.attempt_queued(record.id, record.spec, attempt, logs)
+
+    def _logs_folder(self) -> tuple[Path, str]:
+        """The run's logs folder and the ledger's spelling of it, worked out by the first attempt
+        (a log's path is then two string joins, not a path's resolution per attempt and file)."""
+        folder = self._logs
+        if folder is None:
+            logs = self.project.logs_dir(self.run_id)
+            folder = self._logs = (logs, self.project.relative(logs))
+        return folder
 
     def _attempt_started(self, record: TaskRecord, attempt: Attempt, started: Started) -> None:
         self.record.attempt_started(attempt, started)
@@ -229,8 +264,7 @@ class AttemptHandling:
             error = changed_input_error(changed)
         if error is None:
             hashes = [(p, self.hasher.hash(spec.output_abs[p])) for p in spec.outputs]
-            self.record.attempt_ended(attempt, "succeeded", outcome, None)
-            self.record.files(record.id, "output", hashes, producer_attempt_id=attempt.attempt_id)
+            self.record.attempt_succeeded(record.id, attempt, outcome, hashes)
             self._finish(record, "succeeded")
             return
         remove_outputs(spec, self.project)

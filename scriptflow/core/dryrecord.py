@@ -22,6 +22,6 @@ class DryRunRecorder(RunRecorder):
 
 for _name in ("event", "task_created", "task_decided", "task_container", "task_cached", "task_reused", "task_reason",
               "task_status", "files", "forget_inputs", "cached_outputs", "stat_entry", "attempt_queued",
-              "attempt_logs", "attempt_started", "attempts_abandoned", "attempt_ended"):
+              "attempt_logs", "attempt_started", "attempts_abandoned", "attempt_ended", "attempt_succeeded"):
     assert callable(getattr(RunRecorder, _name)), _name
     setattr(DryRunRecorder, _name, _nothing)

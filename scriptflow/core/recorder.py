@@ -15,7 +15,7 @@ from .fingerprint import FileHash, canonical_json, json_str_list
 from .history import Row
 from ..ledger.store import StatEntry
 from ..clock import utc_now
-from ..ledger.writer import LedgerWriter
+from ..ledger.writer import LedgerWriter, Statement
 from ..project import Project, ledger_free_text
 from .spec import TaskSpec
 
@@ -208,14 +208,17 @@ class RunRecorder:
 
     # -- attempts ---------------------------------------------------------------------------
 
-    def attempt_queued(self, task_id: int, spec: TaskSpec, attempt: Attempt) -> None:
-        """The attempt's row and its task turning ``running``: one unit, both or neither."""
+    def attempt_queued(self, task_id: int, spec: TaskSpec, attempt: Attempt,
+                       logs: Optional[tuple[str, str]] = None) -> None:
+        """The attempt's row and its task turning ``running``: one unit, both or neither.
+        ``logs``: the log files as the ledger spells them, if the caller has them."""
+        if logs is None:
+            logs = self.project.relative(attempt.stdout_path), self.project.relative(attempt.stderr_path)
         self.writer.execute_unit([
             ("INSERT INTO attempts (id, task_id, run_id, number, status, executor, resources, queued_at, "
              "stdout_path, stderr_path) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
              (attempt.attempt_id, task_id, self.run_id, attempt.number, spec.executor,
-              canonical_json(spec.resources), utc_now(), self.project.relative(attempt.stdout_path),
-              self.project.relative(attempt.stderr_path))),
+              canonical_json(spec.resources), utc_now(), logs[0], logs[1])),
             ("UPDATE tasks SET status = 'running' WHERE id = ?", (task_id,)),
         ])
 
@@ -242,10 +245,26 @@ class RunRecorder:
 
     def attempt_ended(self, attempt: Attempt, status: str, outcome: Outcome, error: Optional[str]) -> None:
         """The outcome's start time and host win: for a cluster job they say when and where it really ran."""
-        self.writer.execute(
-            "UPDATE attempts SET status = ?, started_at = coalesce(?, started_at), host = coalesce(?, host), "
-            "ended_at = ?, exit_code = ?, error = ? WHERE id = ?",
-            (status, outcome.started_at, outcome.host, outcome.ended_at or utc_now(), outcome.exit_code,
-             ledger_free_text(error) if error is not None else None, attempt.attempt_id),
-        )
+        self.writer.execute(*self._attempt_end(attempt, status, outcome, error))
+
+    def attempt_succeeded(self, task_id: int, attempt: Attempt, outcome: Outcome,
+                          outputs: list[tuple[str, Optional[FileHash]]]) -> None:
+        """The attempt's success and the output rows it produced, as one unit: a reader never sees
+        a succeeded attempt without its outputs (and the writer handles one operation, not two)."""
+        now = utc_now()
+        self.writer.execute_unit([
+            self._attempt_end(attempt, "succeeded", outcome, None),
+            *(("INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+               (task_id, self.run_id, "output", path, h.sha256 if h else None, h.size if h else None,
+                attempt.attempt_id, now)) for path, h in outputs),
+        ])
+        self._manifests(task_id, "output", [(path, h.sha256) for path, h in outputs if h is not None])
+
+    @staticmethod
+    def _attempt_end(attempt: Attempt, status: str, outcome: Outcome, error: Optional[str]) -> Statement:
+        return ("UPDATE attempts SET status = ?, started_at = coalesce(?, started_at), host = coalesce(?, host), "
+                "ended_at = ?, exit_code = ?, error = ? WHERE id = ?",
+                (status, outcome.started_at, outcome.host, outcome.ended_at or utc_now(), outcome.exit_code,
+                 ledger_free_text(error) if error is not None else None, attempt.attempt_id))
 
