@@ -66,12 +66,14 @@ class RunConsole(Listener):
     def end(self) -> None:
         pass
 
-    def print(self, text: str = "") -> None:
+    def print(self, text: str = "", flush: bool = True) -> None:
+        """``flush=False``: the line may wait in the stream's buffer for the next flushed line (a
+        no-op's thousands of "cached" lines, one ``write`` per buffer instead of one per line)."""
         with self._lock:
             if self.gone:
                 return
             try:
-                self.write(text)
+                self.write(text, flush)
             except Exception as exc:  # the console is an observer: it never stops a run
                 if isinstance(exc, BrokenPipeError) or (isinstance(exc, OSError) and exc.errno == errno.EPIPE):
                     self.stream_gone()
@@ -79,9 +81,10 @@ class RunConsole(Listener):
                     self._write_failed = True
                     log.exception("the console could not write a line (further errors are not logged)")
 
-    def write(self, text: str) -> None:
+    def write(self, text: str, flush: bool = True) -> None:
         self.stream.write(text + "\n")
-        self.stream.flush()
+        if flush:
+            self.stream.flush()
 
     def stream_gone(self) -> None:
         """The reader of our output went away (a closed pipe): stop writing, keep running.
@@ -196,8 +199,8 @@ class PlainConsole(RunConsole):
         if record.status == "succeeded":
             took = f" ({format_duration(time.monotonic() - started)})" if started else ""
             self.print(f"{self.stamp()} done    {record.spec.uid}{took}")
-        elif record.status == "cached":
-            self.print(f"{self.stamp()} cached  {record.spec.uid}")
+        elif record.status == "cached":  # the next flushed line (at the latest the summary) flushes it
+            self.print(f"{self.stamp()} cached  {record.spec.uid}", flush=False)
         elif record.status == "upstream-failed":
             self.print(f"{self.stamp()} skipped {record.spec.uid}: {record.error}")
 
@@ -228,7 +231,7 @@ class LiveConsole(RunConsole):
     def end(self) -> None:
         self.live.stop()
 
-    def write(self, text: str) -> None:
+    def write(self, text: str, flush: bool = True) -> None:
         from rich.text import Text
 
         self.console.print(Text(text))
