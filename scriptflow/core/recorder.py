@@ -20,6 +20,12 @@ from ..project import Project, ledger_free_text
 from .spec import TaskSpec
 
 
+_INSERT_FILE = ("INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+#: A ``files`` row as the recorder takes it: (path, sha256, size, producer attempt id).
+FileRow = tuple[str, Optional[str], Optional[int], Optional[int]]
+
+
 def shell_column(spec: TaskSpec) -> int:
     """``tasks.shell``: 0 no shell, 1 ``shell=True``, 2 the shell was chosen because the string
     command holds shell syntax (docs/ledger.md)."""
@@ -96,8 +102,6 @@ class RunRecorder:
             self.writer.execute_unit([*drop, ("INSERT INTO reuses (run_id, task_id, at) VALUES (?, ?, ?)",
                                               (self.run_id, reused, now))])
             return
-        files = "INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at) " \
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         self.writer.execute_unit([
             *drop,
             ("INSERT INTO tasks (id, run_id, uid, command, shell, cwd, env, version, executor, resources, "
@@ -108,10 +112,9 @@ class RunRecorder:
               canonical_json(spec.env), spec.version, spec.executor, canonical_json(spec.resources), spec.retry,
               json_str_list(spec.inputs), json_str_list(spec.outputs), parent_task_id, fingerprint,
               decision.reason, canonical_json(decision.detail), decision.compared_task_id, now, now)),
-            *((files, (task_id, self.run_id, "input", path, h.sha256 if h else None, h.size if h else None, None, now))
-              for path, h in inputs),
-            *((files, (task_id, self.run_id, "output", path, sha, size, producer, now))
-              for path, sha, size, producer in decision.cached_outputs),
+            *self._file_rows(task_id, "input", ((path, h.sha256 if h else None, h.size if h else None, None)
+                                                for path, h in inputs), now),
+            *self._file_rows(task_id, "output", decision.cached_outputs, now),
         ])
 
     def task_reused(self, reused_task_id: int) -> None:
@@ -188,15 +191,13 @@ class RunRecorder:
                 self.event("manifest", self._uids.get(task_id),
                            {"task_id": task_id, "role": role, "path": path, "sha256": sha, "files": files})
 
-    def _insert_files(self, task_id: int, role: str,
-                      rows: Iterable[tuple[str, Optional[str], Optional[int], Optional[int]]]) -> None:
+    def _insert_files(self, task_id: int, role: str, rows: Iterable[FileRow]) -> None:
+        self.writer.execute_unit(self._file_rows(task_id, role, rows, utc_now()))
+
+    def _file_rows(self, task_id: int, role: str, rows: Iterable[FileRow], now: str) -> list[Statement]:
         """The one ``files`` INSERT: (path, sha256, size, producer attempt id) rows, one timestamp."""
-        now = utc_now()
-        self.writer.execute_unit([
-            ("INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at) "
-             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-             (task_id, self.run_id, role, path, sha, size, producer, now))
-            for path, sha, size, producer in rows])
+        return [(_INSERT_FILE, (task_id, self.run_id, role, path, sha, size, producer, now))
+                for path, sha, size, producer in rows]
 
     def stat_entry(self, entry: StatEntry) -> None:
         self.writer.execute(
@@ -254,10 +255,8 @@ class RunRecorder:
         now = utc_now()
         self.writer.execute_unit([
             self._attempt_end(attempt, "succeeded", outcome, None),
-            *(("INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at) "
-               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-               (task_id, self.run_id, "output", path, h.sha256 if h else None, h.size if h else None,
-                attempt.attempt_id, now)) for path, h in outputs),
+            *self._file_rows(task_id, "output", ((path, h.sha256 if h else None, h.size if h else None,
+                                                 attempt.attempt_id) for path, h in outputs), now),
         ])
         self._manifests(task_id, "output", [(path, h.sha256) for path, h in outputs if h is not None])
 
