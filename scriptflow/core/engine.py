@@ -221,8 +221,7 @@ class Engine(AttemptHandling, Stopping):
                 self._producer[path] = record
             self.record.task_reused(old["id"])
         self.hasher.vouched(len(spec.inputs) + len(spec.outputs))
-        self.listener.task_submitted(record)
-        self.listener.task_finished(record)
+        self.listener.task_reused(record)
         resolve_future(record)
         return True
 

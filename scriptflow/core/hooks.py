@@ -132,6 +132,13 @@ class HookListener(Listener):
             if _hooks["task_finished"]:
                 emit(_task_event("task_finished", self.run_id, record), self.warn)
 
+    def task_reused(self, record: TaskRecord) -> None:
+        try:
+            self.inner.task_reused(record)
+        finally:
+            if _hooks["task_finished"]:
+                emit(_task_event("task_finished", self.run_id, record), self.warn)
+
 
 def run_finished(run_id: int, status: str, exit_code: int, error: Optional[str],
                  warn: Optional[Callable[[str], None]] = None) -> None:

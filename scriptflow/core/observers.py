@@ -49,3 +49,6 @@ class ContainedListener(Listener):
 
     def task_finished(self, record: TaskRecord) -> None:
         self._call("task_finished", record)
+
+    def task_reused(self, record: TaskRecord) -> None:
+        self._call("task_reused", record)

@@ -70,6 +70,12 @@ class Listener:
     def attempt_failed(self, record: TaskRecord, attempt: Attempt, outcome: Outcome, will_retry: bool) -> None: ...
     def task_finished(self, record: TaskRecord) -> None: ...
 
+    def task_reused(self, record: TaskRecord) -> None:
+        """A task found up to date as it was started (``core/quicklane.py``): submitted and
+        finished at once. One call instead of two, since a no-op makes one per task."""
+        self.task_submitted(record)
+        self.task_finished(record)
+
 
 @dataclass
 class RunOptions:

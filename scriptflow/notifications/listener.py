@@ -117,3 +117,7 @@ class Broadcast(Listener):
     def task_finished(self, record: TaskRecord) -> None:
         for listener in self.listeners:
             listener.task_finished(record)
+
+    def task_reused(self, record: TaskRecord) -> None:
+        for listener in self.listeners:
+            listener.task_reused(record)

@@ -139,6 +139,11 @@ class RunConsole(Listener):
         if record.status == "failed":
             self.print_failure(record)
 
+    def task_reused(self, record: TaskRecord) -> None:
+        """Never queued, never running: counted as cached under one lock."""
+        with self._lock:
+            self.counts["cached"] += 1
+
     # reports
     def failure_lines(self, record: TaskRecord) -> list[str]:
         spec = record.spec
@@ -199,10 +204,19 @@ class PlainConsole(RunConsole):
         if record.status == "succeeded":
             took = f" ({format_duration(time.monotonic() - started)})" if started else ""
             self.print(f"{self.stamp()} done    {record.spec.uid}{took}")
-        elif record.status == "cached":  # the next flushed line (at the latest the summary) flushes it
-            self.print(f"{self.stamp()} cached  {record.spec.uid}", flush=False)
+        elif record.status == "cached":
+            self._print_cached(record)
         elif record.status == "upstream-failed":
             self.print(f"{self.stamp()} skipped {record.spec.uid}: {record.error}")
+
+    def task_reused(self, record: TaskRecord) -> None:
+        super().task_reused(record)
+        if not record.spec.quiet:
+            self._print_cached(record)
+
+    def _print_cached(self, record: TaskRecord) -> None:
+        """Not flushed on its own: the next flushed line (at the latest the summary) writes it."""
+        self.print(f"{self.stamp()} cached  {record.spec.uid}", flush=False)
 
     def print_failure(self, record: TaskRecord) -> None:
         lines = self.failure_lines(record)
