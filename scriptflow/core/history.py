@@ -32,14 +32,16 @@ from __future__ import annotations
 import sqlite3
 import struct
 import threading
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Callable, Iterator, Optional, Protocol
 
 from ..ledger.store import StatEntry
 
 class Row(Protocol):
-    """An earlier task's row, read by column name (an ``sqlite3.Row``)."""
+    """An earlier task's row, read by column name or in the order of ``PREVIOUS_COLUMNS`` (an ``sqlite3.Row``)."""
 
     def __getitem__(self, column: str, /) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
 
 
 #: A stat-cache entry's size, mtime_ns, ctime_ns, inode and hashed_at_ns, packed (signed: any int64).

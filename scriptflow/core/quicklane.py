@@ -38,18 +38,13 @@ import stat as stat_module
 from typing import Any, Callable, Collection, Optional
 
 from ..ledger.store import is_racy
-from .fingerprint import canonical_json, json_str_list, task_fingerprint
-from .history import PREVIOUS_COLUMNS, LedgerHistory, Row, StatRow
+from .fingerprint import task_fingerprint
+from .history import LedgerHistory, Row, StatRow
 from .protected import PROJECT_FILES
-from .recorder import shell_column
+from .recorder import repeats_columns
 from .spec import TaskSpec
 
 _STATE_PREFIX = ".scriptflow/"
-#: The columns of ``LedgerHistory.previous`` rows, in the order ``reused_row`` unpacks them.
-_ORDER = ("id", "run_id", "uid", "status", "fingerprint", "command", "shell", "cwd", "env", "version",
-          "container_image", "container_image_id", "container_runtime", "executor", "resources", "max_retries",
-          "inputs", "outputs", "parent_task_id")
-assert _ORDER == PREVIOUS_COLUMNS, "quicklane.reused_row unpacks the previous row by position"
 
 
 def _vouched_sha(row: Optional[StatRow], path: str) -> Optional[str]:
@@ -95,16 +90,9 @@ class QuickLane:
         old = latest.get(spec.uid)
         if old is None:
             return None
-        (old_id, _, _, status, fingerprint, _, shell, cwd, _, version, image, image_id, runtime, executor,
-         resources, max_retries, old_inputs, old_outputs, parent) = old  # by position: see _ORDER
-        if (status not in ("succeeded", "cached") or parent is not None or image_id is not None
-                or image is not None or runtime is not None):
+        if old["status"] not in ("succeeded", "cached") or not repeats_columns(old, spec):
             return None
         inputs, outputs = spec.inputs, spec.outputs
-        if not (executor == spec.executor and max_retries == spec.retry and shell == shell_column(spec)
-                and cwd == spec.cwd_rel and version == spec.version and old_inputs == json_str_list(inputs)
-                and old_outputs == json_str_list(outputs) and resources == canonical_json(spec.resources)):
-            return None
         own = self._own
         for rel in outputs:
             if (rel in own or rel.startswith(_STATE_PREFIX) or rel.startswith(("/", "../")) or rel in ("..", ".")
@@ -119,9 +107,9 @@ class QuickLane:
             if sha is None:
                 return None
             input_shas.append((rel, sha))
-        if task_fingerprint(spec.definition(), input_shas) != fingerprint:
+        if task_fingerprint(spec.definition(), input_shas) != old["fingerprint"]:
             return None
-        recorded = outputs_of.get(old_id, ())
+        recorded = outputs_of.get(old["id"], ())
         if len(recorded) != len(outputs):
             return None
         for rel, sha, _ in recorded:

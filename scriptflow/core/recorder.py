@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable, Optional
 from .decide import Decision
 from ..executors.base import Attempt, Container, Outcome, Started
 from .fingerprint import FileHash, canonical_json, json_str_list
-from .history import Row
+from .history import PREVIOUS_COLUMNS, Row
 from ..ledger.store import StatEntry
 from ..clock import utc_now
 from ..ledger.writer import LedgerWriter, Statement
@@ -20,10 +20,31 @@ from ..project import Project, ledger_free_text
 from .spec import TaskSpec
 
 
+_INSERT_REUSE = "INSERT INTO reuses (run_id, task_id, at) VALUES (?, ?, ?)"
 _INSERT_FILE = ("INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 #: A ``files`` row as the recorder takes it: (path, sha256, size, producer attempt id).
 FileRow = tuple[str, Optional[str], Optional[int], Optional[int]]
+
+
+def repeats_columns(old: Row, spec: TaskSpec) -> bool:
+    """Whether the earlier row ``old`` (``LedgerHistory.previous``) holds what ``spec`` would write
+    in every column its fingerprint does not cover (executor, retries, shell 1 or 2, cwd, version,
+    resources, the order of inputs and outputs), with no container and no parent task: the
+    condition for recording ``spec``, up to date, as a reuse of ``old``. Read by position (see
+    ``PREVIOUS_COLUMNS``): the quick lane asks this once per task of a no-op."""
+    (_, _, _, _, _, _, shell, cwd, _, version, image, image_id, runtime, executor, resources, max_retries,
+     inputs, outputs, parent) = old
+    return (image is None and image_id is None and runtime is None and parent is None
+            and executor == spec.executor and max_retries == spec.retry and shell == shell_column(spec)
+            and cwd == spec.cwd_rel and version == spec.version and inputs == json_str_list(spec.inputs)
+            and outputs == json_str_list(spec.outputs) and resources == canonical_json(spec.resources))
+
+
+#: The columns ``repeats_columns`` unpacks, in order.
+assert PREVIOUS_COLUMNS == ("id", "run_id", "uid", "status", "fingerprint", "command", "shell", "cwd", "env",
+                            "version", "container_image", "container_image_id", "container_runtime", "executor",
+                            "resources", "max_retries", "inputs", "outputs", "parent_task_id")
 
 
 def shell_column(spec: TaskSpec) -> int:
@@ -99,8 +120,7 @@ class RunRecorder:
         drop = [("DELETE FROM tasks WHERE id = ?", (task_id,))] if replace else []
         reused = None if parent_task_id is not None else self._reusable(spec, fingerprint, decision)
         if reused is not None:
-            self.writer.execute_unit([*drop, ("INSERT INTO reuses (run_id, task_id, at) VALUES (?, ?, ?)",
-                                              (self.run_id, reused, now))])
+            self.writer.execute_unit([*drop, (_INSERT_REUSE, (self.run_id, reused, now))])
             return
         self.writer.execute_unit([
             *drop,
@@ -119,8 +139,7 @@ class RunRecorder:
 
     def task_reused(self, reused_task_id: int) -> None:
         """A task the quick lane found repeating the tasks row ``reused_task_id`` (``quicklane.py``)."""
-        self.writer.execute("INSERT INTO reuses (run_id, task_id, at) VALUES (?, ?, ?)",
-                            (self.run_id, reused_task_id, utc_now()))
+        self.writer.execute(_INSERT_REUSE, (self.run_id, reused_task_id, utc_now()))
 
     def _reusable(self, spec: TaskSpec, fingerprint: str, decision: Decision) -> Optional[int]:
         """The id of the tasks row this cached task repeats exactly, if it does.
@@ -139,16 +158,7 @@ class RunRecorder:
         old = self.previous(spec.uid)
         if old is None or old["id"] != decision.compared_task_id or old["fingerprint"] != fingerprint:
             return None
-        if (old["container_image_id"] is not None or old["container_image"] is not None
-                or old["container_runtime"] is not None or old["parent_task_id"] is not None):
-            return None
-        same = (old["executor"] == spec.executor and old["max_retries"] == spec.retry
-                and old["shell"] == shell_column(spec) and old["cwd"] == spec.cwd_rel
-                and old["version"] == spec.version
-                and old["resources"] == canonical_json(spec.resources)
-                and old["inputs"] == json_str_list(spec.inputs)
-                and old["outputs"] == json_str_list(spec.outputs))
-        return int(old["id"]) if same else None
+        return int(old["id"]) if repeats_columns(old, spec) else None
 
     def task_reason(self, task_id: int, reason: str, error: Optional[str]) -> None:
         """A reason found without a decision (upstream failed, run stopping, input missing)."""
