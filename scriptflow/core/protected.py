@@ -165,7 +165,7 @@ def _why(outputs: set[str], roots: set[str], states: set[str], inside_states: tu
             return "is the flow file"
         if out in own:
             return "is a flow or configuration file of the project"
-        if out in roots or any(root.startswith(out.rstrip(os.sep) + os.sep) for root in roots):
+        if any(_within(root, out) for root in roots):
             return "is the project folder or holds it"
     inside_outputs = _inside(outputs) if inputs else ()
     for rel, spellings in inputs.items():
