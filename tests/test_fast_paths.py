@@ -47,6 +47,25 @@ def test_a_file_changed_after_its_refresh_still_reruns_its_task(project):
     assert project.read("out_2.txt") == "CONTENT 2\n"
 
 
+def test_a_stat_cache_entry_that_is_not_numbers_is_read_again_not_trusted(project):
+    """Fault injection through the real ledger file: an entry whose mtime is text (SQLite keeps any
+    type in any column) is not packed into the run's memory; its file is read and hashed again,
+    its task stays cached, and the entry is written anew."""
+    make(project)
+    project.run("run", "main")
+    project.run("run", "main")
+    import sqlite3
+
+    with sqlite3.connect(project.path / ".scriptflow" / "ledger.db") as conn:
+        conn.execute("UPDATE stat_cache SET mtime_ns = 'not a number' WHERE path = 'in_3.txt'")
+    project.run("run", "main", check=True)
+    run = project.last_run()
+    assert set(project.statuses().values()) == {"cached"}
+    assert (run["files_hashed"], run["files_from_stat_cache"]) == (1, 9)
+    rows = project.query("SELECT typeof(mtime_ns) AS t FROM stat_cache WHERE path = 'in_3.txt'")
+    assert [r["t"] for r in rows] == ["integer"]
+
+
 def test_a_cached_task_is_recorded_complete(project):
     """One reuses row per cached task, which run_tasks presents complete (decision and status),
     with the input row and the output row, pointing to the attempt that wrote the file, of the
