@@ -48,9 +48,10 @@ def test_a_file_changed_after_its_refresh_still_reruns_its_task(project):
 
 
 def test_a_stat_cache_entry_that_is_not_numbers_is_read_again_not_trusted(project):
-    """Fault injection through the real ledger file: an entry whose mtime is text (SQLite keeps any
-    type in any column) is not packed into the run's memory; its file is read and hashed again,
-    its task stays cached, and the entry is written anew."""
+    """Fault injection through the real ledger file: an entry whose mtime is text or whose sha256
+    is not 64 hexadecimal digits (SQLite keeps any type in any column) is not packed into the
+    run's memory; its file is read and hashed again, its task stays cached, and the entry is
+    written anew."""
     make(project)
     project.run("run", "main")
     project.run("run", "main")
@@ -58,12 +59,18 @@ def test_a_stat_cache_entry_that_is_not_numbers_is_read_again_not_trusted(projec
 
     with sqlite3.connect(project.path / ".scriptflow" / "ledger.db") as conn:
         conn.execute("UPDATE stat_cache SET mtime_ns = 'not a number' WHERE path = 'in_3.txt'")
+        # and sha256s that are not one: not hexadecimal, too short, a number (kept in memory as 32 bytes)
+        conn.execute("UPDATE stat_cache SET sha256 = 'zz' || substr(sha256, 3) WHERE path = 'out_0.txt'")
+        conn.execute("UPDATE stat_cache SET sha256 = substr(sha256, 3) WHERE path = 'in_1.txt'")
+        conn.execute("UPDATE stat_cache SET sha256 = 12 WHERE path = 'out_4.txt'")
     project.run("run", "main", check=True)
     run = project.last_run()
     assert set(project.statuses().values()) == {"cached"}
-    assert (run["files_hashed"], run["files_from_stat_cache"]) == (1, 9)
-    rows = project.query("SELECT typeof(mtime_ns) AS t FROM stat_cache WHERE path = 'in_3.txt'")
-    assert [r["t"] for r in rows] == ["integer"]
+    assert (run["files_hashed"], run["files_from_stat_cache"]) == (4, 6)
+    rows = project.query("SELECT path, typeof(mtime_ns) AS t, length(sha256) AS n FROM stat_cache "
+                         "WHERE path IN ('in_3.txt', 'out_0.txt', 'in_1.txt', 'out_4.txt')")
+    assert {(r["path"], r["t"], r["n"]) for r in rows} == {
+        (p, "integer", 64) for p in ("in_3.txt", "out_0.txt", "in_1.txt", "out_4.txt")}
 
 
 def test_a_cached_task_is_recorded_complete(project):

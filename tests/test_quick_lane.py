@@ -49,3 +49,28 @@ def test_an_input_that_a_created_task_produces_starts_that_task_on_a_no_op(proje
     project.run("run", "main", check=True)
     assert project.reasons() == {"p": "command-changed", "c": "input-changed:a.txt"}
     assert project.read("b.txt") == "two!"
+
+
+def test_a_second_task_of_a_reused_uid_is_bound_or_refused_as_in_any_run(project):
+    """The lane lets go of a reused task's earlier row (history.forget): a second task of that
+    uid in the same run must still be the same task (one run, one row) or a clear error, never
+    decided afresh against a row that is gone."""
+    def flow(second: str) -> None:
+        project.flow(f"""
+            def flow_main():
+                a = sf.Task(["cp", "in.txt", "out.txt"], inputs="in.txt", outputs="out.txt", name="t").start()
+                b = sf.Task({second}, inputs="in.txt", outputs="out.txt", name="t").start()
+                sf.bag(a, b)
+        """)
+
+    project.write("in.txt", "data\n")
+    flow('["cp", "in.txt", "out.txt"]')
+    project.run("run", "main", check=True)
+    project.run("run", "main", check=True)
+    assert project.statuses() == {"t": "cached"}
+    assert len(project.query("SELECT * FROM reuses WHERE run_id = (SELECT max(id) FROM runs)")) == 1
+    flow('["cp", "-p", "in.txt", "out.txt"]')
+    refused = project.run("run", "main", check=False)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "two different tasks are named 't' (command differs)" in refused.stderr
+    assert project.read("out.txt") == "data\n"

@@ -214,12 +214,13 @@ class Engine(AttemptHandling, Stopping):
             if spec.uid in self._by_uid or any(path in self._producer for path in spec.outputs):
                 return False
             record = TaskRecord(task=task, spec=spec, id=self.record.new_task_id(), status="cached",
-                                reason="cached", fingerprint=old["fingerprint"], row_written=True)
+                                reason="cached", row_written=True)
             task._record = record
             self._by_uid[spec.uid] = record
             for path in spec.outputs:
                 self._producer[path] = record
             self.record.task_reused(old["id"])
+        self.history.forget(spec.uid)  # nothing decides this uid again in this run
         self.hasher.vouched(len(spec.inputs) + len(spec.outputs))
         self.listener.task_reused(record)
         resolve_future(record)

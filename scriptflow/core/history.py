@@ -44,7 +44,8 @@ class Row(Protocol):
     def __iter__(self) -> Iterator[Any]: ...
 
 
-#: A stat-cache entry's size, mtime_ns, ctime_ns, inode and hashed_at_ns, packed (signed: any int64).
+#: A stat-cache entry's size, mtime_ns, ctime_ns, inode and hashed_at_ns, packed (signed: any int64),
+#: followed in the same bytes object by its sha256's 32 bytes.
 _NUMBERS = struct.Struct("<5q")
 #: (size, mtime_ns, ctime_ns, inode, hashed_at_ns, sha256)
 StatRow = tuple[int, int, int, int, int, str]
@@ -70,7 +71,7 @@ class LedgerHistory:
         self._loaded = False
         self._latest: dict[str, sqlite3.Row] = {}
         self._outputs: dict[int, tuple[tuple[str, str, Optional[int]], ...]] = {}
-        self._stat: dict[str, tuple[bytes, str]] = {}
+        self._stat: dict[str, bytes] = {}
 
     def _load(self) -> None:
         if self._loaded:
@@ -82,38 +83,12 @@ class LedgerHistory:
             marks = ",".join("?" * len(COMPARED_STATUSES))
             latest_ids = (f"SELECT max(id) FROM tasks WHERE status IN ({marks}) AND run_id != ? GROUP BY uid")
             params = (*COMPARED_STATUSES, self._run_id)
-            conn.execute("BEGIN")  # one snapshot for the three reads, even beside a live run
+            conn.execute("BEGIN")  # one snapshot for both reads, even beside a live run
             try:
-                # Memory, at 100,000 tasks: rows are sqlite3.Rows (read by name, a third of a dict);
-                # the few values most rows share (status, cwd, env, executor, resources) and a
-                # file's sha256 (in its output row and its stat-cache entry) are one object each.
-                same: dict[Any, Any] = {}
-                one = same.setdefault
-                # A stat-cache entry's five numbers in one bytes object (73 bytes, not five ints of 28-36).
-                stat = {}
-                for row in conn.execute(
-                        "SELECT path, size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns FROM stat_cache"):
-                    try:
-                        stat[row[0]] = (_NUMBERS.pack(*row[1:5], row[6]), one(row[5], row[5]))
-                    except (struct.error, TypeError):  # not five integers: no entry, the file is read again
-                        pass
-                cursor = conn.cursor()
-                latest = {}
-                for v in cursor.execute(f"SELECT {_COLUMNS} FROM tasks WHERE id IN ({latest_ids})", params):
-                    latest[v[2]] = sqlite3.Row(cursor, (
-                        v[0], v[1], v[2], one(v[3], v[3]), v[4], v[5], v[6], one(v[7], v[7]), one(v[8], v[8]),
-                        v[9], v[10], v[11], v[12], one(v[13], v[13]), one(v[14], v[14]), *v[15:]))
-                rows: dict[int, list[tuple[str, str, Optional[int]]]] = {}
-                cursor = conn.execute(
-                    "SELECT f.task_id, f.path, f.sha256, f.producer_attempt_id FROM files AS f "
-                    f"WHERE f.role = 'output' AND f.task_id IN ({latest_ids})", params)
-                for task_id, path, sha256, producer in cursor:
-                    rows.setdefault(task_id, []).append((path, one(sha256, sha256), producer))
-                outputs = {task_id: tuple(found) for task_id, found in rows.items()}
-                del rows
+                self._stat = _stat_cache(conn)
+                self._latest, self._outputs = _latest_tasks(conn, latest_ids, params)
             finally:
                 conn.execute("COMMIT")
-            self._latest, self._outputs, self._stat = latest, outputs, stat
             self._loaded = True
 
     def previous(self, uid: str) -> Optional[Row]:
@@ -140,18 +115,29 @@ class LedgerHistory:
         return {path: {"path": path, "sha256": sha256, "producer_attempt_id": producer}
                 for path, sha256, producer in cursor}
 
+    def forget(self, uid: str) -> None:
+        """Let go of the earlier row of ``uid`` and its output rows: the quick lane recorded its
+        task as their reuse, and nothing asks for them again in this run (another task of that
+        uid is bound to that task, never decided). At 100,000 tasks each row is then held only
+        until its task is decided, not beside every task of the flow (80 MB)."""
+        row = self._latest.pop(uid, None)
+        if row is not None:
+            self._outputs.pop(row[0], None)
+
     def tables(self) -> tuple[dict[str, sqlite3.Row], dict[int, tuple[tuple[str, str, Optional[int]], ...]],
                               Callable[[str], Optional[StatRow]]]:
         """What was read, for a caller asking per task (``quicklane.py``): uid -> ``previous``
         row, task id -> its output rows (path, sha256, producer attempt id; tasks with outputs),
-        and ``stat_row``. Never changed after loading."""
+        and ``stat_row``. Changed after loading only by ``forget``."""
         self._load()
         return self._latest, self._outputs, self.stat_row
 
     def stat_row(self, path: str) -> Optional[StatRow]:
         """The stat-cache entry of ``path`` as (size, mtime_ns, ctime_ns, inode, hashed_at_ns, sha256)."""
         found = self._stat.get(path)
-        return (*_NUMBERS.unpack(found[0]), found[1]) if found is not None else None
+        if found is None:
+            return None
+        return (*_NUMBERS.unpack_from(found), found[_NUMBERS.size:].hex())
 
     def stat_entry(self, path: str) -> Optional[StatEntry]:
         """The stat-cache entry of a path (the ledger's project-relative spelling), as it was when the run began."""
@@ -161,3 +147,57 @@ class LedgerHistory:
             return None
         size, mtime_ns, ctime_ns, inode, hashed_at_ns, sha256 = row
         return StatEntry(path, size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns)
+
+
+def _stat_cache(conn: sqlite3.Connection) -> dict[str, bytes]:
+    """The whole stat cache, path -> one bytes object per entry (105 bytes, not a tuple of five
+    ints and a 64-character str: 200,000 entries at 100,000 tasks). An entry that is not five
+    integers and a sha256 is left out: its file is read again."""
+    stat: dict[str, bytes] = {}
+    pack = _NUMBERS.pack
+    for path, size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns in conn.execute(
+            "SELECT path, size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns FROM stat_cache"):
+        try:
+            digest = bytes.fromhex(sha256)
+            if len(digest) == 32:
+                stat[path] = pack(size, mtime_ns, ctime_ns, inode, hashed_at_ns) + digest
+        except (struct.error, TypeError, ValueError):
+            pass
+    return stat
+
+
+def _latest_tasks(conn: sqlite3.Connection, latest_ids: str, params: tuple[Any, ...]) -> tuple[
+        dict[str, sqlite3.Row], dict[int, tuple[tuple[str, str, Optional[int]], ...]]]:
+    """uid -> the latest earlier row (``_COLUMNS``) and task id -> its output rows, in one query
+    (a row per output, the task's columns repeated; grouped back here).
+
+    Memory, at 100,000 tasks: rows are sqlite3.Rows (read by name, a third of a dict); the few
+    values most rows share (status, cwd, env, executor, resources) and a file's sha256 are one
+    object each."""
+    same: dict[Any, Any] = {}
+    one = same.setdefault
+    names = conn.cursor()
+    names.execute(f"SELECT {_COLUMNS} FROM tasks LIMIT 0")  # what the Rows are read by
+    latest: dict[str, sqlite3.Row] = {}
+    outputs: dict[int, tuple[tuple[str, str, Optional[int]], ...]] = {}
+    width = len(PREVIOUS_COLUMNS)
+    columns = ", ".join(f"t.{name}" for name in PREVIOUS_COLUMNS)
+    last_id = None
+    found: list[tuple[str, str, Optional[int]]] = []
+    for v in conn.execute(
+            f"SELECT {columns}, f.path, f.sha256, f.producer_attempt_id FROM tasks AS t "
+            f"LEFT JOIN files AS f ON f.task_id = t.id AND f.role = 'output' "
+            f"WHERE t.id IN ({latest_ids}) ORDER BY t.id", params):
+        if v[0] != last_id:
+            if found:
+                outputs[last_id] = tuple(found)  # type: ignore[index]
+                found = []
+            last_id = v[0]
+            latest[v[2]] = sqlite3.Row(names, (
+                v[0], v[1], v[2], one(v[3], v[3]), v[4], v[5], v[6], one(v[7], v[7]), one(v[8], v[8]),
+                v[9], v[10], v[11], v[12], one(v[13], v[13]), one(v[14], v[14]), *v[15:width]))
+        if v[width] is not None:
+            found.append((v[width], v[width + 1], v[width + 2]))
+    if found:
+        outputs[last_id] = tuple(found)  # type: ignore[index]
+    return latest, outputs
