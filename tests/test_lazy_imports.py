@@ -37,7 +37,7 @@ FLOW = """
     def flow_copy():
         _dump("at-start.json")
         atexit.register(_dump, "at-exit.json")
-        sf.Task(["cp", "in.txt", "out.txt"], inputs="in.txt", outputs="out.txt", name="copy").start().result()
+        sf.bag(sf.Task(["cp", "in.txt", "out.txt"], inputs="in.txt", outputs="out.txt", name="copy"))
 """
 
 

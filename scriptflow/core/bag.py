@@ -1,6 +1,7 @@
 """``sf.bag``: wait for several tasks together, in a plain flow or an ``async`` one."""
 from __future__ import annotations
 
+import sys
 from concurrent.futures import wait
 from typing import Any, Iterable, Union
 
@@ -13,19 +14,26 @@ def bag(*tasks: Union[Task, Iterable[Task]]) -> Any:
     In a plain flow it blocks until all are done and returns them (raising the
     first failure, in order). In an ``async`` flow it returns an awaitable.
     """
-    import asyncio
-
     flat: list[Task] = []
     for t in tasks:
         flat.extend(t if not isinstance(t, Task) else [t])
     for t in flat:
         t.start()
     remote = [t for t in flat if t._remote is not None]  # sent to the run from a task's script
+    # A running event loop needs asyncio imported: a plain flow does not import it here (an import
+    # searches the flow's folder first, and listing a folder of 200,000 files costs 20 MB).
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is not None and _in_event_loop(asyncio):
+        return asyncio.gather(*(t if t._remote is not None else asyncio.wrap_future(t) for t in flat))
+    if remote:
+        remote[0]._remote.wait(remote)  # one request for all of them
+    wait(flat)
+    return [t.result() for t in flat]
+
+
+def _in_event_loop(asyncio: Any) -> bool:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        if remote:
-            remote[0]._remote.wait(remote)  # one request for all of them
-        wait(flat)
-        return [t.result() for t in flat]
-    return asyncio.gather(*(t if t._remote is not None else asyncio.wrap_future(t) for t in flat))
+        return False
+    return True
