@@ -19,8 +19,21 @@ def test_future_internals_are_those_lightfuture_replaces() -> None:
     """If a Python version changes what Future.__init__ sets, this fails instead of tasks misbehaving."""
     assert set(vars(Future())) == {"_condition", "_state", "_result", "_exception", "_waiters", "_done_callbacks"}
     light = LightFuture()
-    assert set(vars(light)) == {"_light_condition", "_state", "_result", "_exception", "_waiters",
-                                "_done_callbacks"}
+    assert set(vars(light)) == {"_light_condition", "_state", "_result", "_exception"}
+    assert light._waiters == [] and light._done_callbacks == []  # made when first asked for
+    assert light._waiters is light._waiters and set(vars(light)) >= {"_light_waiters", "_light_callbacks"}
+
+
+def test_waiters_and_callbacks_are_made_once_whichever_thread_asks_first() -> None:
+    for _ in range(200):
+        f = LightFuture()
+        seen: list[list] = []
+        threads = [threading.Thread(target=lambda f=f, seen=seen: seen.append(f._waiters)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert all(found is seen[0] for found in seen)
 
 
 def test_settled_untouched_future_never_made_a_condition() -> None:

@@ -13,7 +13,7 @@ import stat
 import threading
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from ..executors.base import Attempt, Executor, Outcome, RecordedJob, Reporter, Started
 from ..executors.outputs import OutputPattern
@@ -34,7 +34,7 @@ log = logging.getLogger("scriptflow.engine")
 INLINE_RECORD_BYTES = 1 << 20
 
 
-def small_files(spec: TaskSpec, input_hashes: Optional[dict[str, Optional[FileHash]]] = None) -> bool:
+def small_files(spec: TaskSpec, input_hashes: Optional[Mapping[str, Optional[FileHash]]] = None) -> bool:
     """Whether the task's inputs and outputs are files (or missing) of at most
     ``INLINE_RECORD_BYTES`` together: what recording an attempt's success may read.
 

@@ -71,8 +71,39 @@ class LightFuture(Future):
         self._state = PENDING
         self._result = None
         self._exception: Optional[BaseException] = None
-        self._waiters: list[Any] = []
-        self._done_callbacks: list[Any] = []
+
+    # ``Future``'s list of waiters (``wait``, ``as_completed``) and of done-callbacks, each made on
+    # first use too: a settled task nobody waited on never needs them (112 bytes a task).
+    _light_waiters: Optional[list[Any]] = None
+    _light_callbacks: Optional[list[Any]] = None
+
+    @property
+    def _waiters(self) -> list[Any]:
+        found = self._light_waiters
+        if found is None:
+            with _MAKING:
+                found = self._light_waiters
+                if found is None:
+                    found = self._light_waiters = []
+        return found
+
+    @_waiters.setter
+    def _waiters(self, value: list[Any]) -> None:
+        self._light_waiters = value
+
+    @property
+    def _done_callbacks(self) -> list[Any]:
+        found = self._light_callbacks
+        if found is None:
+            with _MAKING:
+                found = self._light_callbacks
+                if found is None:
+                    found = self._light_callbacks = []
+        return found
+
+    @_done_callbacks.setter
+    def _done_callbacks(self, value: list[Any]) -> None:
+        self._light_callbacks = value
 
     @property
     def _condition(self) -> Any:

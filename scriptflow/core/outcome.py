@@ -8,6 +8,7 @@ the input is put back (the ledger would lie about what it was made from).
 from __future__ import annotations
 
 import os
+from typing import Mapping
 
 from ..executors.base import Outcome
 from ..executors.outputs import missing_outputs
@@ -27,7 +28,7 @@ def outcome_error(spec: TaskSpec, outcome: Outcome) -> str | None:
     return None
 
 
-def changed_input(hasher: FileHasher, spec: TaskSpec, before: dict[str, FileHash | None]) -> str | None:
+def changed_input(hasher: FileHasher, spec: TaskSpec, before: Mapping[str, FileHash | None]) -> str | None:
     """The first input whose content now differs from ``before`` (its hashes when decided), if any."""
     for path, old in before.items():
         now = hasher.hash(spec.input_abs[path], recheck=True)

@@ -32,19 +32,19 @@ class CreatedTasks:
 
     def __init__(self, project: Project) -> None:
         self.project = project
-        self._tasks: list[Task] = []
-        self._order: dict[int, int] = {}             # id(task) -> creation number
+        self._tasks: list[Task] = []                 # a task's creation number: ``task._created_number``
         self._indexed: dict[int, set[str]] = {}      # id(task) -> the outputs it is indexed under
         self._by_path: dict[str, list[Task]] = {}    # project-relative output -> its declaring tasks
         self._changed: dict[int, Task] = {}          # created or edited since the last lookup
         self._lock = threading.Lock()
+        self._on_edit = self._edited  # one bound method for every task (a flow may create 100,000)
 
     def add(self, task: Task) -> None:
         with self._lock:
-            self._order[id(task)] = len(self._tasks)
+            task._created_number = len(self._tasks)
             self._tasks.append(task)
             self._changed[id(task)] = task
-        task._on_edit = self._edited
+        task._on_edit = self._on_edit
 
     def _edited(self, task: Task) -> None:
         with self._lock:
@@ -87,7 +87,7 @@ class CreatedTasks:
             candidates = [t for t in waiting if t.cmd is not None]
         if not candidates:
             return None
-        return min(candidates, key=lambda t: self._order[id(t)])
+        return min(candidates, key=lambda t: t._created_number)
 
     def start_producers(self, consumer: Task, inputs: Iterable[str], produced: Container[str]) -> None:
         """Start the created tasks that produce inputs of ``consumer`` no started task produces."""

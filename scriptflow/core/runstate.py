@@ -6,13 +6,16 @@ plain types, not on the engine's machinery.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ..errors import task_error
 from ..executors.base import Attempt, Outcome, RecordedJob
 from .fingerprint import FileHash
 from .spec import SLOTS, TaskSpec
 from .task import Task
+
+_NO_HASHES: Mapping[str, Optional[FileHash]] = MappingProxyType({})
 
 #: Final task statuses that let dependants run ("would-run" only exists in a dry run).
 OK = ("succeeded", "cached", "would-run")
@@ -27,7 +30,9 @@ class TaskRecord:
     task: Task
     spec: TaskSpec
     id: int
-    deps: list["TaskRecord"] = field(default_factory=list)
+    #: The records it waits for (a tuple or list; assigned whole, never changed in place). Defaults
+    #: below that are immutable and shared cost nothing for the 100,000 tasks of a no-op.
+    deps: Sequence["TaskRecord"] = ()
     dependants: list["TaskRecord"] = field(default_factory=list)
     waiting_on: int = 0
     status: str = "waiting"
@@ -36,9 +41,10 @@ class TaskRecord:
     error: Optional[str] = None
     exit_code: Optional[int] = None
     stderr_path: Optional[str] = None
+    #: As decided (None for a task the quick lane found up to date: only re-attaching asks for it).
     fingerprint: Optional[str] = None
-    #: Input hashes as decided (and recorded): checked again after each attempt.
-    input_hashes: dict[str, FileHash | None] = field(default_factory=dict)
+    #: Input hashes as decided (and recorded): checked again after each attempt. Assigned whole.
+    input_hashes: Mapping[str, FileHash | None] = field(default_factory=lambda: _NO_HASHES)
     #: Its ``tasks`` row is in the writer's queue (a task decided at once is written complete, once).
     row_written: bool = False
     #: The task whose command created this one (``tasks.parent_task_id``), or None for the flow's.

@@ -130,10 +130,10 @@ def build_spec(task: Task, project: Project, default_executor: str) -> TaskSpec:
         shell=shell,
         cwd=cwd,
         cwd_rel=project.relative(cwd),
-        env={str(k): str(v) for k, v in task.env.items()},
+        env={str(k): str(v) for k, v in task.env.items()} if task.env else {},  # (a bare {} is a third the size)
         version=task.version,
         executor=canonical_executor(task.executor) or default_executor,
-        resources=dict(task.resources),
+        resources=dict(task.resources) if task.resources else {},
         retry=task.retry,
         quiet=task.quiet,
         outputs=tuple(outputs),

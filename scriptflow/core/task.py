@@ -149,6 +149,8 @@ class Task(OriginalTaskApi, LightFuture):
 
     #: Told of every change to the definition (``CreatedTasks`` re-indexes the task's outputs).
     _on_edit: Optional[Callable[["Task"], None]] = None
+    #: Its place among the tasks created in this run (``CreatedTasks``: Make's rule starts the first).
+    _created_number = -1
 
     def _editable(self) -> None:
         if self._started:
