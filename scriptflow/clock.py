@@ -16,9 +16,14 @@ _second_cache: tuple[int, str] = (-1, "")
 
 def utc_now() -> str:
     """ISO-8601 UTC with microseconds (sorts as text); the seconds part is formatted once per second."""
+    return utc_text(time.time_ns())
+
+
+def utc_text(now_ns: int) -> str:
+    """``utc_now``'s text for a moment read earlier with ``time.time_ns()`` (kept as a number
+    until it is written: ``core/reuserows.py``)."""
     global _second_cache
-    now = time.time_ns()
-    seconds, micros = divmod(now // 1000, 1_000_000)
+    seconds, micros = divmod(now_ns // 1000, 1_000_000)
     cached_second, text = _second_cache
     if cached_second != seconds:
         text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))

@@ -101,6 +101,7 @@ class Engine(AttemptHandling, Stopping):
 
     def __exit__(self, *exc: Any) -> None:
         clear_current_engine(self)
+        self.record.flush_reuses()  # before the run is recorded as ended (``reuserows.py``)
         self._prepare.shutdown(wait=True)
         if self._watch is not None:
             self._watch.close()

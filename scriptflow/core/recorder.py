@@ -17,10 +17,10 @@ from ..ledger.store import StatEntry
 from ..clock import utc_now
 from ..ledger.writer import LedgerWriter, Statement
 from ..project import Project, ledger_free_text
+from .reuserows import INSERT as _INSERT_REUSE, ReuseRows
 from .spec import TaskSpec
 
 
-_INSERT_REUSE = "INSERT INTO reuses (run_id, task_id, at) VALUES (?, ?, ?)"
 _INSERT_FILE = ("INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 #: A ``files`` row as the recorder takes it: (path, sha256, size, producer attempt id).
@@ -67,6 +67,7 @@ class RunRecorder:
         #: uid -> the earlier task a decision compares with (the engine sets it to ``LedgerHistory.previous``)
         self.previous: Callable[[str], Optional[Row]] = lambda uid: None
         self._uids: dict[int, str] = {}
+        self._reuses = ReuseRows(writer, run_id)
 
     def new_task_id(self) -> int:
         return self.writer.new_id("tasks")
@@ -138,8 +139,13 @@ class RunRecorder:
         ])
 
     def task_reused(self, reused_task_id: int) -> None:
-        """A task the quick lane found repeating the tasks row ``reused_task_id`` (``quicklane.py``)."""
-        self.writer.execute(_INSERT_REUSE, (self.run_id, reused_task_id, utc_now()))
+        """A task the quick lane found repeating the tasks row ``reused_task_id`` (``quicklane.py``);
+        its row reaches the writer with a few thousand others (``reuserows.py``)."""
+        self._reuses.add(reused_task_id)
+
+    def flush_reuses(self) -> None:
+        """Hand the held ``reuses`` rows to the writer (the engine, as it closes)."""
+        self._reuses.flush()
 
     def _reusable(self, spec: TaskSpec, fingerprint: str, decision: Decision) -> Optional[int]:
         """The id of the tasks row this cached task repeats exactly, if it does.
