@@ -32,6 +32,15 @@ def test_quick_benchmark_prints_its_tables(tmp_path: Path) -> None:
     assert "| fanout | 20 | scriptflow |" in text
 
 
+def test_floor_times_each_phase_of_a_no_op_without_an_engine() -> None:
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "floor.py"), "--n", "30"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    for phase in ("import scriptflow", "sf.Task(...)", "build_spec", "fingerprint", "two stats a task"):
+        assert phase in proc.stdout
+    assert "for 30 tasks" in proc.stdout
+
+
 def test_unknown_workload_is_a_usage_error() -> None:
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--workloads", "fanout,nope"],
                           capture_output=True, text=True, timeout=60)
