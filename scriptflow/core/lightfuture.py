@@ -77,33 +77,21 @@ class LightFuture(Future):
     _light_waiters: Optional[list[Any]] = None
     _light_callbacks: Optional[list[Any]] = None
 
-    @property
-    def _waiters(self) -> list[Any]:
-        found = self._light_waiters
+    def _made(self, name: str) -> list[Any]:
+        """The list kept in attribute ``name``, made under the module lock on first use."""
+        found = getattr(self, name)
         if found is None:
             with _MAKING:
-                found = self._light_waiters
+                found = getattr(self, name)
                 if found is None:
-                    found = self._light_waiters = []
+                    found = []
+                    setattr(self, name, found)
         return found
 
-    @_waiters.setter
-    def _waiters(self, value: list[Any]) -> None:
-        self._light_waiters = value
-
-    @property
-    def _done_callbacks(self) -> list[Any]:
-        found = self._light_callbacks
-        if found is None:
-            with _MAKING:
-                found = self._light_callbacks
-                if found is None:
-                    found = self._light_callbacks = []
-        return found
-
-    @_done_callbacks.setter
-    def _done_callbacks(self, value: list[Any]) -> None:
-        self._light_callbacks = value
+    _waiters = property(lambda self: self._made("_light_waiters"),
+                        lambda self, value: setattr(self, "_light_waiters", value))
+    _done_callbacks = property(lambda self: self._made("_light_callbacks"),
+                               lambda self, value: setattr(self, "_light_callbacks", value))
 
     @property
     def _condition(self) -> Any:
