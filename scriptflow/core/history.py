@@ -171,9 +171,9 @@ def _latest_tasks(conn: sqlite3.Connection, latest_ids: str, params: tuple[Any, 
     """uid -> the latest earlier row (``_COLUMNS``) and task id -> its output rows, in one query
     (a row per output, the task's columns repeated; grouped back here).
 
-    Memory, at 100,000 tasks: rows are sqlite3.Rows (read by name, a third of a dict); the few
-    values most rows share (status, cwd, env, executor, resources) and a file's sha256 are one
-    object each."""
+    Memory, at 100,000 tasks: rows are sqlite3.Rows (read by name, a third of a dict), and the
+    few values most rows share (status, cwd, env, executor, resources) are one object each;
+    ``LedgerHistory.forget`` lets go of each row once its task is reused."""
     same: dict[Any, Any] = {}
     one = same.setdefault
     names = conn.cursor()

@@ -50,8 +50,8 @@ class FailedOperation:
 
 
 class _Op:
-    """One queued operation. Slots: a no-op of 100,000 tasks can queue as many (a ``reuses`` row
-    each) faster than they are committed."""
+    """One queued operation. Slots: a run can queue tens of thousands of them while its flow
+    keeps the GIL busy and the writer waits for it at every statement."""
 
     __slots__ = ("work", "future", "rescue")
 
