@@ -37,7 +37,7 @@ import os
 import stat as stat_module
 from typing import Any, Callable, Collection, Optional
 
-from ..ledger.store import is_racy
+from ..ledger.store import is_racy, stat_key
 from .fingerprint import task_fingerprint
 from .history import LedgerHistory, Row, StatRow
 from .protected import PROJECT_FILES
@@ -59,7 +59,7 @@ def _vouched_sha(row: Optional[StatRow], path: str) -> Optional[str]:
     if not stat_module.S_ISREG(st.st_mode):
         return None
     size, mtime, ctime, inode, hashed_at, sha = row
-    if size != st.st_size or mtime != st.st_mtime_ns or ctime != st.st_ctime_ns or inode != st.st_ino:
+    if (size, mtime, ctime, inode) != stat_key(st):  # what the stat cache compares, as ``StatEntry.matches``
         return None
     if is_racy(mtime, ctime, hashed_at):
         return None  # the general path reads it again
