@@ -225,12 +225,9 @@ class RunRecorder:
 
     # -- attempts ---------------------------------------------------------------------------
 
-    def attempt_queued(self, task_id: int, spec: TaskSpec, attempt: Attempt,
-                       logs: Optional[tuple[str, str]] = None) -> None:
+    def attempt_queued(self, task_id: int, spec: TaskSpec, attempt: Attempt, logs: tuple[str, str]) -> None:
         """The attempt's row and its task turning ``running``: one unit, both or neither.
-        ``logs``: the log files as the ledger spells them, if the caller has them."""
-        if logs is None:
-            logs = self.project.relative(attempt.stdout_path), self.project.relative(attempt.stderr_path)
+        ``logs``: the attempt's stdout and stderr files as the ledger spells them."""
         self.writer.execute_unit([
             ("INSERT INTO attempts (id, task_id, run_id, number, status, executor, resources, queued_at, "
              "stdout_path, stderr_path) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
