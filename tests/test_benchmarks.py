@@ -6,6 +6,7 @@ name each arm.
 """
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -60,3 +61,55 @@ def test_compare_runs_an_older_commit_beside_the_installed_version(tmp_path: Pat
     for arm in ("before", "after"):
         assert f"  {arm}  " in proc.stdout, proc.stdout
     assert "after / before: wall" in proc.stdout
+
+
+def test_cpu_split_prints_the_runs_own_cpu_apart_from_its_childrens(tmp_path: Path) -> None:
+    """cpu_split.py runs the script in its own process: the CPU a child burns is reported as the
+    children's, the script's own loop as its own, and the script's exit code is kept."""
+    script = tmp_path / "spin.py"
+    script.write_text(
+        "import subprocess, sys, time\n"
+        "subprocess.run([sys.executable, '-c', 'import time\\nt = time.process_time()\\n"
+        "while time.process_time() - t < 0.3: pass'], check=True)\n"
+        "t = time.process_time()\n"
+        "while time.process_time() - t < 0.2: pass\n"
+        "sys.exit(3)\n")
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "cpu_split.py"), str(script)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    own = re.search(r"own CPU user ([\d.]+) s, system ([\d.]+) s", line)
+    children = re.search(r"children user ([\d.]+) s, system ([\d.]+) s", line)
+    assert own and children, line
+    assert float(children.group(1)) + float(children.group(2)) >= 0.25, line
+    assert 0.15 <= float(own.group(1)) + float(own.group(2)), line
+    version = subprocess.run([sys.executable, str(REPO / "benchmarks" / "cpu_split.py"), "scriptflow", "--version"],
+                             capture_output=True, text=True, timeout=120)
+    assert version.returncode == 0 and "scriptflow" in version.stdout, version.stderr
+    assert "scriptflow: wall" in version.stderr
+
+
+def test_compare_runs_the_older_package_as_python_m_runs_the_installed_one(tmp_path: Path) -> None:
+    """Both arms must start the same way: the older package through its own ``__main__`` (where
+    its entry point freezes the heap before exit), as ``python -m scriptflow`` runs the installed
+    one; a package without ``__main__`` runs its CLI."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import compare
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    package = tmp_path / "old" / "scriptflow"
+    (package / "cli").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "cli" / "__init__.py").write_text("def main():\n    import sys\n    print('cli', sys.argv[1:])\n")
+    (package / "__main__.py").write_text("import sys\nprint('main', sys.argv[1:])\n")
+
+    def boot() -> str:
+        proc = subprocess.run([sys.executable, "-c", compare.BOOT, str(package.parent), "run", "bench"],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    assert boot() == "main ['run', 'bench']"
+    (package / "__main__.py").unlink()
+    assert boot() == "cli ['run', 'bench']"

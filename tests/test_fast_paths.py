@@ -157,3 +157,21 @@ def test_path_lists_written_directly_equal_the_canonical_json_ones():
 
     for items in ([], ["a"], ['a"b', "c\\d", "\n\t", "é", "\udcff", "x/y z"], ("t", "u")):
         assert json_str_list(items) == canonical_json(list(items))
+
+
+def test_canonical_json_through_the_shared_c_encoder_equals_the_json_encoders_text():
+    """``canonical_json`` calls the C encoder it made once instead of ``JSONEncoder.encode``
+    (which makes one per call); fingerprints and stored columns depend on its text being the
+    encoder's, byte for byte, for every kind of value a task holds."""
+    import json
+
+    from scriptflow.core import fingerprint
+
+    assert fingerprint._C_ENCODE is not None  # CPython: the shared encoder is what runs
+    reference = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    values = ["", "plain", 'q"uote\\back', "\x00\x1f\n\t", "é ü \u2028", ["cp", "in 1.txt", "é"], ("a", "b"),
+              None, True, False, 0, -3, 2.5, 1e300, {}, [], {"b": 1, "a": [None, {"d": "x", "c": 2.0}]},
+              {"command": ["sh", "-c", "echo $HOME"], "env": {"Z": "1", "A": "é"}, "inputs": [["in", None]]}]
+    for value in values:
+        assert fingerprint.canonical_json(value) == reference.encode(value), value
+    assert fingerprint.canonical_json(["\udcff"]) == '["\\udcff"]'  # a lone surrogate is still escaped
