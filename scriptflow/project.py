@@ -76,6 +76,11 @@ class Project:
         self._prefix = self._dir_str.rstrip(os.sep) + os.sep
 
     @property
+    def dir_text(self) -> str:
+        """``str(self.dir)``, made once."""
+        return self._dir_str
+
+    @property
     def ledger_path(self) -> Path:
         return self.state_dir / "ledger.db"
 

@@ -74,3 +74,60 @@ def test_a_second_task_of_a_reused_uid_is_bound_or_refused_as_in_any_run(project
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
     assert "two different tasks are named 't' (command differs)" in refused.stderr
     assert project.read("out.txt") == "data\n"
+
+
+def _stat_cache_vouches(project, path: str, sha256: str, hashed_after_change_ns: int) -> None:
+    """Set the stat-cache entry of ``path`` to the file's stat now, with ``sha256`` hashed
+    ``hashed_after_change_ns`` after its last change (what a run would have stored had it read
+    the file then). Fault injection: a real run cannot be made to read a file in the same
+    timestamp tick as a write it then misses."""
+    st = (project.path / path).stat()
+    with project.ledger() as conn:
+        updated = conn.execute(
+            "UPDATE stat_cache SET size = ?, mtime_ns = ?, ctime_ns = ?, inode = ?, sha256 = ?, hashed_at_ns = ? "
+            "WHERE path = ?", (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, sha256,
+                               max(st.st_mtime_ns, st.st_ctime_ns) + hashed_after_change_ns, path)).rowcount
+    assert updated == 1
+
+
+def _same_size_edit_flow(project) -> str:
+    project.write("in.txt", "aaa\n")
+    project.flow("""
+        def flow_main():
+            sf.Task(["cp", "in.txt", "out.txt"], inputs="in.txt", outputs="out.txt", name="t").result()
+    """)
+    project.run("run", "main", check=True)
+    recorded = project.query("SELECT sha256 FROM files WHERE role = 'output' AND path = 'out.txt'")[0][0]
+    _stat_cache_vouches(project, "out.txt", recorded, hashed_after_change_ns=1_000_000_000)  # settled
+    project.write("out.txt", "bbb\n")  # same size, new content: only the stat (mtime, ctime) tells
+    return recorded
+
+
+def test_an_output_edited_to_the_same_size_is_not_vouched_for_by_its_old_stat(project):
+    """The lane compares size, mtime, ctime and inode with the stat-cache entry: an output
+    rewritten to the same size after its settled entry was made must be read again, found
+    modified and rebuilt."""
+    _same_size_edit_flow(project)
+    project.run("run", "main", check=True)
+    assert project.statuses() == {"t": "succeeded"}
+    assert project.reasons() == {"t": "output-modified:out.txt"}
+    assert project.read("out.txt") == "aaa\n"
+
+
+def test_a_racy_stat_cache_entry_is_read_again_and_a_settled_one_trusted(project):
+    """An entry hashed within the timestamp granularity of its file's last change may have
+    missed a write in the same tick: the lane must not trust it. Here it claims the recorded
+    hash for content that changed since; read again, the task is rebuilt. The same entry made
+    a second after the change is trusted, as the general path would."""
+    recorded = _same_size_edit_flow(project)
+    _stat_cache_vouches(project, "out.txt", recorded, hashed_after_change_ns=1_000)  # racy: read again
+    project.run("run", "main", check=True)
+    assert project.statuses() == {"t": "succeeded"}
+    assert project.reasons() == {"t": "output-modified:out.txt"}
+    assert project.read("out.txt") == "aaa\n"
+
+    project.write("out.txt", "bbb\n")
+    _stat_cache_vouches(project, "out.txt", recorded, hashed_after_change_ns=1_000_000_000)  # settled
+    project.run("run", "main", check=True)
+    assert project.statuses() == {"t": "cached"}  # the entry is believed: the file is not read
+    assert project.read("out.txt") == "bbb\n"

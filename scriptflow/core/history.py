@@ -29,12 +29,13 @@ read transaction. Input rows are needed only when a fingerprint changed
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 import struct
 import threading
 from typing import Any, Callable, Iterator, Optional, Protocol
 
-from ..ledger.store import StatEntry
+from ..ledger.store import StatEntry, is_racy
 
 class Row(Protocol):
     """An earlier task's row, read by column name or in the order of ``PREVIOUS_COLUMNS`` (an ``sqlite3.Row``)."""
@@ -47,8 +48,30 @@ class Row(Protocol):
 #: A stat-cache entry's size, mtime_ns, ctime_ns, inode and hashed_at_ns, packed (signed: any int64),
 #: followed in the same bytes object by its sha256's 32 bytes.
 _NUMBERS = struct.Struct("<5q")
+#: The first four of them, what the stat cache compares with a file's stat (``stat_key``).
+_KEY = struct.Struct("<4q")
+_HASHED_AT = struct.Struct("<q")
 #: (size, mtime_ns, ctime_ns, inode, hashed_at_ns, sha256)
 StatRow = tuple[int, int, int, int, int, str]
+
+
+def vouched_sha(entry: bytes, st: os.stat_result) -> Optional[str]:
+    """The sha256 a stat-cache entry (``LedgerHistory.tables``) vouches for, for the file whose
+    stat is ``st``: None when the file's size, mtime, ctime or inode differ from the entry's
+    (``StatEntry.matches``) or the entry is racy (``StatEntry.racy``).
+
+    The quick lane asks this for every input and output of a no-op, so the stat is packed as
+    the entry's first 32 bytes are and compared as bytes: no tuple is made and the sha256 is
+    turned into text only for a match."""
+    try:
+        key = _KEY.pack(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    except struct.error:  # beyond a signed 64-bit number: no entry holds it
+        return None
+    if not entry.startswith(key):
+        return None
+    if is_racy(st.st_mtime_ns, st.st_ctime_ns, _HASHED_AT.unpack_from(entry, _KEY.size)[0]):
+        return None
+    return entry[_NUMBERS.size:].hex()
 
 #: Statuses of an earlier task that a decision compares with (see ``decide``).
 COMPARED_STATUSES = ("succeeded", "cached", "failed", "interrupted", "lost")
@@ -125,12 +148,13 @@ class LedgerHistory:
             self._outputs.pop(row[0], None)
 
     def tables(self) -> tuple[dict[str, sqlite3.Row], dict[int, tuple[tuple[str, str, Optional[int]], ...]],
-                              Callable[[str], Optional[StatRow]]]:
+                              dict[str, bytes]]:
         """What was read, for a caller asking per task (``quicklane.py``): uid -> ``previous``
         row, task id -> its output rows (path, sha256, producer attempt id; tasks with outputs),
-        and ``stat_row``. Changed after loading only by ``forget``."""
+        and path -> stat-cache entry (read with ``vouched_sha``). Changed after loading only by
+        ``forget``."""
         self._load()
-        return self._latest, self._outputs, self.stat_row
+        return self._latest, self._outputs, self._stat
 
     def stat_row(self, path: str) -> Optional[StatRow]:
         """The stat-cache entry of ``path`` as (size, mtime_ns, ctime_ns, inode, hashed_at_ns, sha256)."""

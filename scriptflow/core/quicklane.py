@@ -37,9 +37,8 @@ import os
 import stat as stat_module
 from typing import Any, Callable, Collection, Optional
 
-from ..ledger.store import is_racy, stat_key
 from .fingerprint import task_fingerprint
-from .history import LedgerHistory, Row, StatRow
+from .history import LedgerHistory, Row, vouched_sha
 from .protected import PROJECT_FILES
 from .recorder import repeats_columns
 from .spec import TaskSpec
@@ -47,10 +46,10 @@ from .spec import TaskSpec
 _STATE_PREFIX = ".scriptflow/"
 
 
-def _vouched_sha(row: Optional[StatRow], path: str) -> Optional[str]:
-    """The sha256 of the regular file at ``path`` if the stat-cache ``row``
-    (``LedgerHistory.stat_row``) still describes it and is not racy."""
-    if row is None or type(path) is not str:  # an output pattern is a str subclass: the general path
+def _vouched_sha(entry: Optional[bytes], path: str) -> Optional[str]:
+    """The sha256 of the regular file at ``path`` if its stat-cache ``entry`` (as the run began)
+    still describes it and is not racy (``history.vouched_sha``)."""
+    if entry is None or type(path) is not str:  # an output pattern is a str subclass: the general path
         return None
     try:
         st = os.stat(path)
@@ -58,12 +57,7 @@ def _vouched_sha(row: Optional[StatRow], path: str) -> Optional[str]:
         return None
     if not stat_module.S_ISREG(st.st_mode):
         return None
-    size, mtime, ctime, inode, hashed_at, sha = row
-    if (size, mtime, ctime, inode) != stat_key(st):  # what the stat cache compares, as ``StatEntry.matches``
-        return None
-    if is_racy(mtime, ctime, hashed_at):
-        return None  # the general path reads it again
-    return str(sha)
+    return vouched_sha(entry, st)
 
 
 class QuickLane:
@@ -86,7 +80,8 @@ class QuickLane:
             return None
         if self._tables is None:
             self._tables = self._history.tables()
-        latest, outputs_of, stat_row = self._tables
+        latest, outputs_of, stat_cache = self._tables
+        entry = stat_cache.get
         old = latest.get(spec.uid)
         if old is None:
             return None
@@ -103,7 +98,7 @@ class QuickLane:
         for rel in inputs:
             if produced(rel):
                 return None
-            sha = _vouched_sha(stat_row(rel), spec.input_abs[rel])
+            sha = _vouched_sha(entry(rel), spec.input_abs[rel])
             if sha is None:
                 return None
             input_shas.append((rel, sha))
@@ -113,6 +108,6 @@ class QuickLane:
         if len(recorded) != len(outputs):
             return None
         for rel, sha, _ in recorded:
-            if rel not in spec.output_abs or _vouched_sha(stat_row(rel), spec.output_abs[rel]) != sha:
+            if rel not in spec.output_abs or _vouched_sha(entry(rel), spec.output_abs[rel]) != sha:
                 return None
         return old
