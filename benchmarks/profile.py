@@ -10,7 +10,10 @@ then merges them per thread role (``sf-prepare_3`` -> ``sf-prepare``) and
 reports each role's own time and its top functions by own and cumulative
 time. A second, unprofiled run reports ``getrusage``: user and system CPU,
 peak RSS and the voluntary / involuntary context switches of all of
-scriptflow's threads (exited ones included), and of the tasks. With
+scriptflow's threads (exited ones included), and of the tasks; for
+``fanout`` the bare thread pool is then run on the same project the same
+way, so that the two processes' own CPU (the tasks' is alike) shows the
+engine's cost per task. With
 ``--py-spy`` (if installed) a third run is sampled by py-spy, which sees
 every thread at little cost (``--idle`` shows where threads wait).
 
@@ -38,11 +41,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from measure import scriptflow_command  # noqa: E402
-from workloads import last_run_counts, make_folder  # noqa: E402
+from workloads import BARE_POOL, last_run_counts, make_folder  # noqa: E402
 
 #: Runs the scriptflow CLI with one profiler per thread; argv: OUT_PREFIX MODE SCRIPTFLOW-ARGS...
 WRAPPER = r'''
-import cProfile, json, resource, sys, threading, time
+import cProfile, sys, threading, time
 prefix, mode, args = sys.argv[1], sys.argv[2], sys.argv[3:]
 profiles = []
 if mode == "cprofile":
@@ -75,13 +78,38 @@ finally:
             p.dump_stats(f"{prefix}.thread{i}.{name}.prof")
         except Exception as exc:
             print(f"profile of thread {name}: {exc}", file=sys.stderr)
+    dump_rusage(f"{prefix}.{mode}.rusage.json", wall)
+sys.exit(code)
+'''
+
+#: Defines ``dump_rusage(path, wall)`` in a wrapper: this process's CPU, peak RSS and context
+#: switches, and those of the processes it started and waited for (the tasks), as JSON.
+RUSAGE = r'''
+import json, resource
+def dump_rusage(path, wall):
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    with open(f"{prefix}.{mode}.rusage.json", "w") as f:
+    with open(path, "w") as f:
         json.dump({"wall_s": wall, "user_s": me.ru_utime, "sys_s": me.ru_stime, "maxrss_mb": me.ru_maxrss / 1024,
                    "voluntary_ctxt_switches": me.ru_nvcsw, "involuntary_ctxt_switches": me.ru_nivcsw,
                    "tasks_user_s": kids.ru_utime, "tasks_sys_s": kids.ru_stime,
                    "tasks_voluntary_ctxt_switches": kids.ru_nvcsw,
                    "tasks_involuntary_ctxt_switches": kids.ru_nivcsw}, f)
+'''
+WRAPPER = RUSAGE + WRAPPER
+
+#: Runs the bare pool's script (argv: OUT_JSON SCRIPT ARGS...) and writes its ``dump_rusage``: the
+#: fan-out's baseline, whose own CPU against scriptflow's is the engine's cost per task.
+BARE_WRAPPER = RUSAGE + r'''
+import runpy, sys, time
+out, sys.argv = sys.argv[1], sys.argv[2:]
+t0 = time.perf_counter()
+code = 0
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as exc:
+    code = exc.code if isinstance(exc.code, int) else 0
+finally:
+    dump_rusage(out, time.perf_counter() - t0)
 sys.exit(code)
 '''
 
@@ -178,6 +206,21 @@ def reset(folder: Path, workload: str, snapshot: Path) -> None:
             out.unlink()
 
 
+def bare_rusage(python: Path, folder: Path, prefix: Path, n: int, jobs: int) -> str:
+    """The bare pool on the same fresh project (its outputs removed first), under ``BARE_WRAPPER``."""
+    reset(folder, "fanout", folder)
+    (folder / "bare.py").write_text(BARE_POOL)
+    result = Path(f"{prefix}.bare.rusage.json")
+    subprocess.run([str(python), "-c", BARE_WRAPPER, str(result), "bare.py", str(n), str(jobs)], cwd=folder,
+                   check=True, stdout=subprocess.DEVNULL)
+    missing = [i for i in range(n) if not (folder / f"out_{i}.txt").exists()]
+    if missing:
+        sys.exit(f"profile: the bare pool left out_{missing[0]}.txt unwritten")
+    usage = json.loads(result.read_text())
+    return "\n[bare pool, rusage] " + ", ".join(
+        f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in usage.items())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("workload", choices=["fanout", "noop", "dryrun"])
@@ -217,6 +260,8 @@ def main() -> int:
                 f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in usage.items()))
             if mode == "cprofile":
                 report.append(cprofile_report(p, args.top))
+        if mode == "rusage" and args.workload == "fanout":
+            report.append(bare_rusage(python, folder, prefix, args.n, args.jobs))
     if args.py_spy and shutil.which("py-spy"):
         reset(folder, args.workload, snapshot)
         for label in ["first no-op", "next no-op"] if args.workload == "noop" else ["run"]:

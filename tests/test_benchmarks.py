@@ -6,7 +6,6 @@ name each arm.
 """
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,32 +62,6 @@ def test_compare_runs_an_older_commit_beside_the_installed_version(tmp_path: Pat
     assert "after / before: wall" in proc.stdout
 
 
-def test_cpu_split_prints_the_runs_own_cpu_apart_from_its_childrens(tmp_path: Path) -> None:
-    """cpu_split.py runs the script in its own process: the CPU a child burns is reported as the
-    children's, the script's own loop as its own, and the script's exit code is kept."""
-    script = tmp_path / "spin.py"
-    script.write_text(
-        "import subprocess, sys, time\n"
-        "subprocess.run([sys.executable, '-c', 'import time\\nt = time.process_time()\\n"
-        "while time.process_time() - t < 0.3: pass'], check=True)\n"
-        "t = time.process_time()\n"
-        "while time.process_time() - t < 0.2: pass\n"
-        "sys.exit(3)\n")
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "cpu_split.py"), str(script)],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 3, proc.stderr
-    line = proc.stderr.strip().splitlines()[-1]
-    own = re.search(r"own CPU user ([\d.]+) s, system ([\d.]+) s", line)
-    children = re.search(r"children user ([\d.]+) s, system ([\d.]+) s", line)
-    assert own and children, line
-    assert float(children.group(1)) + float(children.group(2)) >= 0.25, line
-    assert 0.15 <= float(own.group(1)) + float(own.group(2)), line
-    version = subprocess.run([sys.executable, str(REPO / "benchmarks" / "cpu_split.py"), "scriptflow", "--version"],
-                             capture_output=True, text=True, timeout=120)
-    assert version.returncode == 0 and "scriptflow" in version.stdout, version.stderr
-    assert "scriptflow: wall" in version.stderr
-
-
 def test_compare_runs_the_older_package_as_python_m_runs_the_installed_one(tmp_path: Path) -> None:
     """Both arms must start the same way: the older package through its own ``__main__`` (where
     its entry point freezes the heap before exit), as ``python -m scriptflow`` runs the installed
@@ -113,3 +86,20 @@ def test_compare_runs_the_older_package_as_python_m_runs_the_installed_one(tmp_p
     assert boot() == "main ['run', 'bench']"
     (package / "__main__.py").unlink()
     assert boot() == "cli ['run', 'bench']"
+
+
+def test_profile_reports_each_thread_role_and_the_bare_pools_own_cpu_beside_scriptflows(tmp_path: Path) -> None:
+    """profile.py's fan-out: scriptflow's run under getrusage (its own CPU apart from its tasks'),
+    the bare pool on the same project the same way, then every thread under its own cProfile."""
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "profile.py"), "fanout", "--n", "20",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    report = proc.stdout
+    for part in ("[run, rusage] wall_s", "[bare pool, rusage] wall_s", "[run, cprofile]",
+                 "thread role sf-ledger-writer", "thread role MainThread"):
+        assert part in report, report
+    bare = report.split("[bare pool, rusage]")[1].splitlines()[0]
+    own = float(bare.split("user_s ")[1].split(",")[0])
+    tasks = float(bare.split("tasks_user_s ")[1].split(",")[0])
+    assert own > 0 and tasks > 0, bare  # 20 cp processes ran as the pool's children
+    assert (tmp_path / "fanout-20.report.txt").read_text().strip() == report.strip()

@@ -73,6 +73,7 @@ def vouched_sha(entry: bytes, st: os.stat_result) -> Optional[str]:
         return None
     return entry[_NUMBERS.size:].hex()
 
+
 #: Statuses of an earlier task that a decision compares with (see ``decide``).
 COMPARED_STATUSES = ("succeeded", "cached", "failed", "interrupted", "lost")
 _SUCCESS = ("succeeded", "cached")

@@ -55,7 +55,7 @@ class TaskSpec:
 
     Frozen for the type checker, which reports any assignment to a field (``mypy`` in CI), and a
     plain slotted dataclass when running: a frozen dataclass's ``__init__`` sets each of the 20
-    fields through ``object.__setattr__``, 4-5 µs of every started task (a quarter of
+    fields through ``object.__setattr__``, 4-5 µs of every started task (a third of
     ``build_spec``), where this one stores them directly."""
 
     uid: str
