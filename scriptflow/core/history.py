@@ -51,8 +51,6 @@ _NUMBERS = struct.Struct("<5q")
 #: The first four of them, what the stat cache compares with a file's stat (``stat_key``).
 _KEY = struct.Struct("<4q")
 _HASHED_AT = struct.Struct("<q")
-#: (size, mtime_ns, ctime_ns, inode, hashed_at_ns, sha256)
-StatRow = tuple[int, int, int, int, int, str]
 
 
 def vouched_sha(entry: bytes, st: os.stat_result) -> Optional[str]:
@@ -157,20 +155,14 @@ class LedgerHistory:
         self._load()
         return self._latest, self._outputs, self._stat
 
-    def stat_row(self, path: str) -> Optional[StatRow]:
-        """The stat-cache entry of ``path`` as (size, mtime_ns, ctime_ns, inode, hashed_at_ns, sha256)."""
-        found = self._stat.get(path)
-        if found is None:
-            return None
-        return (*_NUMBERS.unpack_from(found), found[_NUMBERS.size:].hex())
-
     def stat_entry(self, path: str) -> Optional[StatEntry]:
         """The stat-cache entry of a path (the ledger's project-relative spelling), as it was when the run began."""
         self._load()
-        row = self.stat_row(path)
-        if row is None:
+        found = self._stat.get(path)
+        if found is None:
             return None
-        size, mtime_ns, ctime_ns, inode, hashed_at_ns, sha256 = row
+        size, mtime_ns, ctime_ns, inode, hashed_at_ns = _NUMBERS.unpack_from(found)
+        sha256 = found[_NUMBERS.size:].hex()
         return StatEntry(path, size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns)
 
 

@@ -81,7 +81,7 @@ class QuickLane:
         if self._tables is None:
             self._tables = self._history.tables()
         latest, outputs_of, stat_cache = self._tables
-        entry = stat_cache.get
+        entry_of = stat_cache.get
         old = latest.get(spec.uid)
         if old is None:
             return None
@@ -98,7 +98,7 @@ class QuickLane:
         for rel in inputs:
             if produced(rel):
                 return None
-            sha = _vouched_sha(entry(rel), spec.input_abs[rel])
+            sha = _vouched_sha(entry_of(rel), spec.input_abs[rel])
             if sha is None:
                 return None
             input_shas.append((rel, sha))
@@ -108,6 +108,6 @@ class QuickLane:
         if len(recorded) != len(outputs):
             return None
         for rel, sha, _ in recorded:
-            if rel not in spec.output_abs or _vouched_sha(entry(rel), spec.output_abs[rel]) != sha:
+            if rel not in spec.output_abs or _vouched_sha(entry_of(rel), spec.output_abs[rel]) != sha:
                 return None
         return old
