@@ -41,7 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from measure import scriptflow_command  # noqa: E402
-from workloads import BARE_POOL, last_run_counts, make_folder  # noqa: E402
+from workloads import BARE_POOL, count_outputs, last_run_counts, make_folder  # noqa: E402
 
 #: Runs the scriptflow CLI with one profiler per thread; argv: OUT_PREFIX MODE SCRIPTFLOW-ARGS...
 WRAPPER = r'''
@@ -213,11 +213,16 @@ def bare_rusage(python: Path, folder: Path, prefix: Path, n: int, jobs: int) -> 
     result = Path(f"{prefix}.bare.rusage.json")
     subprocess.run([str(python), "-c", BARE_WRAPPER, str(result), "bare.py", str(n), str(jobs)], cwd=folder,
                    check=True, stdout=subprocess.DEVNULL)
-    missing = [i for i in range(n) if not (folder / f"out_{i}.txt").exists()]
-    if missing:
-        sys.exit(f"profile: the bare pool left out_{missing[0]}.txt unwritten")
-    usage = json.loads(result.read_text())
-    return "\n[bare pool, rusage] " + ", ".join(
+    good = count_outputs(folder, n)
+    if good != n:
+        sys.exit(f"profile: {good} of the bare pool's {n} outputs are right")
+    return usage_line("bare pool, rusage", result)
+
+
+def usage_line(label: str, rusage_json: Path) -> str:
+    """One report line of what ``dump_rusage`` wrote."""
+    usage = json.loads(rusage_json.read_text())
+    return f"\n[{label}] " + ", ".join(
         f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in usage.items())
 
 
@@ -255,9 +260,7 @@ def main() -> int:
                 expected = "cached" if args.workload == "noop" else status
                 if counts != {expected: args.n}:
                     sys.exit(f"profile: the ledger should hold {args.n} {expected} tasks, it holds {counts}")
-            usage = json.loads(Path(f"{p}.{mode}.rusage.json").read_text())
-            report.append(f"\n[{label}, {mode}] " + ", ".join(
-                f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in usage.items()))
+            report.append(usage_line(f"{label}, {mode}", Path(f"{p}.{mode}.rusage.json")))
             if mode == "cprofile":
                 report.append(cprofile_report(p, args.top))
         if mode == "rusage" and args.workload == "fanout":
