@@ -408,11 +408,14 @@ def test_a_failure_stops_the_attempts_dask_has_not_started(project, cluster):
     """Without --keep-going, a failed Dask task cancels the attempts still waiting in Dask (they never
     start, recorded not-started); the one already running finishes. The slow tasks ask cpus=3, so only
     w0 takes them, one at a time; the bad one (a missing program, which fails as it does locally) runs
-    on w1 meanwhile."""
-    slow = "import os, sys\n" + wait_for_file("go", "open(sys.argv[1], 'w').write('x')")
+    meanwhile. It waits for a local gate task that ends once a slow task has started: otherwise the bad
+    one could fail before Dask started any slow one, and none would be running to finish."""
+    slow = "open('running', 'w').close()\n" + wait_for_file("go", "open(sys.argv[1], 'w').write('x')")
+    gate = wait_for_file("running")
     project.flow(_config(cluster) + f"""
 def flow_main():
-    bad = sf.Task(['no-such-program-here'], uid='bad').start()
+    gate = sf.Task([{PY!r}, '-c', {gate!r}], uid='gate', executor='local').start()
+    bad = sf.Task(['no-such-program-here'], uid='bad', deps=gate).start()
     rest = [sf.Task([{PY!r}, '-c', {slow!r}, f's{{i}}'], outputs=f's{{i}}', uid=f'slow-{{i}}', cpus=3).start()
             for i in range(8)]
     sf.bag(bad, *rest)
@@ -431,9 +434,11 @@ def flow_main():
     assert bad["exit_code"] is None
     assert bad["error"].startswith("cannot start command on ") and "no-such-program-here" in bad["error"]
     statuses = project.statuses()
-    ran = [uid for uid, s in statuses.items() if uid != "bad" and s == "succeeded"]
+    assert statuses["gate"] == "succeeded"
+    slow_statuses = {uid: s for uid, s in statuses.items() if uid.startswith("slow-")}
+    ran = [uid for uid, s in slow_statuses.items() if s == "succeeded"]
     assert len(ran) == 1  # the one w0 was running
-    assert {s for uid, s in statuses.items() if uid != "bad" and uid not in ran} == {"not-started"}
+    assert {s for uid, s in slow_statuses.items() if uid not in ran} == {"not-started"}
     assert not any(project.exists(f"s{i}") for i in range(8) if f"slow-{i}" not in ran)
 
 
