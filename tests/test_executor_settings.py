@@ -107,3 +107,20 @@ def test_executors_command_refuses_an_unknown_name(project):
     [line] = proc.stderr.strip().splitlines()  # other installed executors may be listed too
     assert line.startswith("scriptflow: error: unknown executor 'slurmm' (available: dask, local, pbs, sge, slurm")
     assert "executors" in project.run("--help", check=True).stdout
+
+
+def test_a_setting_refused_as_the_run_starts_records_the_run_failed(project):
+    """Executor settings are checked when the run's engine starts (a Dask cluster is set up there
+    too): the run is recorded failed with the one-line error, never left "running" for the next
+    run to report lost."""
+    project.flow("def flow_main():\n    sf.Task(['true'], name='t').result()\n")
+    project.write("scriptflow.toml", 'executor = "slurm"\n[executors.slurm]\npoll_interval = 0.001\n')
+    proc = project.run("run", "main", check=False)
+    message = "executors.slurm.poll_interval must be a number >= 0.05 (seconds), got 0.001"
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"scriptflow: error: {message}"
+    assert [tuple(r) for r in project.query("SELECT status, exit_code, error FROM runs")] == [("failed", 2, message)]
+    project.write("scriptflow.toml", "")
+    project.run("run", "main", check=True)
+    assert [tuple(r) for r in project.query("SELECT status, error FROM runs ORDER BY id")] == [
+        ("failed", message), ("succeeded", None)]

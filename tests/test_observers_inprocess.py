@@ -5,6 +5,8 @@ real ``PlainConsole`` to raise; the engine, runner and ledger are the real ones.
 """
 from __future__ import annotations
 
+import logging
+
 import pytest
 from inprocess import FakeExecutor, run_flow, succeed_writing_outputs
 
@@ -83,7 +85,7 @@ def test_a_second_sigterm_ends_a_run_whose_executor_never_reports_back(tmp_path,
         return Outcome(exit_code=0)
 
     FakeExecutor.behaviour = staticmethod(stuck)
-    monkeypatch.setattr("scriptflow.run.runner.ABANDON_AFTER_SECONDS", 0.5)
+    monkeypatch.setattr("scriptflow.run.driving.ABANDON_AFTER_SECONDS", 0.5)
 
     def signal_twice() -> None:
         wait_until(lambda: FakeExecutor.submitted, "the attempt to be submitted")
@@ -93,17 +95,37 @@ def test_a_second_sigterm_ends_a_run_whose_executor_never_reports_back(tmp_path,
 
     sender = threading.Thread(target=signal_twice, daemon=True)
     sender.start()
+    late_errors: list[logging.LogRecord] = []
+    catcher = _Collect(late_errors)
+    logging.getLogger().addHandler(catcher)  # "exception calling callback" goes to concurrent.futures
     try:
-        result = run_flow(tmp_path, FLOW)
+        try:
+            result = run_flow(tmp_path, FLOW)
+        finally:
+            release.set()  # the abandoned attempt reports back now, after the engine has shut its pools
+            sender.join()
+        wait_until(lambda: not any(t.name == "sf-fake" for t in threading.enumerate()), "the late report")
     finally:
-        release.set()
-        sender.join()
+        logging.getLogger().removeHandler(catcher)
     assert result.exit_code == 143 and result.status == "interrupted"
     assert {r.spec.uid: r.status for r in result.records} == {"a": "interrupted", "b": "not-started"}
     import sqlite3
     conn = sqlite3.connect(tmp_path / ".scriptflow" / "ledger.db")
     assert conn.execute("SELECT status FROM attempts").fetchall() == [("interrupted",)]
     assert conn.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
+    assert [r.getMessage() for r in late_errors] == []
+    assert "internal error" not in (tmp_path / ".scriptflow" / "scriptflow.log").read_text()
+
+
+class _Collect(logging.Handler):
+    """Every error logged anywhere (the root logger), kept for the test to look at."""
+
+    def __init__(self, into: list[logging.LogRecord]) -> None:
+        super().__init__(logging.ERROR)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(record)
 
 
 def test_on_started_raising_kills_and_reaps_the_local_command_and_fails_the_attempt(tmp_path, monkeypatch):

@@ -96,7 +96,7 @@ class AttemptHandling:
     stopping: bool
     interrupted: bool
     _lock: threading.RLock
-    _prepare: Any
+    in_pool: Callable[..., None]
     executor: Callable[[str], Executor]
     _finish: Callable[..., None]
     _guard: Callable[..., None]
@@ -181,7 +181,7 @@ class AttemptHandling:
             if inline:
                 self._guard(self._attempt_done, record, attempt, future)
             else:
-                self._prepare.submit(self._guard, self._attempt_done, record, attempt, future)
+                self.in_pool(self._attempt_done, record, attempt, future)
 
     def _recorded_job(self, record: TaskRecord, attempt: Attempt) -> Optional[RecordedJob]:
         """The job a dead run left in the scheduler for this task, if it computes exactly this
@@ -241,6 +241,8 @@ class AttemptHandling:
             return self._watch
 
     def _attempt_done(self, record: TaskRecord, attempt: Attempt, future: "Future[Outcome]") -> None:
+        if record.done:  # abandoned (``abandon``): recorded interrupted already; a late report changes nothing
+            return
         spec = record.spec
         if spec.watches:  # every match delivered and recorded before the outcome (and the future)
             self._watcher().finish(attempt.attempt_id)

@@ -7,12 +7,16 @@ set of rules. Reads only; the engine records the decision.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from .fingerprint import FileHash
+from .fingerprint import FileHash, FileHasher
 from .history import COMPARED_STATUSES, LedgerHistory, Row
 from .spec import TaskSpec
+
+#: Stands for an existing input a dry run did not read (``input_hashes``).
+UNREAD = FileHash("", 0)
 
 SUCCESS = ("succeeded", "cached")
 #: Task statuses after which the task's outputs were removed or are untrusted.
@@ -100,3 +104,12 @@ def decide(
                             compared_task_id=ok["id"])
         cached.append((path, now.sha256, now.size, old["producer_attempt_id"]))
     return Decision(False, "cached", compared_task_id=ok["id"], cached_outputs=cached)
+
+
+def input_hashes(hasher: FileHasher, spec: TaskSpec, unread: bool) -> dict[str, Optional[FileHash]]:
+    """Each input's hash (None: missing). ``unread``: a dry run's task never run before, whose
+    input hashes decide nothing and are not recorded, so only whether each input exists is
+    looked at (``UNREAD``): a fresh project's dry run reads no file."""
+    if unread:
+        return {p: (UNREAD if os.path.exists(spec.input_abs[p]) else None) for p in spec.inputs}
+    return {p: hasher.hash(spec.input_abs[p]) for p in spec.inputs}

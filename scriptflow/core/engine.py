@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional
@@ -29,10 +28,10 @@ from ..project import Project
 from .adopt import adopt
 from .attempts import AttemptHandling
 from .current import clear_current_engine, set_current_engine
-from .decide import decide
+from .decide import decide, input_hashes
 from .dryrecord import DryRunRecorder
 from .dedupe import bind_duplicate
-from .fingerprint import FileHash, FileHasher, task_fingerprint
+from .fingerprint import FileHasher, task_fingerprint
 from .history import LedgerHistory
 from .observers import ContainedListener
 from .placement import RunHere, cheap_to_decide
@@ -45,9 +44,6 @@ from .quicklane import QuickLane
 from .task import Task
 
 log = logging.getLogger("scriptflow.engine")
-
-#: Stands for an existing input a dry run did not read (see ``_decide``).
-UNREAD = FileHash("", 0)
 
 class Engine(AttemptHandling, Stopping):
     """Runs the tasks of one run; see the module docstring for the flow of events."""
@@ -95,8 +91,12 @@ class Engine(AttemptHandling, Stopping):
 
     def __enter__(self) -> "Engine":
         set_current_engine(self)
-        self.executor(self.default_executor)  # configuration errors show before any task starts
-        self._quick = self._quick_lane()
+        try:
+            self.executor(self.default_executor)  # configuration errors show before any task starts
+            self._quick = self._quick_lane()
+        except BaseException:  # a bad setting, or Ctrl-C while a Dask cluster starts: nothing left open
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -252,7 +252,15 @@ class Engine(AttemptHandling, Stopping):
             self._decide_here(record)
         else:
             self._write_row(record)
-            self._prepare.submit(self._guard, self._decide, record)
+            self.in_pool(self._decide, record)
+
+    def in_pool(self, fn: Callable[..., None], record: TaskRecord, *args: Any) -> None:
+        """``fn(record, *args)``, guarded, in the prepare pool; here once the pool is shut (an executor
+        reporting after an interrupt), so that no task is left without an end."""
+        try:
+            self._prepare.submit(self._guard, fn, record, *args)
+        except RuntimeError:  # shut down
+            self._guard(fn, record, *args)
 
     def _reads_nothing(self, spec: TaskSpec) -> bool:
         """A dry run's task never run before: deciding it looks only at whether its inputs exist."""
@@ -279,14 +287,7 @@ class Engine(AttemptHandling, Stopping):
             self._finish(record, "would-run", reason="upstream-will-change")
             return
         unread = self._reads_nothing(spec)
-        if unread:
-            # Never run: its input hashes decide nothing and a dry run records nothing, so only
-            # whether they exist is looked at (a fresh project's dry run reads no file).
-            inputs: dict[str, Optional[FileHash]] = {
-                p: (UNREAD if os.path.exists(spec.input_abs[p]) else None) for p in spec.inputs}
-        else:
-            inputs = {p: self.hasher.hash(spec.input_abs[p]) for p in spec.inputs}
-        record.input_hashes = inputs
+        inputs = record.input_hashes = input_hashes(self.hasher, spec, unread)
         missing = [p for p, h in inputs.items() if h is None]
         if missing:
             self._record_inputs(record)

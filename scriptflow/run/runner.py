@@ -14,7 +14,6 @@ import os
 import socket
 import sqlite3
 import sys
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterator, Optional, Sequence
@@ -34,6 +33,7 @@ from ..notifications import setup as notify_setup
 from ..executors import process_groups
 from ..executors.base import RecordedJob
 from .closing import RunEnd, close_run
+from .driving import Driven, drive, exit_code_of
 from .lock import ProjectLock
 from ..ledger.orphans import dead_runs, record_run_token, stop_dead_runs
 from .preflight import check_before_run, ensure_writable, recover
@@ -44,9 +44,7 @@ from ..project import Project, ledger_free_text, ledger_text
 
 log = logging.getLogger("scriptflow.run")
 
-EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGHUP, EXIT_SIGTERM = 0, 1, 130, 129, 143
-#: After a second Ctrl-C/SIGTERM, how long killed tasks get to be reported before they are abandoned.
-ABANDON_AFTER_SECONDS = 10.0
+EXIT_OK, EXIT_FAILED = 0, 1  # a signal's: driving.exit_code_of
 
 
 @dataclass
@@ -162,70 +160,65 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     options = {"config": recorded_cfg, "notify": notify_urls, "force": globs, "force_all": force_all,
                "keep_going": request.keep_going,
                "jobs": request.jobs, "adopt": request.adopt}
-    writer.execute(
-        "INSERT INTO runs (id, name, flow, flow_file, flow_args, options, project_dir, parent_run_id, status, "
-        "started_at, heartbeat_at, host, pid, scriptflow_version) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
-        (run_id, request.name, flow.name, project.relative(path), json.dumps(list(request.args)),
-         json.dumps(options, default=str), ledger_text(str(project.dir)), request.parent_run_id, utc_now(), utc_now(),
-         socket.gethostname(), os.getpid(), __version__),
-    )
     token = "" if request.dry_run else f"{run_id}-{os.urandom(8).hex()}"
-    if token:
-        # Committed before the flow starts, so before any command can run: if this process dies,
-        # the next run finds this run's processes by the token even when no pid reached the ledger.
-        writer.call(lambda conn: record_run_token(conn, run_id, token)).result()
-    def heartbeat(conn: sqlite3.Connection) -> None:
-        conn.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (utc_now(), run_id))
-
-    writer.set_heartbeat(heartbeat)
-    log.info("run %d: flow %s of %s started", run_id, flow.name, path)
     engine_options = RunOptions(run_id=run_id, config=cfg, force_globs=globs, force_all=force_all,
                                 grace_seconds=float(cfg.get("interrupt_grace", 10)),
                                 keep_going=request.keep_going or request.dry_run, dry_run=request.dry_run,
                                 reattach=jobs, run_token=token,
                                 adopt=request.adopt, flow_file=str(path), warn=console.print)
-    flow_error: list[BaseException] = []
-    flow_done = threading.Event()
-    exit_code: Optional[int] = None
-    restore_signals = signals.install()
     notifier = None if request.dry_run else notify_setup.start(cfg, request.notify, project)
     observers = notify_setup.observers(console, notifier)
     engine = Engine(project, writer, engine_options, hooks.HookListener(observers, run_id, console.print))
     # A ledger that cannot be written stops the run at once, like Ctrl-C: nothing it does could be recorded.
     writer.set_on_failure(lambda failure: engine.interrupt())
+    driven = Driven()
+    restore_signals = signals.install()
+    # From the run's row to its closing, a signal anywhere ends in a run recorded interrupted.
     try:
-        with engine:
-            link = None if request.dry_run else childlink.open_link(engine, project, run_id)
-            console.begin(run_id, flow.name)
+        writer.execute(
+            "INSERT INTO runs (id, name, flow, flow_file, flow_args, options, project_dir, parent_run_id, status, "
+            "started_at, heartbeat_at, host, pid, scriptflow_version) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+            (run_id, request.name, flow.name, project.relative(path), json.dumps(list(request.args)),
+             json.dumps(options, default=str), ledger_text(str(project.dir)), request.parent_run_id, utc_now(),
+             utc_now(), socket.gethostname(), os.getpid(), __version__),
+        )
+        console.begin(run_id, flow.name)
+        if token:
+            # Committed before the flow starts, so before any command can run: if this process dies,
+            # the next run finds this run's processes by the token even when no pid reached the ledger.
+            writer.call(lambda conn: record_run_token(conn, run_id, token)).result()
+
+        def heartbeat(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (utc_now(), run_id))
+
+        writer.set_heartbeat(heartbeat)
+        log.info("run %d: flow %s of %s started", run_id, flow.name, path)
+        link: list[Any] = []
+
+        def started() -> None:
+            link.append(None if request.dry_run else childlink.open_link(engine, project, run_id))
             if notifier is not None:
                 notifier.run_started(run_id, request.name, flow.name, utc_now())
 
-            def run_flow() -> None:
-                try:
-                    flowfile.call_flow(flow, request.args, path)
-                except BaseException as exc:  # noqa: BLE001 - reported below
-                    flow_error.append(exc)
-                    if not isinstance(exc, TaskError):
-                        engine.stopping = True
-                finally:
-                    flow_done.set()
-
-            threading.Thread(target=run_flow, name="sf-flow", daemon=True).start()
-            try:
-                flow_done.wait()
-                engine.wait_idle()
-                warn_never_started(engine, console)
-            except (KeyboardInterrupt, _Terminated) as exc:
-                exit_code = exc.exit_code if isinstance(exc, _Terminated) else EXIT_SIGINT
-                _stop(engine, console)
-            finally:
-                childlink.close_link(link)
+        driven = drive(engine, console, lambda: flowfile.call_flow(flow, request.args, path), started,
+                       lambda: childlink.close_link(link[0] if link else None))
+    except (KeyboardInterrupt, _Terminated) as exc:  # before the engine was entered
+        driven.exit_code = driven.exit_code or exit_code_of(exc)
+    except Exception as exc:  # e.g. an executor that cannot be set up: the run failed, it did not die
+        with signals.deferred():
+            writer.set_heartbeat(None)
+            if not request.dry_run:
+                code = exc.exit_code if isinstance(exc, ScriptflowError) else EXIT_FAILED
+                close_run(writer, run_id, RunEnd("failed", code, error_text(exc)), 0, 0)
+        notify_setup.stop(notifier)
+        raise
     finally:
         try:
             console.end()
         finally:
             restore_signals()
+    exit_code, flow_error = driven.exit_code, driven.flow_errors
     if token:  # what a task left outside its process group (setsid, a daemon) goes with the run
         process_groups.stop_token_processes([token])
     if token and exit_code is None:  # the next no-op then reads no file this run just hashed
@@ -233,9 +226,7 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
 
     error = None
     if flow_error and not isinstance(flow_error[0], TaskError) and exit_code is None:
-        first = flow_error[0]
-        error = ledger_free_text(str(first) if isinstance(first, ScriptflowError)
-                                 else f"{type(first).__name__}: {first}")
+        error = error_text(flow_error[0])
     if exit_code is not None:
         status = "interrupted"
     elif request.dry_run:
@@ -266,15 +257,10 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     return RunResult(run_id, status, exit_code, engine.records, error)
 
 
-def warn_never_started(engine: Engine, console: RunConsole) -> None:
-    """Tasks the flow created but never started (nor needed): most likely a forgotten await."""
-    never = [t.name for t in engine.created_tasks.never_started()]
-    if never:
-        shown = ", ".join(never[:10]) + (f" and {len(never) - 10} more" if len(never) > 10 else "")
-        message = (f"warning: {len(never)} task(s) created but never started: {shown} "
-                   "(start them with .start(), await, .result() or sf.bag)")
-        log.warning(message)
-        console.print(message)
+def error_text(exc: BaseException) -> str:
+    """The run's ``error`` for what the flow or the engine's start raised: a user's error as its
+    one line, anything else with its type."""
+    return ledger_free_text(str(exc) if isinstance(exc, ScriptflowError) else f"{type(exc).__name__}: {exc}")
 
 
 def compat_notes(project: Project, cfg: dict[str, Any], executor_note: Optional[str]) -> list[str]:
@@ -290,32 +276,6 @@ def compat_notes(project: Project, cfg: dict[str, Any], executor_note: Optional[
         except OSError:
             pass
     return notes
-
-
-def _stop(engine: Engine, console: RunConsole) -> None:
-    """First signal: terminate running tasks and wait; another Ctrl-C kills them at once.
-
-    A second signal may land anywhere in here, even inside ``interrupt()``:
-    it is always caught, and kills what runs, so the run is always closed.
-    Tasks whose executor still has not reported back ``ABANDON_AFTER_SECONDS``
-    after the second signal (or at once after a third) are recorded
-    interrupted without it: a stuck executor never keeps a run alive.
-    """
-    signals = 0
-    while True:
-        try:
-            if signals == 0:
-                engine.interrupt()
-                console.print("interrupted: stopping running tasks (press Ctrl-C again to kill them now)")
-                engine.wait_idle()
-                engine.wait_cancelled()
-            elif signals > 1 or not engine.wait_idle(ABANDON_AFTER_SECONDS):
-                engine.abandon()
-            return
-        except (KeyboardInterrupt, _Terminated):
-            signals += 1
-            engine.interrupt()
-            engine.kill_now()
 
 
 DRY_RUN_WORDS = {
