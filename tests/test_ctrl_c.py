@@ -151,3 +151,49 @@ def test_ctrl_c_at_each_moment_of_the_start_records_the_run_interrupted(project,
     assert "lost" not in again.stdout + again.stderr
     assert project.read("t.txt").strip() == "done"
     assert [r["status"] for r in project.query("SELECT status FROM runs ORDER BY id")] == ["interrupted", "succeeded"]
+
+
+#: Fault injection: the flow thread is made to read the ledger for one second (as loading a big
+#: ledger's history does) right after it sends the Ctrl-C, and notes whether the engine's reading
+#: connections were closed meanwhile. Closing a SQLite connection another thread is using
+#: crashed the interpreter (a segmentation fault, once in about 30 such Ctrl-Cs). An engine that
+#: does not wait for the submission ends the run under it: the process is gone before the note
+#: can be written, and the task being started is missing from the ledger.
+_SLOW_SUBMISSION = """
+import os, signal, sys, threading, time
+from scriptflow.core.history import LedgerHistory
+from scriptflow.ledger.store import ThreadLocalReader
+tables, close = LedgerHistory.tables, ThreadLocalReader.close
+
+def slow_tables(self):
+    if threading.current_thread().name == "sf-flow":
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1.0)
+        if os.path.exists("reader-closed"):
+            open("closed-under-submission", "w").close()
+    return tables(self)
+
+def noted_close(self):
+    open("reader-closed", "w").close()
+    close(self)
+
+LedgerHistory.tables, ThreadLocalReader.close = slow_tables, noted_close
+sys.argv = ["scriptflow", "run", "main"]
+from scriptflow.entry import main
+main()
+"""
+
+
+def test_the_engine_never_closes_the_ledger_under_a_submission(project):
+    project.flow("""
+        def flow_main():
+            sf.Task(["sh", "-c", "echo done > t.txt"], outputs="t.txt", name="t").start()
+    """)
+    proc = subprocess.run([sys.executable, "-c", _SLOW_SUBMISSION], cwd=project.path, capture_output=True,
+                          text=True, timeout=120)
+    _no_scriptflow_traceback(proc.stderr)
+    assert proc.returncode == 130, proc.stdout + proc.stderr
+    assert project.exists("reader-closed")
+    assert not project.exists("closed-under-submission")
+    assert [tuple(r) for r in project.query("SELECT status, exit_code FROM runs")] == [("interrupted", 130)]
+    assert [tuple(r) for r in project.query("SELECT uid, status FROM tasks")] == [("t", "not-started")]

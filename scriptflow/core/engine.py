@@ -19,8 +19,7 @@ from ..errors import TaskDefinitionError
 from ..executors.base import Executor
 from ..executors.registry import create_executor
 from ..ledger.sqlerrors import is_damage
-from .images import (UNAVAILABLE_REASON, ImageResolver, ImageUnavailable, container_request, resolve_spec,
-                     with_request)
+from .images import UNAVAILABLE_REASON, ImageResolver, ImageUnavailable, resolve_spec, with_request
 from ..ledger.store import ThreadLocalReader
 from ..ledger.writer import LedgerWriter
 from .protected import ProtectedOutputs
@@ -31,6 +30,7 @@ from .current import clear_current_engine, set_current_engine
 from .decide import decide, input_hashes
 from .dryrecord import DryRunRecorder
 from .dedupe import bind_duplicate
+from .fence import Fence
 from .fingerprint import FileHasher, task_fingerprint
 from .history import LedgerHistory
 from .observers import ContainedListener
@@ -40,7 +40,7 @@ from .recorder import RunRecorder
 from .runstate import OK, OPEN, Listener, RunOptions, TaskRecord, resolve_future
 from .spec import build_spec, TaskSpec
 from .stopping import Stopping
-from .quicklane import QuickLane
+from .quicklane import QuickLane, lane_for_run
 from .task import Task
 
 log = logging.getLogger("scriptflow.engine")
@@ -68,6 +68,7 @@ class Engine(AttemptHandling, Stopping):
         self.default_executor = options.config.get("executor") or "local"
         self._executors: dict[str, Executor] = {}
         self._prepare = ThreadPoolExecutor(4, thread_name_prefix="sf-prepare")
+        self._fence = Fence()
         self._decide_here: RunHere = RunHere(lambda record: self._guard(self._decide, record))
         self._lock = threading.RLock()
         self._by_uid: dict[str, TaskRecord] = {}
@@ -93,13 +94,15 @@ class Engine(AttemptHandling, Stopping):
         set_current_engine(self)
         try:
             self.executor(self.default_executor)  # configuration errors show before any task starts
-            self._quick = self._quick_lane()
+            self._quick = lane_for_run(self.history, self.options, self.project,
+                                       self.executor(self.default_executor).settings)
         except BaseException:  # a bad setting, or Ctrl-C while a Dask cluster starts: nothing left open
             self.__exit__()
             raise
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self._fence.close()  # no submission in progress reads a connection closed below
         clear_current_engine(self)
         self.record.flush_reuses()  # before the run is recorded as ended (``reuserows.py``)
         self._prepare.shutdown(wait=True)
@@ -141,7 +144,15 @@ class Engine(AttemptHandling, Stopping):
             return self._by_uid.get(uid)
 
     def submit(self, task: Task, parent: Optional[TaskRecord] = None) -> None:
-        """Start ``task``; ``parent``: the task whose command created it (``run/children.py``)."""
+        """Start ``task``; ``parent``: the task whose command created it (``run/children.py``).
+        Through the fence (``fence.py``): the engine never shuts down under a submission."""
+        self._fence.enter()
+        try:
+            self._submit(task, parent)
+        finally:
+            self._fence.leave()
+
+    def _submit(self, task: Task, parent: Optional[TaskRecord]) -> None:
         spec = build_spec(task, self.project, self.default_executor)
         if parent is None and self._quick is not None and self._reused(task, spec, self._quick):
             return
@@ -188,16 +199,6 @@ class Engine(AttemptHandling, Stopping):
             self._block(record, blocked)
         elif record.waiting_on == 0:
             self._ready(record)
-
-    def _quick_lane(self) -> Optional[QuickLane]:
-        """The quick lane (``quicklane.py``) when this run can use it: not for a dry run (it lists
-        every task's decision) nor when the default executor runs tasks in a container."""
-        settings = self.executor(self.default_executor).settings
-        if self.options.dry_run or container_request(None, settings, self.options.config) is not None:
-            return None
-        flow = self.options.flow_file
-        return QuickLane(self.history, self.project.relative(flow) if flow else None, self.options.force_all,
-                         self.options.force_globs)
 
     def _reused(self, task: Task, spec: TaskSpec, lane: QuickLane) -> bool:
         """Record ``task`` as a reuse of its previous row if the quick lane finds it up to date."""

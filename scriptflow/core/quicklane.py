@@ -37,10 +37,13 @@ import os
 import stat as stat_module
 from typing import Any, Callable, Collection, Optional
 
+from ..project import Project
 from .fingerprint import task_fingerprint
 from .history import LedgerHistory, Row, vouched_sha
+from .images import container_request
 from .protected import PROJECT_FILES
 from .recorder import repeats_columns
+from .runstate import RunOptions
 from .spec import TaskSpec
 
 _STATE_PREFIX = ".scriptflow/"
@@ -58,6 +61,16 @@ def _vouched_sha(entry: Optional[bytes], path: str) -> Optional[str]:
     if not stat_module.S_ISREG(st.st_mode):
         return None
     return vouched_sha(entry, st)
+
+
+def lane_for_run(history: LedgerHistory, options: RunOptions, project: Project,
+                 default_settings: Any) -> Optional["QuickLane"]:
+    """The quick lane when this run can use it: not for a dry run (it lists every task's
+    decision) nor when the default executor runs tasks in a container."""
+    if options.dry_run or container_request(None, default_settings, options.config) is not None:
+        return None
+    flow = options.flow_file
+    return QuickLane(history, project.relative(flow) if flow else None, options.force_all, options.force_globs)
 
 
 class QuickLane:
