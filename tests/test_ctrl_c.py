@@ -197,3 +197,51 @@ def test_the_engine_never_closes_the_ledger_under_a_submission(project):
     assert not project.exists("closed-under-submission")
     assert [tuple(r) for r in project.query("SELECT status, exit_code FROM runs")] == [("interrupted", 130)]
     assert [tuple(r) for r in project.query("SELECT uid, status FROM tasks")] == [("t", "not-started")]
+
+
+#: Fault injection: a Ctrl-C (or SIGTERM) that lands inside a weakref callback, where Python can only
+#: print "Exception ignored" (CI saw it inside the import system's module-lock callback, 0.05 s
+#: after start). The callback raises the signal itself, in the main thread, when the named
+#: function is called: before the flow file is located, or once the run has started.
+_SIGNAL_IN_A_CALLBACK = """
+import importlib, signal, sys, weakref
+module, name, signame = sys.argv[1:4]
+owner = importlib.import_module(module)
+original = getattr(owner, name)
+signum = getattr(signal, signame)
+
+class Thing:
+    pass
+
+def after_a_lost_signal(*args, **kwargs):
+    thing = Thing()
+    ref = weakref.ref(thing, lambda r: signal.raise_signal(signum))
+    del thing  # the callback runs here; what it raises cannot propagate
+    open("callback-ran", "w").close()
+    return original(*args, **kwargs)
+
+setattr(owner, name, after_a_lost_signal)
+sys.argv = ["scriptflow", "run", "main"]
+from scriptflow.entry import main
+main()
+"""
+
+
+@pytest.mark.parametrize("module, name, signame, code, run_status", [
+    ("scriptflow.run.flowfile", "locate", "SIGINT", 130, None),  # start-up: no run recorded
+    ("scriptflow.run.childlink", "open_link", "SIGINT", 130, "interrupted"),
+    ("scriptflow.run.childlink", "open_link", "SIGTERM", 143, "interrupted"),
+])
+def test_a_signal_python_would_ignore_in_a_callback_still_stops_the_command(project, module, name, signame, code,
+                                                                            run_status):
+    project.flow("""
+        def flow_main():
+            sf.Task(["sh", "-c", "sleep 5; echo done > t.txt"], outputs="t.txt", name="t").result()
+    """)
+    proc = subprocess.run([sys.executable, "-c", _SIGNAL_IN_A_CALLBACK, module, name, signame],
+                          cwd=project.path, capture_output=True, text=True, timeout=120)
+    assert project.exists("callback-ran"), proc.stderr
+    _no_scriptflow_traceback(proc.stderr)
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    assert not project.exists("t.txt")  # the command stopped: the task did not run to its end
+    assert _run_status(project) == run_status
