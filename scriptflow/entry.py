@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import gc
 import sys
-from typing import Any, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover - typing is not imported before main() runs
+    from typing import Any, Optional
 
 
 def main() -> None:

@@ -78,3 +78,15 @@ def test_an_async_flow_still_gets_its_event_loop(project):
     """)
     project.run("run", "later", check=True)
     assert project.exists("made.txt") and project.statuses() == {"make": "succeeded"}
+
+
+def test_the_entry_point_imports_only_what_the_interpreter_already_has():
+    """Before ``entry.main`` runs, a Ctrl-C cannot be turned into "scriptflow: interrupted": the
+    command's entry module imports nothing but built-in modules (and the tiny ``__future__``)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; before = set(sys.modules); import scriptflow.entry; "
+            "print(sorted(set(sys.modules) - before - set(sys.builtin_module_names)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert set(eval(out)) <= {"scriptflow", "scriptflow.entry", "__future__"}, out
