@@ -192,12 +192,15 @@ class Engine(AttemptHandling, Stopping):
                     dep.dependants.append(record)
                 elif blocked is None and status not in OK:
                     blocked = dep
-            if record.waiting_on or blocked is not None:
+            # Read under the lock: once it is released, a dependency finishing on another thread
+            # takes waiting_on to 0 and readies the task itself (read after, it ran twice at once).
+            ready = blocked is None and record.waiting_on == 0
+            if not ready:
                 self._write_row(record)  # a ready task's row is written complete once decided
         self.listener.task_submitted(record)
         if blocked is not None:
             self._block(record, blocked)
-        elif record.waiting_on == 0:
+        elif ready:
             self._ready(record)
 
     def _reused(self, task: Task, spec: TaskSpec, lane: QuickLane) -> bool:
