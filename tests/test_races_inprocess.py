@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 
-import pytest
 from inprocess import FakeExecutor, run_flow
 
 from scriptflow.terminal.console import PlainConsole
@@ -22,13 +21,6 @@ def flow_main():
     b = sf.Task(["b"], inputs=a, outputs="b.txt", name="b", executor="fake")
     sf.bag(a, b)
 """
-
-
-@pytest.fixture(autouse=True)
-def _reset_fake():
-    FakeExecutor.reset()
-    yield
-    FakeExecutor.reset()
 
 
 def test_a_dependency_finishing_while_its_consumer_is_submitted_starts_the_consumer_once(tmp_path, monkeypatch):
@@ -60,7 +52,8 @@ def test_a_dependency_finishing_while_its_consumer_is_submitted_starts_the_consu
 
     monkeypatch.setattr(PlainConsole, "task_submitted", submitted)
     monkeypatch.setattr(PlainConsole, "task_finished", finished)
-    FakeExecutor.behaviour = staticmethod(a_waits_for_b_to_be_registered)
+    monkeypatch.setattr(FakeExecutor, "behaviour", staticmethod(a_waits_for_b_to_be_registered))
+    monkeypatch.setattr(FakeExecutor, "submitted", [])
     result = run_flow(tmp_path, FLOW)
     assert result.exit_code == 0, [(r.spec.uid, r.status, r.error) for r in result.records]
     conn = sqlite3.connect(tmp_path / ".scriptflow" / "ledger.db")

@@ -93,9 +93,8 @@ class Engine(AttemptHandling, Stopping):
     def __enter__(self) -> "Engine":
         set_current_engine(self)
         try:
-            self.executor(self.default_executor)  # configuration errors show before any task starts
-            self._quick = lane_for_run(self.history, self.options, self.project,
-                                       self.executor(self.default_executor).settings)
+            default = self.executor(self.default_executor)  # configuration errors show before any task starts
+            self._quick = lane_for_run(self.history, self.options, self.project, default.settings)
         except BaseException:  # a bad setting, or Ctrl-C while a Dask cluster starts: nothing left open
             self.__exit__()
             raise
