@@ -75,10 +75,9 @@ class Project:
         self._dir_str = str(self.dir)
         self._prefix = self._dir_str.rstrip(os.sep) + os.sep
 
-    @property
-    def dir_text(self) -> str:
-        """``str(self.dir)``, made once."""
-        return self._dir_str
+    def working_dir(self, cwd: os.PathLike | str | None) -> str:
+        """A task's working folder, absolute: the project folder when it names none."""
+        return self._dir_str if cwd is None else self.absolute_str(cwd)
 
     @property
     def ledger_path(self) -> Path:

@@ -51,8 +51,8 @@ class CreatedTasks:
             self._changed[id(task)] = task
 
     def _outputs(self, task: Task) -> set[str]:
-        cwd = self.project.absolute_str(task.cwd) if task.cwd is not None else str(self.project.dir)
-        return {self.project.relative(self.project.absolute_str(p, cwd)) for p in task.get_outputs()}
+        cwd = self.project.working_dir(task.cwd)  # as build_spec resolves them once the task starts
+        return {self.project.resolve(p, cwd)[1] for p in task.get_outputs()}
 
     def _reindex(self) -> None:
         """Index the tasks created or edited since the last lookup (under the lock)."""

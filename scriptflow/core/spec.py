@@ -110,11 +110,8 @@ def build_spec(task: Task, project: Project, default_executor: str) -> TaskSpec:
 
     Runs once per started task (100,000 times in a large no-op): the project folder as the
     working directory is taken as it is, and each path is resolved in the loop itself."""
-    if task.cwd is None:  # the project folder, spelled "." in the ledger
-        cwd, cwd_rel = project.dir_text, "."
-    else:
-        cwd = project.absolute_str(task.cwd)
-        cwd_rel = project.relative(cwd)
+    cwd = project.working_dir(task.cwd)
+    cwd_rel = "." if task.cwd is None else project.relative(cwd)  # the project folder is "." in the ledger
     resolve = project.resolve
     outputs: list[str] = []
     output_abs: dict[str, str] = {}
