@@ -68,6 +68,7 @@ class Engine(AttemptHandling, Stopping):
         self.default_executor = options.config.get("executor") or "local"
         self._executors: dict[str, Executor] = {}
         self._prepare = ThreadPoolExecutor(4, thread_name_prefix="sf-prepare")
+        self._pool_lock, self._pool_shut = threading.Lock(), False  # ``in_pool``
         self._fence = Fence()
         self._decide_here: RunHere = RunHere(lambda record: self._guard(self._decide, record))
         self._lock = threading.RLock()
@@ -104,6 +105,8 @@ class Engine(AttemptHandling, Stopping):
         self._fence.close()  # no submission in progress reads a connection closed below
         clear_current_engine(self)
         self.record.flush_reuses()  # before the run is recorded as ended (``reuserows.py``)
+        with self._pool_lock:
+            self._pool_shut = True
         self._prepare.shutdown(wait=True)
         if self._watch is not None:
             self._watch.close()
@@ -258,12 +261,13 @@ class Engine(AttemptHandling, Stopping):
             self.in_pool(self._decide, record)
 
     def in_pool(self, fn: Callable[..., None], record: TaskRecord, *args: Any) -> None:
-        """``fn(record, *args)``, guarded, in the prepare pool; here once the pool is shut (an executor
-        reporting after an interrupt), so that no task is left without an end."""
-        try:
-            self._prepare.submit(self._guard, fn, record, *args)
-        except RuntimeError:  # shut down
-            self._guard(fn, record, *args)
+        """``fn(record, *args)``, guarded, in the prepare pool, or here once it is shut (an executor reporting
+        late): no task is left without an end. (Not on the pool's RuntimeError: it may follow queueing.)"""
+        with self._pool_lock:
+            if not self._pool_shut:
+                self._prepare.submit(self._guard, fn, record, *args)
+                return
+        self._guard(fn, record, *args)
 
     def _reads_nothing(self, spec: TaskSpec) -> bool:
         """A dry run's task never run before: deciding it looks only at whether its inputs exist."""
