@@ -204,7 +204,7 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
         driven = drive(engine, console, lambda: flowfile.call_flow(flow, request.args, path), started,
                        lambda: childlink.close_link(link[0] if link else None))
     except (KeyboardInterrupt, _Terminated) as exc:  # before the engine was entered
-        driven.exit_code = driven.exit_code or exit_code_of(exc)
+        driven.exit_code = exit_code_of(exc)
     except Exception as exc:  # e.g. an executor that cannot be set up: the run failed, it did not die
         with signals.deferred():
             writer.set_heartbeat(None)
