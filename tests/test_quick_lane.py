@@ -131,3 +131,46 @@ def test_a_racy_stat_cache_entry_is_read_again_and_a_settled_one_trusted(project
     project.run("run", "main", check=True)
     assert project.statuses() == {"t": "cached"}  # the entry is believed: the file is not read
     assert project.read("out.txt") == "bbb\n"
+
+
+AWKWARD = dict(  # names and values that JSON must escape, or keep as they are: SQLite and Python must agree
+    dir='sub "q" \\ é\ttab',
+    inp='in "1" \\ é\x01.txt',
+    out='out "1" \\ ü\n.txt',
+    version='v"2"\\\x7f\u2028',
+)
+
+
+def test_sqlite_reads_a_row_as_the_same_repeats_key_python_builds_for_its_task(project):
+    """The quick lane compares one string per task: the JSON array SQLite builds from the
+    earlier row (``history.REPEATS_KEY_SQL``) with the one ``recorder.repeats_key`` builds from
+    the spec. Were they spelled differently for some value, every such task would take the
+    slow general path (still correct); here they must be equal for names and values JSON
+    escapes, and differ as soon as one compared column does."""
+    import scriptflow as sf
+    from scriptflow.core.history import REPEATS_KEY_SQL
+    from scriptflow.core.recorder import repeats_key
+    from scriptflow.core.spec import build_spec
+    from scriptflow.project import Project as Folder
+
+    (project.path / AWKWARD["dir"]).mkdir()
+    project.write(f"{AWKWARD['dir']}/{AWKWARD['inp']}", "data\n")
+    arguments = dict(inputs=AWKWARD["inp"], outputs=AWKWARD["out"], name="t", cwd=AWKWARD["dir"],
+                     version=AWKWARD["version"], retry=1, mem="2G", timeout=60)
+    project.flow(f"""
+        def flow_main():
+            sf.Task(["cp", {AWKWARD['inp']!r}, {AWKWARD['out']!r}], **{arguments!r}).result()
+    """)
+    project.run("run", "main", check=True)
+    again = project.run("run", "main", check=True)
+    assert "all 1 tasks up to date" in again.stdout
+    [(from_sqlite,)] = project.query(f"SELECT {REPEATS_KEY_SQL} FROM tasks AS t WHERE uid = 't'")
+
+    def key(**changed) -> str:
+        task = sf.Task(["cp", AWKWARD["inp"], AWKWARD["out"]], **{**arguments, **changed})
+        return repeats_key(build_spec(task, Folder(project.path), "local"))
+
+    assert from_sqlite == key()
+    assert from_sqlite is not None and "é" in from_sqlite  # kept as UTF-8, as both write it
+    for changed in (dict(retry=2), dict(version="v3"), dict(mem="3G"), dict(outputs=[AWKWARD["out"], "x"])):
+        assert key(**changed) != from_sqlite, changed

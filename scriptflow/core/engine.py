@@ -226,7 +226,7 @@ class Engine(AttemptHandling, Stopping):
             self._by_uid[spec.uid] = record
             for path in spec.outputs:
                 self._producer[path] = record
-            self.record.task_reused(old["id"])
+            self.record.task_reused(old[0])
         self.history.forget(spec.uid)  # nothing decides this uid again in this run
         self.hasher.vouched(len(spec.inputs) + len(spec.outputs))
         self.listener.task_reused(record)

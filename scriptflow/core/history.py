@@ -83,23 +83,46 @@ _COLUMNS = ("id, run_id, uid, status, fingerprint, command, shell, cwd, env, ver
 PREVIOUS_COLUMNS = tuple(_COLUMNS.split(", "))
 
 
+#: What the quick lane compares of an earlier row besides its fingerprint: the columns
+#: ``recorder.repeats_columns`` compares, as one JSON array SQLite builds while reading (one
+#: string per row instead of eleven values), NULL for a row with a container or a parent task.
+#: ``recorder.repeats_key`` builds the same text from a spec. Both are valid JSON, so equal
+#: texts mean equal values; a text the two spell differently only sends a task the general way.
+REPEATS_KEY_SQL = ("CASE WHEN t.container_image IS NULL AND t.container_image_id IS NULL "
+                   "AND t.container_runtime IS NULL AND t.parent_task_id IS NULL "
+                   "THEN json_array(t.shell, t.cwd, t.version, t.executor, t.resources, t.max_retries, "
+                   "t.inputs, t.outputs) END")
+#: An earlier task as the quick lane reads it: (id, status, fingerprint, ``REPEATS_KEY_SQL``).
+LeanRow = tuple[int, str, Optional[str], Optional[str]]
+#: Task id -> its output rows (path, sha256, producer attempt id).
+OutputRows = dict[int, tuple[tuple[str, str, Optional[int]], ...]]
+
+
 class LedgerHistory:
-    """The earlier tasks and the stat cache, as read at the first question (thread-safe)."""
+    """The earlier tasks and the stat cache, as read at the first question (thread-safe).
+
+    Two readings of the same rows: ``tables`` (the quick lane's, four values a task) and
+    ``previous`` (every column, for the general path's decision). A no-op whose every task
+    the quick lane finds up to date never reads the second; a run that decides a task the
+    general way reads it once, at that task. The stat cache and the output rows are read
+    once, by whichever comes first. Both readings leave out this run's rows, and a run holds
+    the project lock, so they agree; a dry run (no lock) uses only the second, in one snapshot.
+    """
 
     def __init__(self, connect: Callable[[], sqlite3.Connection], run_id: int) -> None:
         self._connect = connect
         self._run_id = run_id
         self._lock = threading.Lock()
-        self._loaded = False
-        self._latest: dict[str, sqlite3.Row] = {}
-        self._outputs: dict[int, tuple[tuple[str, str, Optional[int]], ...]] = {}
-        self._stat: dict[str, bytes] = {}
+        self._latest: Optional[dict[str, sqlite3.Row]] = None
+        self._lean: Optional[dict[str, LeanRow]] = None
+        self._outputs: OutputRows = {}
+        self._stat: Optional[dict[str, bytes]] = None
 
-    def _load(self) -> None:
-        if self._loaded:
+    def _load(self, lean: bool = False) -> None:
+        if (self._lean if lean else self._latest) is not None:
             return
         with self._lock:
-            if self._loaded:
+            if (self._lean if lean else self._latest) is not None:
                 return
             conn = self._connect()
             marks = ",".join("?" * len(COMPARED_STATUSES))
@@ -107,20 +130,28 @@ class LedgerHistory:
             params = (*COMPARED_STATUSES, self._run_id)
             conn.execute("BEGIN")  # one snapshot for both reads, even beside a live run
             try:
-                self._stat = _stat_cache(conn)
-                self._latest, self._outputs = _latest_tasks(conn, latest_ids, params)
+                if self._stat is None:
+                    self._stat = _stat_cache(conn)
+                first = self._lean is None and self._latest is None
+                if lean:
+                    self._lean, outputs = _lean_tasks(conn, latest_ids, params)
+                else:
+                    self._latest, outputs = _latest_tasks(conn, latest_ids, params)
+                if first:  # the second reading's are the same rows; ``forget`` may have dropped some
+                    self._outputs = outputs
             finally:
                 conn.execute("COMMIT")
-            self._loaded = True
 
     def previous(self, uid: str) -> Optional[Row]:
         """The latest earlier task of ``uid`` with a status in ``COMPARED_STATUSES`` (read by column name)."""
         self._load()
+        assert self._latest is not None
         return self._latest.get(uid)
 
     def outputs(self, task_id: int) -> dict[str, dict[str, Any]]:
         """path -> output row (path, sha256, producer_attempt_id) of an earlier successful task."""
-        self._load()
+        if self._lean is None and self._latest is None:
+            self._load()
         found = self._outputs.get(task_id)
         if found is not None:
             return {path: {"path": path, "sha256": sha256, "producer_attempt_id": producer}
@@ -142,22 +173,25 @@ class LedgerHistory:
         task as their reuse, and nothing asks for them again in this run (another task of that
         uid is bound to that task, never decided). At 100,000 tasks each row is then held only
         until its task is decided, not beside every task of the flow (80 MB)."""
-        row = self._latest.pop(uid, None)
-        if row is not None:
-            self._outputs.pop(row[0], None)
+        for rows in (self._lean, self._latest):
+            row = rows.pop(uid, None) if rows is not None else None
+            if row is not None:
+                self._outputs.pop(row[0], None)
 
-    def tables(self) -> tuple[dict[str, sqlite3.Row], dict[int, tuple[tuple[str, str, Optional[int]], ...]],
-                              dict[str, bytes]]:
-        """What was read, for a caller asking per task (``quicklane.py``): uid -> ``previous``
-        row, task id -> its output rows (path, sha256, producer attempt id; tasks with outputs),
-        and path -> stat-cache entry (read with ``vouched_sha``). Changed after loading only by
-        ``forget``."""
-        self._load()
-        return self._latest, self._outputs, self._stat
+    def tables(self) -> tuple[dict[str, LeanRow], OutputRows, dict[str, bytes]]:
+        """What was read, for a caller asking per task (``quicklane.py``): uid -> ``LeanRow``
+        of its ``previous`` row, task id -> its output rows (path, sha256, producer attempt
+        id; tasks with outputs), and path -> stat-cache entry (read with ``vouched_sha``).
+        Changed after loading only by ``forget``."""
+        self._load(lean=True)
+        assert self._lean is not None and self._stat is not None
+        return self._lean, self._outputs, self._stat
 
     def stat_entry(self, path: str) -> Optional[StatEntry]:
         """The stat-cache entry of a path (the ledger's project-relative spelling), as it was when the run began."""
-        self._load()
+        if self._stat is None:
+            self._load()
+        assert self._stat is not None
         found = self._stat.get(path)
         if found is None:
             return None
@@ -183,10 +217,16 @@ def _stat_cache(conn: sqlite3.Connection) -> dict[str, bytes]:
     return stat
 
 
+def _lean_tasks(conn: sqlite3.Connection, latest_ids: str, params: tuple[Any, ...]) -> tuple[
+        dict[str, LeanRow], OutputRows]:
+    """uid -> the ``LeanRow`` of its latest earlier row, and the output rows (``_grouped``)."""
+    return _grouped(conn, f"t.status, t.fingerprint, {REPEATS_KEY_SQL}", 3, latest_ids, params,
+                    lambda v: (v[0], v[2], v[3], v[4]))
+
+
 def _latest_tasks(conn: sqlite3.Connection, latest_ids: str, params: tuple[Any, ...]) -> tuple[
-        dict[str, sqlite3.Row], dict[int, tuple[tuple[str, str, Optional[int]], ...]]]:
-    """uid -> the latest earlier row (``_COLUMNS``) and task id -> its output rows, in one query
-    (a row per output, the task's columns repeated; grouped back here).
+        dict[str, sqlite3.Row], OutputRows]:
+    """uid -> the latest earlier row (``_COLUMNS``), and the output rows (``_grouped``).
 
     Memory, at 100,000 tasks: rows are sqlite3.Rows (read by name, a third of a dict), and the
     few values most rows share (status, cwd, env, executor, resources) are one object each;
@@ -195,14 +235,28 @@ def _latest_tasks(conn: sqlite3.Connection, latest_ids: str, params: tuple[Any, 
     one = same.setdefault
     names = conn.cursor()
     names.execute(f"SELECT {_COLUMNS} FROM tasks LIMIT 0")  # what the Rows are read by
-    latest: dict[str, sqlite3.Row] = {}
-    outputs: dict[int, tuple[tuple[str, str, Optional[int]], ...]] = {}
     width = len(PREVIOUS_COLUMNS)
-    columns = ", ".join(f"t.{name}" for name in PREVIOUS_COLUMNS)
+
+    def row(v: tuple[Any, ...]) -> sqlite3.Row:  # v: id, uid, then the columns (from id again)
+        return sqlite3.Row(names, (
+            v[2], v[3], v[4], one(v[5], v[5]), v[6], v[7], v[8], one(v[9], v[9]), one(v[10], v[10]),
+            v[11], v[12], v[13], v[14], one(v[15], v[15]), one(v[16], v[16]), *v[17:2 + width]))
+
+    return _grouped(conn, ", ".join(f"t.{name}" for name in PREVIOUS_COLUMNS), width, latest_ids, params, row)
+
+
+def _grouped(conn: sqlite3.Connection, columns: str, width: int, latest_ids: str, params: tuple[Any, ...],
+             make_row: Callable[[tuple[Any, ...]], Any]) -> tuple[dict[str, Any], OutputRows]:
+    """uid -> ``make_row(id, uid, *columns)`` of each task ``latest_ids`` selects, and task id
+    -> its output rows, in one query: a row per output, the task's columns repeated, grouped
+    back here."""
+    latest: dict[str, Any] = {}
+    outputs: OutputRows = {}
     last_id = None
     found: list[tuple[str, str, Optional[int]]] = []
+    at = 2 + width  # where the output row's columns begin
     for v in conn.execute(
-            f"SELECT {columns}, f.path, f.sha256, f.producer_attempt_id FROM tasks AS t "
+            f"SELECT t.id, t.uid, {columns}, f.path, f.sha256, f.producer_attempt_id FROM tasks AS t "
             f"LEFT JOIN files AS f ON f.task_id = t.id AND f.role = 'output' "
             f"WHERE t.id IN ({latest_ids}) ORDER BY t.id", params):
         if v[0] != last_id:
@@ -210,11 +264,9 @@ def _latest_tasks(conn: sqlite3.Connection, latest_ids: str, params: tuple[Any, 
                 outputs[last_id] = tuple(found)  # type: ignore[index]
                 found = []
             last_id = v[0]
-            latest[v[2]] = sqlite3.Row(names, (
-                v[0], v[1], v[2], one(v[3], v[3]), v[4], v[5], v[6], one(v[7], v[7]), one(v[8], v[8]),
-                v[9], v[10], v[11], v[12], one(v[13], v[13]), one(v[14], v[14]), *v[15:width]))
-        if v[width] is not None:
-            found.append((v[width], v[width + 1], v[width + 2]))
+            latest[v[1]] = make_row(v)
+        if v[at] is not None:
+            found.append((v[at], v[at + 1], v[at + 2]))
     if found:
         outputs[last_id] = tuple(found)  # type: ignore[index]
     return latest, outputs

@@ -39,10 +39,10 @@ from typing import Any, Callable, Collection, Optional
 
 from ..project import Project
 from .fingerprint import task_fingerprint
-from .history import LedgerHistory, Row, vouched_sha
+from .history import LeanRow, LedgerHistory, vouched_sha
 from .images import container_request
 from .protected import PROJECT_FILES
-from .recorder import repeats_columns
+from .recorder import repeats_key
 from .runstate import RunOptions
 from .spec import TaskSpec
 
@@ -84,9 +84,10 @@ class QuickLane:
         self._force_all = force_all
         self._force_globs = tuple(force_globs)
 
-    def reused_row(self, spec: TaskSpec, produced: Callable[[str], bool]) -> Optional[Row]:
-        """The previous tasks row (``LedgerHistory.previous``) that ``spec`` repeats exactly and
-        whose files are unchanged, or None when the general path must decide. ``produced(rel)``:
+    def reused_row(self, spec: TaskSpec, produced: Callable[[str], bool]) -> Optional[LeanRow]:
+        """The previous tasks row (``LedgerHistory.previous``, as a ``LeanRow``: its id first)
+        that ``spec`` repeats exactly and whose files are unchanged, or None when the general
+        path must decide. ``produced(rel)``:
         whether a task of this run (started, or created and waiting for Make's rule) outputs ``rel``."""
         if (spec.container_request is not None or spec.watches or not spec.outputs or self._force_all
                 or (self._force_globs and any(fnmatch.fnmatchcase(spec.uid, g) for g in self._force_globs))):
@@ -98,7 +99,7 @@ class QuickLane:
         old = latest.get(spec.uid)
         if old is None:
             return None
-        if old["status"] not in ("succeeded", "cached") or not repeats_columns(old, spec):
+        if old[1] not in ("succeeded", "cached") or old[3] != repeats_key(spec):
             return None
         inputs, outputs = spec.inputs, spec.outputs
         own = self._own
@@ -115,9 +116,9 @@ class QuickLane:
             if sha is None:
                 return None
             input_shas.append((rel, sha))
-        if task_fingerprint(spec.definition(), input_shas) != old["fingerprint"]:
+        if task_fingerprint(spec.definition(), input_shas) != old[2]:
             return None
-        recorded = outputs_of.get(old["id"], ())
+        recorded = outputs_of.get(old[0], ())
         if len(recorded) != len(outputs):
             return None
         for rel, sha, _ in recorded:

@@ -41,6 +41,15 @@ def repeats_columns(old: Row, spec: TaskSpec) -> bool:
             and outputs == json_str_list(spec.outputs) and resources == canonical_json(spec.resources))
 
 
+def repeats_key(spec: TaskSpec) -> str:
+    """What ``history.REPEATS_KEY_SQL`` reads from a row that ``repeats_columns(row, spec)``:
+    the same columns as one JSON array, so that the quick lane compares one string per task
+    (the container and parent columns are NULL in such a row: the SQL gives NULL otherwise)."""
+    return canonical_json([shell_column(spec), spec.cwd_rel, spec.version, spec.executor,
+                           canonical_json(spec.resources), spec.retry, json_str_list(spec.inputs),
+                           json_str_list(spec.outputs)])
+
+
 #: The columns ``repeats_columns`` unpacks, in order.
 assert PREVIOUS_COLUMNS == ("id", "run_id", "uid", "status", "fingerprint", "command", "shell", "cwd", "env",
                             "version", "container_image", "container_image_id", "container_runtime", "executor",
