@@ -220,8 +220,10 @@ def _stat_cache(conn: sqlite3.Connection) -> dict[str, bytes]:
 def _lean_tasks(conn: sqlite3.Connection, latest_ids: str, params: tuple[Any, ...]) -> tuple[
         dict[str, LeanRow], OutputRows]:
     """uid -> the ``LeanRow`` of its latest earlier row, and the output rows (``_grouped``)."""
+    same: dict[Any, Any] = {}
+    one = same.setdefault  # the few statuses: one object each
     return _grouped(conn, f"t.status, t.fingerprint, {REPEATS_KEY_SQL}", 3, latest_ids, params,
-                    lambda v: (v[0], v[2], v[3], v[4]))
+                    lambda v: (v[0], one(v[2], v[2]), v[3], v[4]))
 
 
 def _latest_tasks(conn: sqlite3.Connection, latest_ids: str, params: tuple[Any, ...]) -> tuple[

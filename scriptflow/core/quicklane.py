@@ -46,7 +46,9 @@ from .recorder import repeats_key
 from .runstate import RunOptions
 from .spec import TaskSpec
 
-_STATE_PREFIX = ".scriptflow/"
+#: Outputs the lane leaves to the general path's check: in the state folder, or outside the project.
+_OUTSIDE = (".scriptflow/", "/", "../")
+_NOT_FILES = frozenset(("..", ".", ".scriptflow"))
 
 
 def _vouched_sha(entry: Optional[bytes], path: str) -> Optional[str]:
@@ -104,10 +106,13 @@ class QuickLane:
         inputs, outputs = spec.inputs, spec.outputs
         own = self._own
         for rel in outputs:
-            if (rel in own or rel.startswith(_STATE_PREFIX) or rel.startswith(("/", "../")) or rel in ("..", ".")
-                    or rel == ".scriptflow" or rel in inputs
-                    or any(inp.startswith(rel + "/") for inp in inputs)):
+            if rel in own or rel.startswith(_OUTSIDE) or rel in _NOT_FILES or rel in inputs:
                 return None
+            if inputs:  # an output that is a folder holding an input
+                under = rel + "/"
+                for inp in inputs:
+                    if inp.startswith(under):
+                        return None
         input_shas: list[tuple[str, Optional[str]]] = []
         for rel in inputs:
             if produced(rel):
