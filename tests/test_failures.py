@@ -251,6 +251,30 @@ def test_bag_in_a_plain_flow_waits_for_all_and_raises_the_failure(project):
     assert project.statuses() == {"ok": "succeeded", "bad": "failed"}
 
 
+def test_bag_of_tasks_already_settled_returns_them_or_raises_the_first_failure_in_its_order(project):
+    """``sf.bag`` reads settled tasks' results directly (``bag.settled_results``): what it returns
+    and raises must be what waiting for them gives."""
+    project.flow(f"""
+        import json
+        def flow_main():
+            ok = sf.Task({py_src("open('ok.txt', 'w').write('ok')")}, outputs="ok.txt", name="ok")
+            a = sf.Task({py_src("import sys; sys.exit(3)")}, name="a")
+            b = sf.Task({py_src("import sys; sys.exit(4)")}, name="b")
+            for t in (ok, a, b):
+                t.exception()  # each settled before sf.bag is called
+            seen = [[t.uid for t in sf.bag(ok)], sf.bag([ok])[0] is ok]
+            for order in ((ok, b, a), (a, ok, b)):
+                try:
+                    sf.bag(*order)
+                except sf.TaskFailed as e:
+                    seen.append(e.uid)
+            json.dump(seen, open("seen.json", "w"))
+    """)
+    proc = project.run("run", "main", "-j", "2", "--keep-going", check=False)  # b starts after a failed
+    assert proc.returncode == 1
+    assert json.loads(project.read("seen.json")) == [["ok"], True, "b", "a"]
+
+
 def test_command_that_cannot_start_fails_with_a_clear_message(project):
     project.flow("""
         def flow_main():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 from concurrent.futures import wait
+from concurrent.futures._base import FINISHED
 from typing import Any, Iterable, Union
 
 from .task import Task
@@ -27,8 +28,20 @@ def bag(*tasks: Union[Task, Iterable[Task]]) -> Any:
         return asyncio.gather(*(t if t._remote is not None else asyncio.wrap_future(t) for t in flat))
     if remote:
         remote[0]._remote.wait(remote)  # one request for all of them
-    wait(flat)
-    return [t.result() for t in flat]
+    if not all(t._state == FINISHED for t in flat):
+        wait(flat)
+    return settled_results(flat)
+
+
+def settled_results(tasks: list[Task]) -> list[Any]:
+    """``[t.result() for t in tasks]`` for tasks known to be settled: the tasks, or the first
+    failure in order raised. Read from the futures' final state directly: a no-op's ``sf.bag``
+    of 100,000 cached tasks otherwise makes ten calls a task (``result()`` starts the task
+    again, takes its condition and checks its state) to return what is already known."""
+    for t in tasks:
+        if t._exception is not None:
+            return [t.result() for t in tasks]  # raises it, as result() does
+    return [t._result for t in tasks]
 
 
 def _in_event_loop(asyncio: Any) -> bool:
