@@ -81,6 +81,7 @@ class Engine(AttemptHandling, Stopping):
         self._cancellers: list[threading.Thread] = []
         self.failed = False
         self.created_tasks = CreatedTasks(project)
+        self._produced = lambda rel: rel in self._producer or self.created_tasks.producer_of(rel) is not None
         #: attempt id -> its task, while the attempt's command may run (a script creating tasks).
         self.running_attempts: dict[int, TaskRecord] = {}
         #: attempt id -> the variables that let its command create tasks (set by the runner).
@@ -210,8 +211,7 @@ class Engine(AttemptHandling, Stopping):
         if task.container or spec.executor != self.default_executor or spec.uid in self._by_uid or self.stopping:
             return False  # (a stopping run finishes new tasks as not-started: the general path does)
         try:
-            old = lane.reused_row(spec, lambda rel: rel in self._producer
-                                  or self.created_tasks.producer_of(rel) is not None)
+            old = lane.reused_row(spec, self._produced)
         except Exception:  # noqa: BLE001 - e.g. a damaged ledger: the general path meets it where it is reported
             log.debug("the quick lane stepped aside for %s", spec.uid, exc_info=True)
             return False

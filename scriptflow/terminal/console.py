@@ -70,16 +70,20 @@ class RunConsole(Listener):
         """``flush=False``: the line may wait in the stream's buffer for the next flushed line (a
         no-op's thousands of "cached" lines, one ``write`` per buffer instead of one per line)."""
         with self._lock:
-            if self.gone:
-                return
-            try:
-                self.write(text, flush)
-            except Exception as exc:  # the console is an observer: it never stops a run
-                if isinstance(exc, BrokenPipeError) or (isinstance(exc, OSError) and exc.errno == errno.EPIPE):
-                    self.stream_gone()
-                elif not self._write_failed:
-                    self._write_failed = True
-                    log.exception("the console could not write a line (further errors are not logged)")
+            self._write_locked(text, flush)
+
+    def _write_locked(self, text: str, flush: bool) -> None:
+        """``print``'s work, under ``_lock``."""
+        if self.gone:
+            return
+        try:
+            self.write(text, flush)
+        except Exception as exc:  # the console is an observer: it never stops a run
+            if isinstance(exc, BrokenPipeError) or (isinstance(exc, OSError) and exc.errno == errno.EPIPE):
+                self.stream_gone()
+            elif not self._write_failed:
+                self._write_failed = True
+                log.exception("the console could not write a line (further errors are not logged)")
 
     def write(self, text: str, flush: bool = True) -> None:
         self.stream.write(text + "\n")
@@ -210,9 +214,13 @@ class PlainConsole(RunConsole):
             self.print(f"{self.stamp()} skipped {record.spec.uid}: {record.error}")
 
     def task_reused(self, record: TaskRecord) -> None:
-        super().task_reused(record)
-        if not record.spec.quiet:
-            self._print_cached(record)
+        """Counted and printed under one lock, in one call: a no-op makes one per task."""
+        quiet = record.spec.quiet
+        line = None if quiet else f"[{time.monotonic() - self.started:8.2f}s] cached  {record.spec.uid}"  # stamp()
+        with self._lock:
+            self.counts["cached"] += 1
+            if line is not None:
+                self._write_locked(line, False)  # flushed with the next flushed line (``_print_cached``)
 
     def _print_cached(self, record: TaskRecord) -> None:
         """Not flushed on its own: the next flushed line (at the latest the summary) writes it."""
