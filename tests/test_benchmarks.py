@@ -6,9 +6,13 @@ name each arm.
 """
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from conftest import need_service
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -103,3 +107,27 @@ def test_profile_reports_each_thread_role_and_the_bare_pools_own_cpu_beside_scri
     tasks = float(bare.split("tasks_user_s ")[1].split(",")[0])
     assert own > 0 and tasks > 0, bare  # 20 cp processes ran as the pool's children
     assert (tmp_path / "fanout-20.report.txt").read_text().strip() == report.strip()
+
+
+def test_instructions_counts_each_version_per_task_under_callgrind() -> None:
+    """instructions.py runs both arms under valgrind and reports instructions per task (the
+    one-task project's count taken off); HEAD stands for the older commit."""
+    need_service("valgrind", shutil.which("valgrind") is not None, "valgrind is not on PATH (apt-get install valgrind)")
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "instructions.py"), "--before-rev", "HEAD", "--workload", "noop",
+         "--n", "3", "--repeat", "1"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "noop, N=3, 1 repetitions" in proc.stdout
+    for arm in ("before", "after"):
+        assert re.search(rf"^  {arm} +[\d,]+ in all +[\d,]+ for one task +[\d,]+ per task$", proc.stdout, re.M), proc.stdout
+    assert "after / before: per task" in proc.stdout
+
+
+def test_instructions_without_valgrind_says_so_in_one_line(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").symlink_to(sys.executable)
+    proc = subprocess.run([str(bin_dir / "python"), str(REPO / "benchmarks" / "instructions.py"), "--before-rev", "HEAD"],
+                          capture_output=True, text=True, timeout=60, env={"PATH": str(bin_dir)})
+    assert proc.returncode == 2
+    assert proc.stderr == "instructions.py: valgrind is not installed (apt-get install valgrind)\n"
