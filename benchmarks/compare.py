@@ -64,11 +64,21 @@ def older_version(rev: str, into: Path) -> Path:
     return into
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_older_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--before FOLDER`` or ``--before-rev REV``: the older version (``older_package``)."""
     older = parser.add_mutually_exclusive_group(required=True)
     older.add_argument("--before", help="a folder holding an older scriptflow package (schema/ inside it)")
     older.add_argument("--before-rev", help="a commit of this repository to compare with")
+
+
+def older_package(args: argparse.Namespace, root: Path) -> Path:
+    """The folder holding the older package: ``--before``, or ``--before-rev`` unpacked under ``root``."""
+    return Path(args.before).resolve() if args.before else older_version(args.before_rev, root)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_older_arguments(parser)
     parser.add_argument("--workload", choices=["fanout", "noop", "dryrun"], default="fanout")
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
@@ -76,8 +86,7 @@ def main() -> int:
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="scriptflow-compare-"))
     try:
-        before = Path(args.before).resolve() if args.before else older_version(args.before_rev, root)
-        return compare(args, before, root)
+        return compare(args, older_package(args, root), root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -42,7 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from compare import BOOT, older_version  # noqa: E402
+from compare import BOOT, add_older_arguments, older_package  # noqa: E402
 from measure import BENCH_ENV, BenchmarkError  # noqa: E402
 from workloads import last_run_counts, make_folder  # noqa: E402
 
@@ -65,9 +65,7 @@ def counted(cmd: list[str], folder: Path, expected: str | None, n: int) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    older = parser.add_mutually_exclusive_group(required=True)
-    older.add_argument("--before", help="a folder holding an older scriptflow package (schema/ inside it)")
-    older.add_argument("--before-rev", help="a commit of this repository to compare with")
+    add_older_arguments(parser)
     parser.add_argument("--workload", choices=["noop", "dryrun", "fanout"], default="noop")
     parser.add_argument("--n", type=int, default=5000, help="tasks (default 5,000; about 30 s a run for a no-op)")
     parser.add_argument("--repeat", type=int, default=2)
@@ -79,8 +77,7 @@ def main() -> int:
         parser.error("--n must be at least 2")
     root = Path(tempfile.mkdtemp(prefix="scriptflow-instructions-"))
     try:
-        before = Path(args.before).resolve() if args.before else older_version(args.before_rev, root)
-        return count(args, before, root)
+        return count(args, older_package(args, root), root)
     except BenchmarkError as exc:
         print(f"instructions.py: {exc}", file=sys.stderr)
         return 1

@@ -56,10 +56,7 @@ def test_unknown_workload_is_a_usage_error() -> None:
 def test_compare_runs_an_older_commit_beside_the_installed_version(tmp_path: Path) -> None:
     """compare.py imports the older version from its own folder (its bootstrap refuses any other),
     and checks every run of both arms against the ledger; HEAD stands for the older commit."""
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "compare.py"), "--before-rev", "HEAD", "--workload", "noop",
-         "--n", "20", "--repeat", "1"], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    proc = _against_head("compare.py", n=20)
     assert "noop, N=20, -j 2, 1 repetitions (medians):" in proc.stdout
     for arm in ("before", "after"):
         assert f"  {arm}  " in proc.stdout, proc.stdout
@@ -113,10 +110,7 @@ def test_instructions_counts_each_version_per_task_under_callgrind() -> None:
     """instructions.py runs both arms under valgrind and reports instructions per task (the
     one-task project's count taken off); HEAD stands for the older commit."""
     need_service("valgrind", shutil.which("valgrind") is not None, "valgrind is not on PATH (apt-get install valgrind)")
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "instructions.py"), "--before-rev", "HEAD", "--workload", "noop",
-         "--n", "3", "--repeat", "1"], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
+    proc = _against_head("instructions.py", n=3)
     assert "noop, N=3, 1 repetitions" in proc.stdout
     for arm in ("before", "after"):
         assert re.search(rf"^  {arm} +[\d,]+ in all +[\d,]+ for one task +[\d,]+ per task$", proc.stdout, re.M), proc.stdout
@@ -131,3 +125,12 @@ def test_instructions_without_valgrind_says_so_in_one_line(tmp_path: Path) -> No
                           capture_output=True, text=True, timeout=60, env={"PATH": str(bin_dir)})
     assert proc.returncode == 2
     assert proc.stderr == "instructions.py: valgrind is not installed (apt-get install valgrind)\n"
+
+
+def _against_head(script: str, n: int) -> subprocess.CompletedProcess[str]:
+    """``benchmarks/SCRIPT`` comparing the installed version with HEAD on a no-op of ``n`` tasks, once."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / script), "--before-rev", "HEAD", "--workload", "noop",
+         "--n", str(n), "--repeat", "1"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return proc
