@@ -10,7 +10,7 @@ instruction of scriptflow's process (all its threads; not the tasks'
 processes, which valgrind does not follow), and prints the instructions per
 task of each arm and their ratio.
 
-    python benchmarks/instructions.py --before-rev 4fd2c1a --workload noop --n 5000 --repeat 2
+    python benchmarks/instructions.py --before-rev bfb8f32 --workload noop --n 5000 --repeat 2
     python benchmarks/instructions.py --before /tmp/old --workload fanout --n 300
 
 Workloads, N ``cp`` tasks as in ``run.py``:
