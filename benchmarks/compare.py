@@ -57,8 +57,12 @@ BOOT = ("import importlib.util, runpy, sys; folder = sys.argv.pop(1); "
 
 def older_version(rev: str, into: Path) -> Path:
     """Commit ``rev`` of this repository's package, as a folder ``--before`` would take."""
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "scriptflow", "schema"],
-                             check=True, capture_output=True).stdout
+    found = subprocess.run(["git", "-C", str(REPO), "archive", rev, "scriptflow", "schema"], capture_output=True)
+    if found.returncode != 0:
+        said = " ".join(found.stderr.decode(errors="replace").split())
+        raise SystemExit(f"{Path(sys.argv[0]).name}: {rev!r} is not a commit of this repository with a "
+                         f"scriptflow package (git: {said})")
+    archive = found.stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     shutil.move(str(into / "schema"), str(into / "scriptflow" / "schema"))  # where an install puts it
     return into

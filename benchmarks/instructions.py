@@ -66,9 +66,10 @@ def counted(cmd: list[str], folder: Path, expected: str | None, n: int) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_older_arguments(parser)
-    parser.add_argument("--workload", choices=["noop", "dryrun", "fanout"], default="noop")
+    parser.add_argument("--workload", choices=["noop", "dryrun", "fanout"], default="noop",
+                        help="what is counted (default noop; see the module docstring)")
     parser.add_argument("--n", type=int, default=5000, help="tasks (default 5,000; about 30 s a run for a no-op)")
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=2, help="counted runs of each arm; medians (default 2)")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         print("instructions.py: valgrind is not installed (apt-get install valgrind)", file=sys.stderr)

@@ -134,3 +134,15 @@ def _against_head(script: str, n: int) -> subprocess.CompletedProcess[str]:
          "--n", str(n), "--repeat", "1"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     return proc
+
+
+def test_an_unknown_commit_is_one_line_and_exit_1() -> None:
+    for script in ("compare.py", "instructions.py"):
+        proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), "--before-rev", "no-such-commit"],
+                              capture_output=True, text=True, timeout=60)
+        if script == "instructions.py" and shutil.which("valgrind") is None:
+            assert proc.returncode == 2  # it says that first (test above)
+            continue
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stderr.startswith(f"{script}: 'no-such-commit' is not a commit of this repository"), proc.stderr
+        assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr
