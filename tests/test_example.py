@@ -6,6 +6,7 @@ so every step runs in one test function, in order.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 from conftest import ORIGINAL_EXAMPLE
@@ -49,6 +50,9 @@ def test_original_example_runs_unchanged_and_skips_what_is_done(project):
     assert set(project.reasons().values()) == {"cached"}
     assert _attempts(project, run2["id"]) == {}
     assert "up to date" in second.stdout
+    # one line per cached task, stamped as every plain line is (``PlainConsole.cached_line``)
+    assert sorted(re.findall(r"^\[ +\d+\.\d\ds\] cached  (\S+)$", second.stdout, re.M)) == [
+        "final", "solve-1", "solve-2"], second.stdout
 
     # 3. touch (same bytes, new mtime): nothing runs.
     path = project.path / "test_1.txt"

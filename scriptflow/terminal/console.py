@@ -144,9 +144,17 @@ class RunConsole(Listener):
             self.print_failure(record)
 
     def task_reused(self, record: TaskRecord) -> None:
-        """Never queued, never running: counted as cached under one lock."""
+        """Never queued, never running: counted as cached, and its ``cached_line`` written
+        (not flushed on its own), under one lock in one call: a no-op makes one per task."""
+        line = self.cached_line(record)
         with self._lock:
             self.counts["cached"] += 1
+            if line is not None:
+                self._write_locked(line, False)
+
+    def cached_line(self, record: TaskRecord) -> Optional[str]:
+        """The line a cached task shows, or None (this display shows none)."""
+        return None
 
     # reports
     def failure_lines(self, record: TaskRecord) -> list[str]:
@@ -213,18 +221,14 @@ class PlainConsole(RunConsole):
         elif record.status == "upstream-failed":
             self.print(f"{self.stamp()} skipped {record.spec.uid}: {record.error}")
 
-    def task_reused(self, record: TaskRecord) -> None:
-        """Counted and printed under one lock, in one call: a no-op makes one per task."""
-        quiet = record.spec.quiet
-        line = None if quiet else f"[{time.monotonic() - self.started:8.2f}s] cached  {record.spec.uid}"  # stamp()
-        with self._lock:
-            self.counts["cached"] += 1
-            if line is not None:
-                self._write_locked(line, False)  # flushed with the next flushed line (``_print_cached``)
+    def cached_line(self, record: TaskRecord) -> Optional[str]:
+        return None if record.spec.quiet else f"{self.stamp()} cached  {record.spec.uid}"
 
     def _print_cached(self, record: TaskRecord) -> None:
         """Not flushed on its own: the next flushed line (at the latest the summary) writes it."""
-        self.print(f"{self.stamp()} cached  {record.spec.uid}", flush=False)
+        line = self.cached_line(record)
+        if line is not None:
+            self.print(line, flush=False)
 
     def print_failure(self, record: TaskRecord) -> None:
         lines = self.failure_lines(record)
