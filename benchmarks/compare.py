@@ -68,6 +68,18 @@ def older_version(rev: str, into: Path) -> Path:
     return into
 
 
+#: The status every task of a workload's run must end in (a dry run records none).
+EXPECTED = {"fanout": "succeeded", "noop": "cached"}
+
+
+def scriptflow_arms(before: Path, workload: str, jobs: int) -> dict[str, list[str]]:
+    """The two versions' ``scriptflow run`` commands for ``workload``: the older package's through
+    ``BOOT``, the installed one's as ``python -m scriptflow``."""
+    run = ["run", "bench", "-j", str(jobs), "--classic", *(["--dry-run"] if workload == "dryrun" else [])]
+    return {"before": [sys.executable, "-c", BOOT, str(before), *run],
+            "after": [sys.executable, "-m", "scriptflow", *run]}
+
+
 def add_older_arguments(parser: argparse.ArgumentParser) -> None:
     """``--before FOLDER`` or ``--before-rev REV``: the older version (``older_package``)."""
     older = parser.add_mutually_exclusive_group(required=True)
@@ -96,12 +108,10 @@ def main() -> int:
 
 
 def compare(args: argparse.Namespace, before: Path, root: Path) -> int:
-    run = ["run", "bench", "-j", str(args.jobs), "--classic", *(["--dry-run"] if args.workload == "dryrun" else [])]
-    arms = {"before": [sys.executable, "-c", BOOT, str(before), *run],
-            "after": [sys.executable, "-m", "scriptflow", *run]}
+    arms = scriptflow_arms(before, args.workload, args.jobs)
     if args.workload == "fanout":
         arms["bare"] = [sys.executable, "bare.py", str(args.n), str(args.jobs)]
-    expected = {"fanout": "succeeded", "noop": "cached"}.get(args.workload)
+    expected = EXPECTED.get(args.workload)
     shared = None
     if args.workload != "fanout":
         shared = make_folder(root, "project", args.n, "scriptflow")

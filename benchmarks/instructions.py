@@ -42,7 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from compare import BOOT, add_older_arguments, older_package  # noqa: E402
+from compare import EXPECTED, add_older_arguments, older_package, scriptflow_arms  # noqa: E402
 from measure import BENCH_ENV, BenchmarkError  # noqa: E402
 from workloads import last_run_counts, make_folder  # noqa: E402
 
@@ -87,10 +87,8 @@ def main() -> int:
 
 
 def count(args: argparse.Namespace, before: Path, root: Path) -> int:
-    run = ["run", "bench", "-j", "2", "--classic", *(["--dry-run"] if args.workload == "dryrun" else [])]
-    arms = {"before": [sys.executable, "-c", BOOT, str(before), *run],
-            "after": [sys.executable, "-m", "scriptflow", *run]}
-    expected = {"fanout": "succeeded", "noop": "cached"}.get(args.workload)
+    arms = scriptflow_arms(before, args.workload, jobs=2)
+    expected = EXPECTED.get(args.workload)
     made = itertools.count()
 
     def project(arm: str, n: int) -> Path:

@@ -89,8 +89,8 @@ class QuickLane:
     def reused_row(self, spec: TaskSpec, produced: Callable[[str], bool]) -> Optional[LeanRow]:
         """The previous tasks row (``LedgerHistory.previous``, as a ``LeanRow``: its id first)
         that ``spec`` repeats exactly and whose files are unchanged, or None when the general
-        path must decide. ``produced(rel)``:
-        whether a task of this run (started, or created and waiting for Make's rule) outputs ``rel``."""
+        path must decide. ``produced(rel)``: whether a task of this run (started, or created
+        and waiting for Make's rule) outputs ``rel``."""
         if (spec.container_request is not None or spec.watches or not spec.outputs or self._force_all
                 or (self._force_globs and any(fnmatch.fnmatchcase(spec.uid, g) for g in self._force_globs))):
             return None
