@@ -96,6 +96,8 @@ REPEATS_KEY_SQL = ("CASE WHEN t.container_image IS NULL AND t.container_image_id
 LeanRow = tuple[int, str, Optional[str], Optional[str]]
 #: Task id -> its output rows (path, sha256, producer attempt id).
 OutputRows = dict[int, tuple[tuple[str, str, Optional[int]], ...]]
+#: What the quick lane reads (``LedgerHistory.tables``): uid -> ``LeanRow``, the output rows, the stat cache.
+LeanTables = tuple[dict[str, LeanRow], OutputRows, dict[str, bytes]]
 
 
 class LedgerHistory:
@@ -125,9 +127,7 @@ class LedgerHistory:
             if (self._lean if lean else self._latest) is not None:
                 return
             conn = self._connect()
-            marks = ",".join("?" * len(COMPARED_STATUSES))
-            latest_ids = (f"SELECT max(id) FROM tasks WHERE status IN ({marks}) AND run_id != ? GROUP BY uid")
-            params = (*COMPARED_STATUSES, self._run_id)
+            latest_ids, params = _latest_ids(self._run_id)
             conn.execute("BEGIN")  # one snapshot for both reads, even beside a live run
             try:
                 if self._stat is None:
@@ -141,6 +141,21 @@ class LedgerHistory:
                     self._outputs = outputs
             finally:
                 conn.execute("COMMIT")
+
+    def seed(self, tables: LeanTables, run_id: int) -> bool:
+        """Take the quick lane's tables read before the run began (``prefetch.py``): what
+        ``tables`` would read, when nothing was read yet and they leave out this run's rows."""
+        with self._lock:
+            if run_id != self._run_id or not (self._lean is None and self._latest is None and self._stat is None):
+                return False
+            self._lean, self._outputs, self._stat = tables
+            return True
+
+    def drop_lean(self) -> None:
+        """Let go of the lean rows: this run has no quick lane (``quicklane.lane_for_run``), so
+        only ``seed`` can have read them; the general path reads its own rows."""
+        with self._lock:
+            self._lean = None
 
     def previous(self, uid: str) -> Optional[Row]:
         """The latest earlier task of ``uid`` with a status in ``COMPARED_STATUSES`` (read by column name)."""
@@ -178,7 +193,7 @@ class LedgerHistory:
             if row is not None:
                 self._outputs.pop(row[0], None)
 
-    def tables(self) -> tuple[dict[str, LeanRow], OutputRows, dict[str, bytes]]:
+    def tables(self) -> LeanTables:
         """What was read, for a caller asking per task (``quicklane.py``): uid -> ``LeanRow``
         of its ``previous`` row, task id -> its output rows (path, sha256, producer attempt
         id; tasks with outputs), and path -> stat-cache entry (read with ``vouched_sha``).
@@ -198,6 +213,22 @@ class LedgerHistory:
         size, mtime_ns, ctime_ns, inode, hashed_at_ns = _NUMBERS.unpack_from(found)
         sha256 = found[_NUMBERS.size:].hex()
         return StatEntry(path, size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns)
+
+
+def _latest_ids(run_id: int) -> tuple[str, tuple[Any, ...]]:
+    """The query selecting the latest task per uid that a decision compares with, and its
+    parameters: earlier runs' rows only."""
+    marks = ",".join("?" * len(COMPARED_STATUSES))
+    return (f"SELECT max(id) FROM tasks WHERE status IN ({marks}) AND run_id != ? GROUP BY uid",
+            (*COMPARED_STATUSES, run_id))
+
+
+def read_lean_tables(conn: sqlite3.Connection, run_id: int) -> LeanTables:
+    """``LedgerHistory.tables`` as the run ``run_id`` would read them, in the caller's read
+    transaction of ``conn`` (``prefetch.py``)."""
+    stat = _stat_cache(conn)
+    lean, outputs = _lean_tasks(conn, *_latest_ids(run_id))
+    return lean, outputs, stat
 
 
 def _stat_cache(conn: sqlite3.Connection) -> dict[str, bytes]:

@@ -68,8 +68,10 @@ def _vouched_sha(entry: Optional[bytes], path: str) -> Optional[str]:
 def lane_for_run(history: LedgerHistory, options: RunOptions, project: Project,
                  default_settings: Any) -> Optional["QuickLane"]:
     """The quick lane when this run can use it: not for a dry run (it lists every task's
-    decision) nor when the default executor runs tasks in a container."""
+    decision) nor when the default executor runs tasks in a container (whose lean rows, if read
+    before the run began, are then let go of)."""
     if options.dry_run or container_request(None, default_settings, options.config) is not None:
+        history.drop_lean()
         return None
     flow = options.flow_file
     return QuickLane(history, project.relative(flow) if flow else None, options.force_all, options.force_globs)

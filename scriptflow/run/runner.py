@@ -25,6 +25,8 @@ from ..terminal.console import RunConsole, make_console
 from ..core import hooks
 from ..core.refresh import refresh_racy
 from ..core.engine import Engine
+from ..core.history import LeanTables
+from ..core.prefetch import HistoryPrefetch
 from ..core.runstate import RunOptions, TaskRecord
 from ..errors import ScriptflowError, TaskError
 from ..clock import utc_now
@@ -109,6 +111,17 @@ def execute(request: RunRequest, stream: Optional[IO[str]] = None) -> RunResult:
     path = flowfile.locate(request.file, request.directory)
     project = Project(path.parent)
     os.chdir(project.dir)
+    # The quick lane's tables, read while the flow loads and the ledger is checked (core/prefetch.py).
+    prefetch = None if request.dry_run else HistoryPrefetch.start(project.ledger_path)
+    try:
+        return _execute(request, stream, path, project, prefetch)
+    finally:
+        if prefetch is not None:
+            prefetch.close()
+
+
+def _execute(request: RunRequest, stream: Optional[IO[str]], path: Path, project: Project,
+             prefetch: Optional[HistoryPrefetch]) -> RunResult:
     config_module.reset_flow_config()
     hooks.reset()
     flow = flowfile.find_flow(flowfile.load_flows(path), request.flow, path)
@@ -143,7 +156,8 @@ def execute(request: RunRequest, stream: Optional[IO[str]] = None) -> RunResult:
                 # Before any task is decided: nothing a dead run started may still run beside this one.
                 stop_dead_runs(writer.call(lambda conn: dead_runs(conn, project)).result())
                 jobs = recover(writer, project)
-                return _run(request, project, path, flow, cfg, force_all, globs, writer, lock, console, jobs)
+                read = prefetch.take() if prefetch is not None else None
+                return _run(request, project, path, flow, cfg, force_all, globs, writer, lock, console, jobs, read)
             finally:
                 writer.close()
         finally:
@@ -152,7 +166,8 @@ def execute(request: RunRequest, stream: Optional[IO[str]] = None) -> RunResult:
 
 def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow, cfg: dict[str, Any],
          force_all: bool, globs: list[str], writer: LedgerWriter, lock: Optional[ProjectLock],
-         console: RunConsole, jobs: dict[str, RecordedJob]) -> RunResult:
+         console: RunConsole, jobs: dict[str, RecordedJob],
+         prefetched: Optional[tuple[int, LeanTables]] = None) -> RunResult:
     run_id = writer.new_id("runs")
     if lock is not None:
         lock.describe(run_id)
@@ -169,6 +184,8 @@ def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow,
     notifier = None if request.dry_run else notify_setup.start(cfg, request.notify, project)
     observers = notify_setup.observers(console, notifier)
     engine = Engine(project, writer, engine_options, hooks.HookListener(observers, run_id, console.print))
+    if prefetched is not None and engine.history.seed(prefetched[1], prefetched[0]):
+        log.debug("run %d: earlier tasks and stat cache read while the run started", run_id)
     # A ledger that cannot be written stops the run at once, like Ctrl-C: nothing it does could be recorded.
     writer.set_on_failure(lambda failure: engine.interrupt())
     driven = Driven()
