@@ -65,6 +65,15 @@ def test_nothing_is_read_without_a_ledger_or_from_a_file_that_is_not_one(project
     prefetch.close()  # closing twice is harmless
 
 
+def test_closing_it_while_it_reads_ends_the_read_and_leaves_nothing(project):
+    _built(project)
+    prefetch = HistoryPrefetch.start(_ledger(project))
+    assert prefetch is not None
+    prefetch.close()  # at once: while connecting or reading, the read stops (interrupted or never begun)
+    assert prefetch.take() is None
+    project.run("run", "main", check=True)  # the ledger is left as it was: no lock, no transaction held
+
+
 def test_a_run_stopped_before_its_flow_starts_closes_the_read(project):
     _built(project)
     project.flow("def flow_main(:\n")  # a syntax error: the run ends while loading the flow

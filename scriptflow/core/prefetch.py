@@ -48,6 +48,7 @@ class HistoryPrefetch:
         self._conn: Optional[sqlite3.Connection] = None
         self._version: Optional[int] = None
         self._read: Optional[tuple[int, LeanTables]] = None
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sf-prefetch", daemon=True)
         self._thread.start()
 
@@ -60,6 +61,8 @@ class HistoryPrefetch:
         try:
             # mode=ro, never immutable: an immutable connection would not see later commits.
             conn = self._conn = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True, check_same_thread=False)
+            if self._stop.is_set():  # closed while connecting (``close`` sets it before it looks at _conn)
+                return
             self._version = conn.execute("PRAGMA data_version").fetchone()[0]
             conn.execute("BEGIN")
             try:
@@ -90,6 +93,7 @@ class HistoryPrefetch:
 
     def close(self) -> None:
         """Stop the read if it still runs (a run that ends before its flow starts) and close."""
+        self._stop.set()
         conn = self._conn
         if conn is not None and self._thread.is_alive():
             conn.interrupt()
