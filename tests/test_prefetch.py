@@ -51,6 +51,7 @@ def test_a_commit_by_any_connection_after_it_began_drops_it(project):
     _built(project)
     prefetch = HistoryPrefetch.start(_ledger(project))
     assert prefetch is not None
+    prefetch.wait()  # the read has ended: the commit below comes after it, never before it began
     with project.ledger() as conn:  # what a dead run's closing, a migration or another process does
         conn.execute("UPDATE runs SET name = 'renamed' WHERE id = 1")
     assert prefetch.take() is None
@@ -95,9 +96,9 @@ def test_a_no_op_uses_it_and_says_so_in_the_debug_log(project):
 
 def test_the_rows_a_dead_run_left_are_closed_before_the_next_run_decides_with_them(project):
     """A run killed while it reran t0 leaves t0's row running; the next run closes it before
-    deciding, so t0's latest row becomes the dead run's. Tables read before that closing are
-    out of date: the run must drop them (no "read while the run started" in its log) and decide
-    t0 from the closed row (previous-failed: it runs again)."""
+    deciding, so t0's latest row becomes the dead run's, and t0 is decided from it
+    (previous-failed: it runs again). That the history read while the run started is dropped
+    after such a closing is held by the fault-injection test below, which can time the commit."""
     hold = ("import os, sys, time\n"
             "if os.path.exists('hold'):\n"
             "    open('started', 'w').write(str(os.getpid()))\n"
@@ -126,8 +127,39 @@ def test_the_rows_a_dead_run_left_are_closed_before_the_next_run_decides_with_th
     assert project.statuses(killed)["t0"] != "running"  # closed by the next run
     assert project.statuses() == {"t0": "succeeded", "t1": "cached", "t2": "cached"}
     assert project.reasons()["t0"] == "previous-failed"
-    run_id = project.last_run()["id"]
-    assert f"run {run_id}: earlier tasks and stat cache read" not in project.read(".scriptflow/scriptflow.log")
+
+
+def test_a_commit_made_while_the_run_starts_is_seen_by_its_decisions(project, monkeypatch):
+    """Fault injection (the real runner, ledger and local executor in this process, as
+    tests/inprocess.py runs them): once the history has been read at start, and before the run
+    takes it, another connection marks t1's row failed, as a dead run's closing or another
+    process would. No real process can be timed to commit in that window. The run must drop
+    what it read and decide t1 from the failed row (previous-failed: it runs again), where the
+    read made before the commit says succeeded and would have called t1 cached."""
+    from inprocess import run_flow
+    from scriptflow.run import runner
+
+    _built(project)
+    reads: list[HistoryPrefetch] = []
+    start, recover = HistoryPrefetch.start.__func__, runner.recover
+
+    def recording_start(cls, path):
+        reads.append(start(cls, path))
+        return reads[-1]
+
+    def committing_recover(writer, project_):
+        reads[0].wait()
+        with project.ledger() as conn:
+            conn.execute("UPDATE tasks SET status = 'failed' WHERE uid = 't1' AND run_id = 1")
+        return recover(writer, project_)
+
+    monkeypatch.setattr(HistoryPrefetch, "start", classmethod(recording_start))
+    monkeypatch.setattr(runner, "recover", committing_recover)
+    result = run_flow(project.path, project.read("sflow.py").split("\n", 1)[1])
+    assert result.exit_code == 0
+    assert len(reads) == 1
+    assert project.statuses() == {"t0": "cached", "t1": "succeeded", "t2": "cached"}
+    assert project.reasons()["t1"] == "previous-failed"
 
 
 def test_a_run_without_a_quick_lane_lets_go_of_the_lean_rows_it_was_given(project):

@@ -74,10 +74,14 @@ class HistoryPrefetch:
             self._read = None
             log.debug("prefetch of %s not used: %s", self._path, exc)
 
+    def wait(self) -> None:
+        """Block until the read has ended: done, failed or stopped."""
+        self._thread.join()
+
     def take(self) -> Optional[tuple[int, LeanTables]]:
         """Wait for the read; (run id it was read for, the tables) if no connection committed
         anything since it began, else None. Closes the connection either way."""
-        self._thread.join()
+        self.wait()
         try:
             if self._read is None or self._conn is None:
                 return None
