@@ -71,7 +71,7 @@ class HistoryPrefetch:
             finally:
                 conn.execute("COMMIT")
         except Exception as exc:  # noqa: BLE001 - the first task then reads the tables itself
-            self._read = None
+            self._read = None  # also when only the COMMIT failed: a snapshot still open hides later commits
             log.debug("prefetch of %s not used: %s", self._path, exc)
 
     def wait(self) -> None:
@@ -92,8 +92,7 @@ class HistoryPrefetch:
         except sqlite3.Error:
             return None
         finally:
-            self._read = None
-            self.close()
+            self.close()  # lets go of what was read: the caller holds it if it was returned
 
     def close(self) -> None:
         """Stop the read if it still runs (a run that ends before its flow starts) and close."""
