@@ -362,6 +362,10 @@ def flow_main():
     try:
         wait_until(lambda: project.exists("pid"), "the task to start on a worker")
         pid = int(project.read("pid"))
+        # The worker's start event reaches the run after the command has begun: kill once the
+        # ledger holds the pid (killed sooner, the run dies before it could record it).
+        wait_until(lambda: [a["pid"] for a in project.query("SELECT pid FROM attempts WHERE run_id = 1")] == [pid],
+                   "the run to record the command's pid")
         proc.kill()
         proc.wait()
         wait_until(lambda: process_gone(pid), "the command of the killed run to be stopped by its worker", timeout=30)
