@@ -20,8 +20,7 @@ def utc_now() -> str:
 
 
 def utc_text(now_ns: int) -> str:
-    """``utc_now``'s text for a moment read earlier with ``time.time_ns()`` (kept as a number
-    until it is written: ``core/reuserows.py``)."""
+    """``utc_now``'s text for a moment read earlier with ``time.time_ns()``."""
     global _second_cache
     seconds, micros = divmod(now_ns // 1000, 1_000_000)
     cached_second, text = _second_cache
@@ -29,6 +28,15 @@ def utc_text(now_ns: int) -> str:
         text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
         _second_cache = (seconds, text)
     return f"{text}.{micros:06d}Z"
+
+
+def utc_text_sql(ns: str) -> str:
+    """The SQL expression that spells the moment ``ns`` (an SQL expression: nanoseconds since
+    the epoch, an integer) as ``utc_text`` does, so that SQLite can write many timestamps
+    without Python making each text (``core/reuserows.py``); ``tests/test_reuse_rows.py``
+    checks that both spell the same moments alike."""
+    return (f"strftime('%Y-%m-%dT%H:%M:%S', ({ns}) / 1000000000, 'unixepoch') "
+            f"|| printf('.%06dZ', ({ns}) / 1000 % 1000000)")
 
 
 def parse_time(text: str | None) -> datetime | None:

@@ -7,7 +7,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from scriptflow.clock import parse_time
+from scriptflow.clock import parse_time, utc_text, utc_text_sql
 from scriptflow.core import reuserows
 from scriptflow.core.reuserows import ReuseRows
 from scriptflow.ledger.writer import LedgerWriter
@@ -20,7 +20,6 @@ TASK = ("INSERT INTO tasks (id, run_id, uid, command, shell, cwd, executor, stat
 
 def test_every_row_arrives_in_order_with_its_own_time_across_chunks_and_the_flush(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(reuserows, "CHUNK", 7)
-    monkeypatch.setattr(reuserows, "ROWS_PER_STATEMENT", 3)  # several statements per chunk, one short
     writer = LedgerWriter(tmp_path / "ledger.db")
     try:
         writer.execute(RUN, (1,))
@@ -47,3 +46,18 @@ def test_every_row_arrives_in_order_with_its_own_time_across_chunks_and_the_flus
     times = [parse_time(at).timestamp() for _, _, at in found]
     assert times == sorted(times) and before - 1 <= times[0] and times[-1] <= after + 1
     assert len({at for _, _, at in found}) > 1  # each its own moment, not the chunk's
+
+
+def test_sqlite_spells_every_moment_as_python_does():
+    """A chunk's timestamps are made by SQLite (``clock.utc_text_sql``); every other timestamp
+    of the ledger by ``clock.utc_text``. Both must sort and read alike: the same text for the
+    same nanosecond, at a second's start and end, below a microsecond, over years."""
+    now = time.time_ns()
+    moments = [now, now - now % 1_000_000_000, now - now % 1_000_000_000 + 999_999_999,
+               now - now % 1_000 + 999, 1_000, 0, 951_782_400_123_456_789,  # 2000-02-29
+               4_102_444_799_999_999_000]  # 2099-12-31T23:59:59.999999
+    moments += [now + k * 7_919_113_457 for k in range(200)]
+    with sqlite3.connect(":memory:") as conn:
+        spelled = [conn.execute(f"SELECT {utc_text_sql('?1')}", (ns,)).fetchone()[0] for ns in moments]
+    assert spelled == [utc_text(ns) for ns in moments]
+    assert spelled[5] == "1970-01-01T00:00:00.000000Z" and spelled[6] == "2000-02-29T00:00:00.123456Z"

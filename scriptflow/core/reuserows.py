@@ -7,9 +7,16 @@ the writer thread commits them slowly while the flow thread is busy in
 Python (each statement hands the GIL over): at the end of such a flow
 nearly all of them were still queued, 32 MB. Here a row is two 8-byte
 numbers (the reused task's id and the moment in ns) until ``CHUNK`` of them
-are handed over as one operation, which writes them as multi-row INSERTs
-(a few hundred rows per statement, under SQLite's smallest limit of 999
-bound values).
+are handed over as one operation.
+
+That operation is one INSERT: the chunk goes to SQLite as one JSON text of
+``[task id, ns]`` pairs, and SQLite spells each moment as ``clock.utc_text``
+does (``clock.utc_text_sql``). The writer thread needs the GIL only to
+make that text and to bind it; the rows are made while the flow thread has
+the GIL. Building each row's parameters and text in Python, in statements of
+a few hundred rows, held the GIL for 0.5 s of a 100,000-task no-op and
+asked for it back after every statement, while the flow thread wanted it
+too (docs/benchmarks.md, ninth round).
 
 Nothing is weaker for it: the writer's queue was in memory too, so a crash
 loses what neither had committed either way, and a lost ``reuses`` row
@@ -21,19 +28,22 @@ cached tasks up to ``CHUNK`` rows late.
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
 from array import array
 
-from ..clock import utc_text
+from ..clock import utc_text_sql
 from ..ledger.writer import LedgerWriter
 
 INSERT = "INSERT INTO reuses (run_id, task_id, at) VALUES (?, ?, ?)"
+#: A chunk's rows: ?1 the run, ?2 a JSON array of [task id, ns] pairs, in the order added.
+INSERT_CHUNK = ("INSERT INTO reuses (run_id, task_id, at) "
+                "SELECT ?1, json_extract(value, '$[0]'), " + utc_text_sql("json_extract(value, '$[1]')")
+                + " FROM json_each(?2)")
 #: Rows held before they are handed to the writer.
 CHUNK = 2000
-#: Rows per INSERT statement (3 values each, under 999).
-ROWS_PER_STATEMENT = 333
 
 
 class ReuseRows:
@@ -66,12 +76,7 @@ class ReuseRows:
         run_id = self._run_id
 
         def insert(conn: sqlite3.Connection) -> None:
-            for start in range(0, len(task_ids), ROWS_PER_STATEMENT):
-                params: list[object] = []
-                for task_id, at in zip(task_ids[start:start + ROWS_PER_STATEMENT],
-                                       at_ns[start:start + ROWS_PER_STATEMENT]):
-                    params += (run_id, task_id, utc_text(at))
-                conn.execute(INSERT + ", (?, ?, ?)" * (len(params) // 3 - 1), params)
+            conn.execute(INSERT_CHUNK, (run_id, json.dumps(list(zip(task_ids, at_ns)))))
 
         insert.__qualname__ = f"insert {len(task_ids)} reuses rows"  # how a failure is logged
         self._writer.call(insert)
