@@ -32,8 +32,8 @@ def main() -> None:
     finally:
         # What the command leaves (a run's tasks, records and specs: millions of objects at
         # 100,000 tasks) is never scanned again: the interpreter's last garbage collection,
-        # on exit, would otherwise walk all of it (1.5 s at 100,000 tasks). Unless a file the
-        # flow opened is still open: then ``run/teardown.py`` unfreezes it all, to be freed.
+        # on exit, would otherwise walk all of it (1.5 s at 100,000 tasks). Unless a file opened
+        # since the start (by a flow, say) is still open: ``run/teardown.py`` then unfreezes it all.
         gc.freeze()
 
 
