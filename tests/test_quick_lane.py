@@ -143,13 +143,13 @@ AWKWARD = dict(  # names and values that JSON must escape, or keep as they are: 
 
 def test_sqlite_reads_a_row_as_the_same_repeats_key_python_builds_for_its_task(project):
     """The quick lane compares one string per task: the JSON array SQLite builds from the
-    earlier row (``history.REPEATS_KEY_SQL``) with the one ``recorder.repeats_key`` builds from
+    earlier row (``history.REPEATS_KEY_SQL``) with the one ``tasktext.repeats_key`` builds from
     the spec. Were they spelled differently for some value, every such task would take the
     slow general path (still correct); here they must be equal for names and values JSON
     escapes, and differ as soon as one compared column does."""
     import scriptflow as sf
     from scriptflow.core.history import REPEATS_KEY_SQL
-    from scriptflow.core.recorder import repeats_key
+    from scriptflow.core.tasktext import repeats_key
     from scriptflow.core.spec import build_spec
     from scriptflow.project import Project as Folder
 
@@ -174,3 +174,30 @@ def test_sqlite_reads_a_row_as_the_same_repeats_key_python_builds_for_its_task(p
     assert from_sqlite is not None and "é" in from_sqlite  # kept as UTF-8, as both write it
     for changed in (dict(retry=2), dict(version="v3"), dict(mem="3G"), dict(outputs=[AWKWARD["out"], "x"])):
         assert key(**changed) != from_sqlite, changed
+
+
+def test_sqlite_finds_the_same_entries_racy_as_python():
+    """The history reads only the stat-cache entries that are not racy (``store.SETTLED_SQL``);
+    the quick lane then trusts a matching entry without asking ``is_racy``. Both spellings must
+    agree on every moment: a second's first and last nanosecond, coarse (whole-second) and fine
+    timestamps, a hash just before, at and after the granularity, before 1970."""
+    import itertools
+    import sqlite3
+
+    from scriptflow.ledger.store import COARSE_GRANULARITY_NS, FINE_GRANULARITY_NS, SETTLED_SQL, is_racy
+
+    second = 1_000_000_000
+    changes = [0, 1, second - 1, second, 1_700_000_000 * second, 1_700_000_000 * second + 123_456_789,
+               -second, -1, -second - 1, 2**62]
+    gaps = [g + d for g in (0, FINE_GRANULARITY_NS, COARSE_GRANULARITY_NS) for d in (-1, 0, 1)] + [-5, 10**18]
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE stat_cache (n INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, hashed_at_ns INTEGER)")
+    rows = []
+    for number, (mtime, ctime, gap) in enumerate(itertools.product(changes, changes, gaps)):
+        rows.append((number, mtime, ctime, max(mtime, ctime) + gap))
+    conn.executemany("INSERT INTO stat_cache VALUES (?, ?, ?, ?)", rows)
+    conn.execute("INSERT INTO stat_cache VALUES (-1, 5, NULL, 10)")  # a damaged entry: never settled
+    settled = {n for (n,) in conn.execute(f"SELECT n FROM stat_cache WHERE {SETTLED_SQL}")}
+    expected = {n for n, mtime, ctime, hashed in rows if not is_racy(mtime, ctime, hashed)}
+    assert settled == expected
+    assert 0 < len(settled) < len(rows)

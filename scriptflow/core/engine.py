@@ -31,7 +31,7 @@ from .decide import decide, input_hashes
 from .dryrecord import DryRunRecorder
 from .dedupe import bind_duplicate
 from .fence import Fence
-from .fingerprint import FileHasher, task_fingerprint
+from .fingerprint import FileHasher
 from .history import LedgerHistory
 from .observers import ContainedListener
 from .placement import RunHere, cheap_to_decide
@@ -42,6 +42,7 @@ from .spec import build_spec, TaskSpec
 from .stopping import Stopping
 from .quicklane import QuickLane, lane_for_run
 from .task import Task
+from .tasktext import spec_fingerprint
 
 log = logging.getLogger("scriptflow.engine")
 
@@ -305,9 +306,8 @@ class Engine(AttemptHandling, Stopping):
             spec = record.spec = resolve_spec(spec, self.images, lambda c: self._record_container(record, c))
         except ImageUnavailable as exc:
             return self._finish(record, exc.status, reason=UNAVAILABLE_REASON, error=str(exc))
-        # (nor is a fingerprint: decide() compares it only with an earlier row, which there is not)
-        fingerprint = "" if unread else task_fingerprint(spec.definition(),
-                                                        [(p, h.sha256 if h else None) for p, h in inputs.items()])
+        shas = [(p, h.sha256 if h else None) for p, h in inputs.items()]  # (unread: no earlier row to compare)
+        fingerprint = "" if unread else spec_fingerprint(spec, shas)
         forced = self.options.force_all or any(fnmatch.fnmatchcase(spec.uid, g) for g in self.options.force_globs)
         decision = decide(self.history, spec, fingerprint, inputs,
                           lambda rel: self.hasher.hash(spec.output_abs[rel]), forced)

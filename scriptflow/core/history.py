@@ -35,7 +35,7 @@ import struct
 import threading
 from typing import Any, Callable, Iterator, Optional, Protocol
 
-from ..ledger.store import StatEntry, is_racy
+from ..ledger.store import SETTLED_SQL, StatEntry
 
 class Row(Protocol):
     """An earlier task's row, read by column name or in the order of ``PREVIOUS_COLUMNS`` (an ``sqlite3.Row``)."""
@@ -50,13 +50,13 @@ class Row(Protocol):
 _NUMBERS = struct.Struct("<5q")
 #: The first four of them, what the stat cache compares with a file's stat (``stat_key``).
 _KEY = struct.Struct("<4q")
-_HASHED_AT = struct.Struct("<q")
 
 
 def vouched_sha(entry: bytes, st: os.stat_result) -> Optional[str]:
     """The sha256 a stat-cache entry (``LedgerHistory.tables``) vouches for, for the file whose
     stat is ``st``: None when the file's size, mtime, ctime or inode differ from the entry's
-    (``StatEntry.matches``) or the entry is racy (``StatEntry.racy``).
+    (``StatEntry.matches``). The entry is not racy: racy ones are not read (``_stat_cache``),
+    and a match means the same timestamps, from which racy-ness follows.
 
     The quick lane asks this for every input and output of a no-op, so the stat is packed as
     the entry's first 32 bytes are and compared as bytes: no tuple is made and the sha256 is
@@ -66,8 +66,6 @@ def vouched_sha(entry: bytes, st: os.stat_result) -> Optional[str]:
     except struct.error:  # beyond a signed 64-bit number: no entry holds it
         return None
     if not entry.startswith(key):
-        return None
-    if is_racy(st.st_mtime_ns, st.st_ctime_ns, _HASHED_AT.unpack_from(entry, _KEY.size)[0]):
         return None
     return entry[_NUMBERS.size:].hex()
 
@@ -86,7 +84,7 @@ PREVIOUS_COLUMNS = tuple(_COLUMNS.split(", "))
 #: What the quick lane compares of an earlier row besides its fingerprint: the columns
 #: ``recorder.repeats_columns`` compares, as one JSON array SQLite builds while reading (one
 #: string per row instead of eleven values), NULL for a row with a container or a parent task.
-#: ``recorder.repeats_key`` builds the same text from a spec. Both are valid JSON, so equal
+#: ``tasktext.repeats_key`` builds the same text from a spec. Both are valid JSON, so equal
 #: texts mean equal values; a text the two spell differently only sends a task the general way.
 REPEATS_KEY_SQL = ("CASE WHEN t.container_image IS NULL AND t.container_image_id IS NULL "
                    "AND t.container_runtime IS NULL AND t.parent_task_id IS NULL "
@@ -203,7 +201,8 @@ class LedgerHistory:
         return self._lean, self._outputs, self._stat
 
     def stat_entry(self, path: str) -> Optional[StatEntry]:
-        """The stat-cache entry of a path (the ledger's project-relative spelling), as it was when the run began."""
+        """The stat-cache entry of a path (the ledger's project-relative spelling), as it was when the run
+        began; None also for a racy one (``_stat_cache``)."""
         if self._stat is None:
             self._load()
         assert self._stat is not None
@@ -234,11 +233,12 @@ def read_lean_tables(conn: sqlite3.Connection, run_id: int) -> LeanTables:
 def _stat_cache(conn: sqlite3.Connection) -> dict[str, bytes]:
     """The whole stat cache, path -> one bytes object per entry (105 bytes, not a tuple of five
     ints and a 64-character str: 200,000 entries at 100,000 tasks). An entry that is not five
-    integers and a sha256 is left out: its file is read again."""
+    integers and a sha256, or that is racy (``store.is_racy``: a run reads its file again
+    whatever it holds), is left out, so that nobody asks about racy entries per file."""
     stat: dict[str, bytes] = {}
     pack = _NUMBERS.pack
     for path, size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns in conn.execute(
-            "SELECT path, size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns FROM stat_cache"):
+            f"SELECT path, size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns FROM stat_cache WHERE {SETTLED_SQL}"):
         try:
             digest = bytes.fromhex(sha256)
             if len(digest) == 32:

@@ -31,12 +31,16 @@ class ContainedListener(Listener):
         try:
             getattr(self.inner, hook)(*args)
         except Exception:  # an observer's error is logged, never the engine's problem
-            with self._lock:
-                first = hook not in self._failed
-                self._failed.add(hook)
-            if first:
-                log.exception("listener %s.%s raised (ignored from now on; the run goes on)",
-                              getattr(self.inner, "display_name", type(self.inner).__name__), hook)
+            self._raised(hook)
+
+    def _raised(self, hook: str) -> None:
+        """Log the exception being handled, the first time ``hook`` raises."""
+        with self._lock:
+            first = hook not in self._failed
+            self._failed.add(hook)
+        if first:
+            log.exception("listener %s.%s raised (ignored from now on; the run goes on)",
+                          getattr(self.inner, "display_name", type(self.inner).__name__), hook)
 
     def task_submitted(self, record: TaskRecord) -> None:
         self._call("task_submitted", record)
@@ -51,4 +55,7 @@ class ContainedListener(Listener):
         self._call("task_finished", record)
 
     def task_reused(self, record: TaskRecord) -> None:
-        self._call("task_reused", record)
+        try:  # called directly, not through ``_call``: a no-op makes one call per task
+            self.inner.task_reused(record)
+        except Exception:  # noqa: BLE001 - as in ``_call``
+            self._raised("task_reused")

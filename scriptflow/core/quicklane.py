@@ -38,13 +38,12 @@ import stat as stat_module
 from typing import Any, Callable, Collection, Optional
 
 from ..project import Project
-from .fingerprint import task_fingerprint
 from .history import LeanRow, LedgerHistory, vouched_sha
 from .images import container_request
 from .protected import PROJECT_FILES
-from .recorder import repeats_key
 from .runstate import RunOptions
 from .spec import TaskSpec
+from .tasktext import repeats_key, spec_fingerprint
 
 #: Outputs the lane leaves to the general path's check: in the state folder, or outside the project.
 _OUTSIDE = (".scriptflow/", "/", "../")
@@ -123,7 +122,7 @@ class QuickLane:
             if sha is None:
                 return None
             input_shas.append((rel, sha))
-        if task_fingerprint(spec.definition(), input_shas) != old[2]:
+        if spec_fingerprint(spec, input_shas) != old[2]:
             return None
         recorded = outputs_of.get(old[0], ())
         if len(recorded) != len(outputs):

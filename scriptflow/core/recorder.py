@@ -19,6 +19,7 @@ from ..ledger.writer import LedgerWriter, Statement
 from ..project import Project, ledger_free_text
 from .reuserows import INSERT as _INSERT_REUSE, ReuseRows
 from .spec import TaskSpec
+from .tasktext import shell_column
 
 
 _INSERT_FILE = ("INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at) "
@@ -41,27 +42,10 @@ def repeats_columns(old: Row, spec: TaskSpec) -> bool:
             and outputs == json_str_list(spec.outputs) and resources == canonical_json(spec.resources))
 
 
-def repeats_key(spec: TaskSpec) -> str:
-    """What ``history.REPEATS_KEY_SQL`` reads from a row that ``repeats_columns(row, spec)``:
-    the same columns as one JSON array, so that the quick lane compares one string per task
-    (the container and parent columns are NULL in such a row: the SQL gives NULL otherwise)."""
-    return canonical_json([shell_column(spec), spec.cwd_rel, spec.version, spec.executor,
-                           canonical_json(spec.resources), spec.retry, json_str_list(spec.inputs),
-                           json_str_list(spec.outputs)])
-
-
 #: The columns ``repeats_columns`` unpacks, in order.
 assert PREVIOUS_COLUMNS == ("id", "run_id", "uid", "status", "fingerprint", "command", "shell", "cwd", "env",
                             "version", "container_image", "container_image_id", "container_runtime", "executor",
                             "resources", "max_retries", "inputs", "outputs", "parent_task_id")
-
-
-def shell_column(spec: TaskSpec) -> int:
-    """``tasks.shell``: 0 no shell, 1 ``shell=True``, 2 the shell was chosen because the string
-    command holds shell syntax (docs/ledger.md)."""
-    if spec.shell_syntax is not None:
-        return 2
-    return int(spec.shell)
 
 
 class RunRecorder:

@@ -66,6 +66,13 @@ def is_racy(mtime_ns: int, ctime_ns: int, hashed_at_ns: int) -> bool:
     return hashed_at_ns - max(mtime_ns, ctime_ns) < (COARSE_GRANULARITY_NS if coarse else FINE_GRANULARITY_NS)
 
 
+#: ``not is_racy(mtime_ns, ctime_ns, hashed_at_ns)`` as SQL on a ``stat_cache`` row's own columns
+#: (NULL, so false, when one is NULL). A racy entry is worth nothing to a run, which reads its
+#: file again, so the run's history reads only these (``core/history.py``).
+SETTLED_SQL = ("hashed_at_ns - max(mtime_ns, ctime_ns) >= CASE WHEN mtime_ns % 1000000000 = 0 "
+               f"AND ctime_ns % 1000000000 = 0 THEN {COARSE_GRANULARITY_NS} ELSE {FINE_GRANULARITY_NS} END")
+
+
 BUSY_TIMEOUT_MS = 30_000
 HEARTBEAT_SECONDS = 5.0
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
