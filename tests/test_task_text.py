@@ -63,6 +63,9 @@ def specs(tmp_path):
     built = [build_spec(task, folder, "local") for task in tasks()]
     container = Container(runtime="podman", image="alpine", image_id="sha256:" + "a" * 64, run_ref="sha256:" + "a" * 64)
     built.append(dataclasses.replace(built[0], uid="container", container=container))
+    built.append(dataclasses.replace(built[0], uid="not-strings", command=["echo", 1, None, 2.5]))
+    built.append(dataclasses.replace(built[0], uid="tuple", command=("echo", "x")))
+    built.append(dataclasses.replace(built[0], uid="truthy-shell", shell=1))
     return built
 
 

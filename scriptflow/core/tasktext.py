@@ -66,25 +66,23 @@ def _general_key(spec: TaskSpec, resources: str) -> str:
 def spec_fingerprint(spec: TaskSpec, inputs: Iterable[tuple[str, Optional[str]]]) -> str:
     """``task_fingerprint(spec.definition(), inputs)``: the same sha256, for less work when the
     task is plain (see the module docstring)."""
-    command, shell, env = spec.command, spec.shell, spec.env
-    if (spec.container is not None or spec.resources.get("setup") or type(shell) is not bool
-            or (type(command) is not str and (type(command) is not list
-                                              or not all(type(part) is str for part in command)))):
+    command, shell = spec.command, spec.shell
+    if spec.container is not None or spec.resources.get("setup") or type(shell) is not bool:
         return task_fingerprint(spec.definition(), inputs)
     pairs = sorted(inputs)
-    for path, sha in pairs:
-        if type(path) is not str or (sha is not None and type(sha) is not str):
-            return task_fingerprint(spec.definition(), pairs)
-    text = "".join((
-        '{"command":', _STRING(command) if type(command) is str else "[" + ",".join(map(_STRING, command)) + "]",
-        ',"cwd":', _STRING(spec.cwd_rel),
-        ',"env":', canonical_json(env),
-        ',"inputs":[', ",".join(f"[{_STRING(path)},{'null' if sha is None else _STRING(sha)}]"
-                                for path, sha in pairs),
-        '],"outputs":', json_str_list(sorted(spec.outputs)),
-        ',"shell":', "true" if shell else "false",
-        ',"version":', canonical_json(spec.version), "}",
-    ))
+    try:  # the encoder of strings refuses anything else (a command part, a path or a hash that is not one)
+        text = "".join((
+            '{"command":', _STRING(command) if type(command) is str else "[" + ",".join(map(_STRING, command)) + "]",
+            ',"cwd":', _STRING(spec.cwd_rel),
+            ',"env":', canonical_json(spec.env),
+            ',"inputs":[', ",".join(f"[{_STRING(path)},{'null' if sha is None else _STRING(sha)}]"
+                                    for path, sha in pairs),
+            '],"outputs":', json_str_list(sorted(spec.outputs)),
+            ',"shell":', "true" if shell else "false",
+            ',"version":', canonical_json(spec.version), "}",
+        ))
+    except TypeError:
+        return task_fingerprint(spec.definition(), pairs)
     if not text.isascii():
         return task_fingerprint(spec.definition(), pairs)
     return hashlib.sha256(text.encode()).hexdigest()
