@@ -15,8 +15,10 @@ _PERM, _BUSY, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 3, 5, 8, 
 _DAMAGE_CODES = {_CORRUPT, _NOTADB}
 _CANNOT_WRITE_CODES = {_PERM, _READONLY, _IOERR, _FULL, _CANTOPEN} | _DAMAGE_CODES
 _DAMAGE_WORDS = ("malformed", "not a database", "corrupt")
+#: Before Python 3.11 only the message tells: SQLite's texts for the codes above (sqlite3_errstr;
+#: ``access permission denied`` is SQLITE_PERM's).
 _CANNOT_WRITE_WORDS = ("disk is full", "disk i/o error", "readonly", "read-only", "unable to open",
-                       "authorization denied") + _DAMAGE_WORDS
+                       "access permission denied", "authorization denied") + _DAMAGE_WORDS
 
 
 def _code(exc: BaseException) -> int | None:
