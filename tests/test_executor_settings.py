@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from typing import Optional
 
 import pytest
 from conftest import REPO
@@ -124,3 +125,23 @@ def test_a_setting_refused_as_the_run_starts_records_the_run_failed(project):
     project.run("run", "main", check=True)
     assert [tuple(r) for r in project.query("SELECT status, error FROM runs ORDER BY id")] == [
         ("failed", message), ("succeeded", None)]
+
+
+def test_a_plug_ins_settings_may_say_none_either_way(tmp_path):
+    """``X | None`` (Python 3.10's spelling) is read as ``Optional[X]`` is: checked, converted and
+    listed as X; it was refused as an unsupported type."""
+    from scriptflow.executors import ExecutorSettings, setting
+
+    @dataclasses.dataclass(frozen=True)
+    class Both(ExecutorSettings):
+        old: Optional[int] = setting(None, "spelled Optional[int]")
+        new: int | None = setting(None, "spelled int | None")
+        names: list[str] | None = setting(None, "a list or nothing")
+
+    got = Both.from_config("both", {"old": 3, "new": 4, "names": "a\nb"})
+    assert (got.old, got.new, got.names) == (3, 4, ["a", "b"])
+    assert Both.from_config("both", {}).new is None
+    with pytest.raises(ConfigError, match=r"executors\.both\.new must be"):
+        Both.from_config("both", {"new": "four"})
+    listed = {doc.name: doc for doc in Both.describe()}
+    assert listed["new"].type == listed["old"].type

@@ -14,12 +14,13 @@ The field's annotation chooses the check: ``bool``, ``int`` (an integer >=
 ``minimum``, default 1), ``float`` (a number >= ``minimum``, or > with
 ``strict``; ints are accepted), ``str`` (a non-empty one-line string,
 stripped; ``choices`` restrict it), ``list[str]`` (a list of strings, or one
-string of lines). ``Optional[...]`` only says that the default is None: a
+string of lines). ``Optional[X]`` (or ``X | None``) only says that the default is None: a
 setting given as None (or not given) always takes its default.
 """
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, TypeVar
@@ -135,9 +136,9 @@ def common_settings() -> list[SettingDoc]:
 
 
 def _base_type(hint: Any) -> Any:
-    """``Optional[X]`` -> X; anything else unchanged."""
+    """``Optional[X]``, ``X | None`` -> X; anything else unchanged."""
     args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if typing.get_origin(hint) is typing.Union and len(args) == 1:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 1:
         return args[0]
     return hint
 
