@@ -223,10 +223,10 @@ def test_a_requirement_with_compiled_code_stops_the_build_naming_it():
 
 
 def test_requirement_markers():
-    py39, py311 = environment("3.9"), environment("3.11")
+    py310, py311 = environment("3.10"), environment("3.11")
     tomli = parse('tomli>=1.1; python_version < "3.11"')
     assert tomli.name == "tomli" and tomli.extras == frozenset()
-    assert applies(tomli.marker, py39, frozenset()) and not applies(tomli.marker, py311, frozenset())
+    assert applies(tomli.marker, py310, frozenset()) and not applies(tomli.marker, py311, frozenset())
     dask = parse('dask[distributed]>=2023.1; extra == "dask"')
     assert dask.extras == {"distributed"}
     assert not applies(dask.marker, py311, frozenset()) and applies(dask.marker, py311, frozenset({"dask"}))

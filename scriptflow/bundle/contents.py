@@ -32,7 +32,7 @@ NOT_BUNDLED = {"pip": "sqlite-utils needs it only for its own `sqlite-utils inst
 COMPILED = re.compile(r"\.(so|pyd|dylib|dll)(\.[0-9.]+)?$", re.IGNORECASE)
 
 #: The oldest Python scriptflow supports, when its metadata does not say (Requires-Python).
-OLDEST_PYTHON = "3.9"
+OLDEST_PYTHON = "3.10"
 
 
 @dataclass

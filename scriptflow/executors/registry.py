@@ -55,11 +55,7 @@ def _entry_points() -> list[metadata.EntryPoint]:
     it) is imported only here: a run naming only built-in executors never reads package metadata."""
     from importlib import metadata
 
-    try:
-        found = metadata.entry_points(group=ENTRY_POINT_GROUP)
-    except TypeError:  # pragma: no cover - Python 3.9: entry_points() takes no arguments
-        found = metadata.entry_points().get(ENTRY_POINT_GROUP, [])  # type: ignore[attr-defined,arg-type,unused-ignore]
-    return list(found)
+    return list(metadata.entry_points(group=ENTRY_POINT_GROUP))
 
 
 def sources() -> list[ExecutorSource]:
