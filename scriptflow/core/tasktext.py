@@ -18,12 +18,13 @@ fingerprint that changed would make every task of every project run again.
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any, Iterable, Optional
 
 from .fingerprint import canonical_json, json_str_list, task_fingerprint
 from .spec import TaskSpec
 
-_STRING = __import__("json").encoder.encode_basestring  # a str as the canonical encoder writes it
+_STRING = json.encoder.encode_basestring  # a str as the canonical encoder writes it (ensure_ascii=False)
 #: (shell column, cwd, version and its type, executor, resources' text, retries and their type)
 #: -> the repeats key's text up to its inputs. A flow's tasks share a handful of these.
 _KEY_HEADS: dict[tuple[Any, ...], str] = {}
