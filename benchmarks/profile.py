@@ -24,6 +24,10 @@ every thread at little cost (``--idle`` shows where threads wait).
 Workloads: fanout (a fresh project), noop (a built project: the first no-op
 after the run is profiled, then the next), dryrun (run --dry-run on a fresh
 project).
+
+From Python 3.12 a process can have one profiler only (``sys.monitoring``):
+there the cProfile run is one profile of every thread together, in wall
+time (role ``every-thread``); py-spy still tells the threads apart.
 """
 from __future__ import annotations
 
@@ -48,7 +52,12 @@ WRAPPER = r'''
 import cProfile, sys, threading, time
 prefix, mode, args = sys.argv[1], sys.argv[2], sys.argv[3:]
 profiles = []
-if mode == "cprofile":
+if mode == "cprofile" and sys.version_info >= (3, 12):
+    # One profiler per process since 3.12 (sys.monitoring): every thread in one profile, in wall time.
+    main_profile = cProfile.Profile()
+    profiles.append(("every-thread", main_profile))
+    main_profile.enable()
+elif mode == "cprofile":
     original = threading.Thread.run
     def run(self):
         p = cProfile.Profile(time.thread_time)
