@@ -120,12 +120,15 @@ def build(project: Path, runs: int, chains: int, steps: int) -> dict[str, int]:
                     digest, size, producer = sha(data), len(data), attempt_id
                     current[(chain, step)] = (digest, size, producer)
                 files.append((task_id, run, "output", out_path(chain, step), digest, size, producer, now))
+        # Plain ? only (numbered ones bound from a sequence are refused from Python 3.14): the moment
+        # that fills two columns is given twice.
         conn.executemany(
             "INSERT INTO tasks (id, run_id, uid, command, shell, cwd, executor, status, reason, decided_at, ended_at) "
-            "VALUES (?, ?, ?, ?, 0, '.', 'local', ?, ?, ?, ?7)", tasks)
+            "VALUES (?, ?, ?, ?, 0, '.', 'local', ?, ?, ?, ?)", [(*t, t[-1]) for t in tasks])
         conn.executemany(
             "INSERT INTO attempts (id, task_id, run_id, number, status, executor, host, pid, queued_at, started_at, "
-            "ended_at, exit_code, stderr_path) VALUES (?, ?, ?, ?, ?, 'local', 'bench', 1, ?6, ?6, ?, ?, ?)", attempts)
+            "ended_at, exit_code, stderr_path) VALUES (?, ?, ?, ?, ?, 'local', 'bench', 1, ?, ?, ?, ?, ?)",
+            [(*a[:6], a[5], *a[6:]) for a in attempts])
         conn.executemany(
             "INSERT INTO files (task_id, run_id, role, path, sha256, size, producer_attempt_id, recorded_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", files)

@@ -58,6 +58,6 @@ def test_sqlite_spells_every_moment_as_python_does():
                4_102_444_799_999_999_000]  # 2099-12-31T23:59:59.999999
     moments += [now + k * 7_919_113_457 for k in range(200)]
     with sqlite3.connect(":memory:") as conn:
-        spelled = [conn.execute(f"SELECT {utc_text_sql('?1')}", (ns,)).fetchone()[0] for ns in moments]
+        spelled = [conn.execute(f"SELECT {utc_text_sql(':ns')}", {"ns": ns}).fetchone()[0] for ns in moments]
     assert spelled == [utc_text(ns) for ns in moments]
     assert spelled[5] == "1970-01-01T00:00:00.000000Z" and spelled[6] == "2000-02-29T00:00:00.123456Z"

@@ -38,10 +38,11 @@ from ..clock import utc_text_sql
 from ..ledger.writer import LedgerWriter
 
 INSERT = "INSERT INTO reuses (run_id, task_id, at) VALUES (?, ?, ?)"
-#: A chunk's rows: ?1 the run, ?2 a JSON array of [task id, ns] pairs, in the order added.
+#: A chunk's rows: the run, then a JSON array of [task id, ns] pairs, in the order added (plain
+#: ``?``: numbered ones bound from a sequence are refused from Python 3.14).
 INSERT_CHUNK = ("INSERT INTO reuses (run_id, task_id, at) "
-                "SELECT ?1, json_extract(value, '$[0]'), " + utc_text_sql("json_extract(value, '$[1]')")
-                + " FROM json_each(?2)")
+                "SELECT ?, json_extract(value, '$[0]'), " + utc_text_sql("json_extract(value, '$[1]')")
+                + " FROM json_each(?)")
 #: Rows held before they are handed to the writer.
 CHUNK = 2000
 
