@@ -18,10 +18,10 @@ if TYPE_CHECKING:  # pragma: no cover - typing is not imported before main() run
 
 def main() -> None:
     sys.unraisablehook = keep_signals
-    from .run import teardown
+    try:  # a Ctrl-C while these load ends the command like any other interrupt
+        from .run import teardown
 
-    teardown.install()  # before anything else registers at exit: it must run last
-    try:
+        teardown.install()  # before anything else registers at exit: it must run last
         from .cli import main as cli_main
     except KeyboardInterrupt:
         interrupted()
