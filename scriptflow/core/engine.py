@@ -306,8 +306,8 @@ class Engine(AttemptHandling, Stopping):
             spec = record.spec = resolve_spec(spec, self.images, lambda c: self._record_container(record, c))
         except ImageUnavailable as exc:
             return self._finish(record, exc.status, reason=UNAVAILABLE_REASON, error=str(exc))
-        shas = [(p, h.sha256 if h else None) for p, h in inputs.items()]  # (unread: no earlier row to compare)
-        fingerprint = "" if unread else spec_fingerprint(spec, shas)
+        fingerprint = "" if unread else spec_fingerprint(  # (unread: no earlier row to compare with)
+            spec, [(p, h.sha256 if h else None) for p, h in inputs.items()])
         forced = self.options.force_all or any(fnmatch.fnmatchcase(spec.uid, g) for g in self.options.force_globs)
         decision = decide(self.history, spec, fingerprint, inputs,
                           lambda rel: self.hasher.hash(spec.output_abs[rel]), forced)

@@ -87,7 +87,8 @@ class TaskSpec:
         """Everything that defines the result except input hashes (DESIGN.md, Skip and rerun).
 
         ``setup`` lines change what runs, so they count (only when given, so that the
-        fingerprints of tasks without setup stay what they were).
+        fingerprints of tasks without setup stay what they were). ``tasktext.spec_fingerprint``
+        writes this document piece by piece for a plain task: a key added here goes there too.
         """
         out = {
             "command": self.command,
