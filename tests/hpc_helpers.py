@@ -70,9 +70,26 @@ def live_jobs(scheduler: str, ids: list[str]) -> set[str]:
             assert "Invalid job id" in proc.stderr, proc.stderr
             return set()
         return set(proc.stdout.split()) & set(ids)
+    return set(sge_listed()) & set(ids)
+
+
+def sge_listed() -> dict[str, str]:
+    """Every job ``qstat -xml`` lists, with its state: a plain job as ``123``, an array's elements
+    as ``123.4`` (a running element has an entry of its own; pending ones share one whose
+    ``tasks`` lists them, e.g. ``1,3-5:1``)."""
     proc = subprocess.run(["qstat", "-xml"], capture_output=True, text=True, check=True)
-    listed = {(j.findtext("JB_job_number") or "").strip() for j in ET.fromstring(proc.stdout).iter("job_list")}
-    return listed & set(ids)
+    found = {}
+    for job in ET.fromstring(proc.stdout).iter("job_list"):
+        number, state = (job.findtext("JB_job_number") or "").strip(), (job.findtext("state") or "").strip()
+        tasks = (job.findtext("tasks") or "").strip()
+        if not tasks:
+            found[number] = state
+        for part in tasks.split(",") if tasks else []:
+            first, _, rest = part.partition("-")
+            last, _, step = rest.partition(":")
+            for task in range(int(first), int(last or first) + 1, int(step or 1)):
+                found[f"{number}.{task}"] = state
+    return found
 
 
 def running_jobs(scheduler: str, ids: list[str]) -> set[str]:
@@ -81,31 +98,30 @@ def running_jobs(scheduler: str, ids: list[str]) -> set[str]:
         proc = subprocess.run(["squeue", "-r", "-h", "-o", "%i %T", "-j", ",".join(ids)], capture_output=True,
                               text=True)
         return {line.split()[0] for line in proc.stdout.splitlines() if line.split()[1:2] == ["RUNNING"]}
-    proc = subprocess.run(["qstat", "-xml"], capture_output=True, text=True, check=True)
-    return {(j.findtext("JB_job_number") or "").strip() for j in ET.fromstring(proc.stdout).iter("job_list")
-            if (j.findtext("state") or "").strip() == "r"} & set(ids)
+    return {i for i, state in sge_listed().items() if state == "r"} & set(ids)
 
 
 def show_job(scheduler: str, job_id: str) -> str:
-    argv = ["scontrol", "show", "job", job_id] if scheduler == "slurm" else ["qstat", "-j", job_id]
+    argv = ["scontrol", "show", "job", job_id] if scheduler == "slurm" else ["qstat", "-j", job_id.split(".")[0]]
     return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
 
 
 def job_order(job_id: str) -> tuple[int, ...]:
-    """Sort key of job ids, plain (``123``) or array elements (``123_4``)."""
-    return tuple(int(part) for part in job_id.split("_"))
+    """Sort key of job ids, plain (``123``) or array elements (``123_4``, ``123.4``)."""
+    return tuple(int(part) for part in re.split(r"[_.]", job_id))
 
 
 def jobs_named(scheduler: str, prefix: str) -> list[str]:
-    """Ids of every job (any state, from accounting) whose name starts with ``prefix``; SLURM array
-    elements as ``ARRAY_INDEX``, as scriptflow records them."""
+    """Ids of every job (any state, from accounting) whose name starts with ``prefix``; array
+    elements as ``ARRAY_INDEX`` (SLURM) or ``ARRAY.INDEX`` (Grid Engine), as scriptflow records them."""
     if scheduler == "slurm":
         proc = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "JobID,JobName", "-S", "now-1days"],
                               capture_output=True, text=True, check=True)
         return [line.split("|")[0] for line in proc.stdout.splitlines()
                 if "|" in line and line.split("|", 1)[1].startswith(prefix)]
     proc = subprocess.run(["qacct", "-j", prefix + "*"], capture_output=True, text=True)
-    return re.findall(r"^jobnumber\s+(\d+)", proc.stdout, flags=re.MULTILINE)
+    records = re.findall(r"^jobnumber\s+(\d+).*?^taskid\s+(\S+)", proc.stdout, flags=re.MULTILINE | re.DOTALL)
+    return [number if task == "undefined" else f"{number}.{task}" for number, task in records]
 
 
 def accounted_exit(scheduler: str, job_id: str) -> str:
@@ -115,7 +131,9 @@ def accounted_exit(scheduler: str, job_id: str) -> str:
             out = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "State,ExitCode", "-j", job_id],
                                  capture_output=True, text=True).stdout.strip()
             return out.replace("|", " ") if out and not out.startswith(("PENDING", "RUNNING")) else ""
-        proc = subprocess.run(["qacct", "-j", job_id], capture_output=True, text=True)
+        number, _, task = job_id.partition(".")  # an array's element: qacct -j 123 -t 4
+        proc = subprocess.run(["qacct", "-j", number, *(["-t", task] if task else [])], capture_output=True,
+                              text=True)
         if proc.returncode != 0:
             return ""
         failed = re.search(r"^failed\s+(\d+)", proc.stdout, flags=re.MULTILINE)

@@ -27,7 +27,8 @@ CLUSTER_DEFAULTS = {
     "output_latency": 5.0, "shell": "/bin/bash", "export_env": True, "command_timeout": 60.0, "walltime": None, "user": None,
 }
 OWN_DEFAULTS = {"slurm": {"arrays": True, "array_max": 1000, "array_window": 0.5},
-                "sge": {"pe": "smp", "mem_resource": "h_vmem", "gpu_resource": "gpu"},
+                "sge": {"arrays": True, "array_max": 1000, "array_window": 0.5, "pe": "smp", "mem_resource": "h_vmem",
+                        "gpu_resource": "gpu"},
                 "pbs": {"flavor": "torque"}}
 
 

@@ -38,7 +38,7 @@ SUM = "import sys; open('sum.txt', 'w').write(str(sum(int(open(p).read()) for p 
 
 def test_fan_out_fan_in_of_20_jobs_with_job_ids_in_the_ledger(project, scheduler: str) -> None:
     """19 squares on the scheduler, then their sum: 20 jobs, each job id in the ledger (one job per
-    task: SLURM's job arrays are off here, test_slurm_arrays_live.py has them)."""
+    task: job arrays are off here, test_slurm_arrays_live.py and test_sge_arrays_live.py have them)."""
     t = tag()
     write_flow(project, scheduler, f"""
         def flow_fan():
@@ -46,7 +46,7 @@ def test_fan_out_fan_in_of_20_jobs_with_job_ids_in_the_ledger(project, scheduler
                              name=f"{t}-sq-{{i}}").start() for i in range(19)]
             sf.Task([PY, "-c", {SUM!r}] + [f"sq/{{i}}.txt" for i in range(19)], inputs=parts, outputs="sum.txt",
                     name="{t}-sum").result()
-    """, default=True, settings={"submit_rate": 20, **({"arrays": False} if scheduler == "slurm" else {})})
+    """, default=True, settings={"submit_rate": 20, "arrays": False})
     (project.path / "sq").mkdir()
     project.run("run", "fan", "--classic", check=True)
     assert project.read("sum.txt") == str(sum(i * i for i in range(19)))
@@ -352,8 +352,8 @@ def test_kill_9_then_resume_reattaches_without_resubmitting(project, scheduler: 
 
     ``quick`` finishes while no runner is alive; ``slow`` is still running when resume starts.
     Resume re-attaches to both (their job ids carry over to the new run) and submits only
-    ``after``, which needs both: the scheduler's accounting shows one job per task. On SLURM quick
-    and slow are two elements of one job array (a 2 s array_window lets them meet).
+    ``after``, which needs both: the scheduler's accounting shows one job per task. Quick and slow
+    are two elements of one job array (a 2 s array_window lets them meet).
     """
     t = tag()
     write_flow(project, scheduler, f"""
@@ -364,14 +364,14 @@ def test_kill_9_then_resume_reattaches_without_resubmitting(project, scheduler: 
                            outputs="slow.txt", name="{t}-slow", executor=EX).start()
             sf.Task(["sh", "-c", "cat quick.txt slow.txt > both.txt"], inputs=[quick, slow], outputs="both.txt",
                     name="{t}-after", executor=EX).result()
-    """, settings={"array_window": 2} if scheduler == "slurm" else None)
+    """, settings={"array_window": 2})
     uids = [f"{t}-quick", f"{t}-slow"]
     proc = project.popen("run", "two", "--classic")
     first = project_run_id = None
     try:
         first = wait_until(lambda: recorded_jobs(project, uids), "both job ids in the ledger", 60, 0.1)
-        if scheduler == "slurm":  # ARRAY_0 and ARRAY_1
-            assert all("_" in j for j in first.values()) and len({j.split("_")[0] for j in first.values()}) == 1, first
+        elements = [re.fullmatch(r"(\d+)[_.](\d+)", j) for j in first.values()]  # ARRAY_0 and ARRAY_1, or ARRAY.1, .2
+        assert all(elements) and len({m.group(1) for m in elements if m}) == 1, first
         project_run_id = project.last_run()["id"]
         wait_until(lambda: running_jobs(scheduler, list(first.values())) == set(first.values()),
                    "both jobs running", 60, 0.1)
@@ -408,9 +408,7 @@ def test_kill_9_then_resume_reattaches_without_resubmitting(project, scheduler: 
     assert len(expected) == 3
     wait_until(lambda: sorted(jobs_named(scheduler, f"sf-{t}-"), key=job_order) == expected,
                "three jobs in the scheduler's accounting", 30, 0.2)
-    if scheduler == "sge":  # on SLURM quick and slow went out as one array, named for both (sf-T-)
-        for uid in uids + [f"{t}-after"]:
-            assert len(jobs_named(scheduler, f"sf-{uid}")) == 1, uid
+    assert len(jobs_named(scheduler, f"sf-{t}-after")) == 1  # quick and slow: one array, named for both (sf-T-)
 
 
 def test_status_command_failures_are_tolerated(project, scheduler: str) -> None:

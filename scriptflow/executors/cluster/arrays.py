@@ -8,7 +8,8 @@ per-attempt job script stays exactly as it is (it records its own exit
 code, start, end and host), and the array's script only dispatches: element
 ``I`` ``exec``s the I-th attempt's script. The attempt's log paths reach the
 scheduler through links named by element index (``--output=DIR/STEM.%a.out``
-where ``DIR/STEM.3.out`` links to the attempt's stdout log), so what the
+where ``DIR/STEM.3.out`` links to the attempt's stdout log; Grid Engine's
+``$TASK_ID`` the same), so what the
 scheduler itself writes (a time limit's message) lands in that attempt's log,
 as for a plain job.
 
@@ -59,27 +60,26 @@ def array_name(names: Sequence[str]) -> str:
     return prefix if len(prefix) > 3 else "sf-array"
 
 
-def array_paths(head_script: Path) -> tuple[Path, str, str]:
-    """The array's script and the scheduler patterns of its element logs (``%a``: the index),
-    named after its first attempt's script so that two arrays never share a file."""
+def array_paths(head_script: Path) -> tuple[Path, Path]:
+    """The array's script and the stem of its element logs (``STEM.I.out``: the scheduler's
+    pattern fills in the index), named after its first attempt's script so that two arrays
+    never share a file."""
     folder = head_script.parent / "arrays"
-    stem = head_script.stem
-    escaped = str(folder / stem).replace("%", "%%")
-    return folder / f"{stem}.sh", f"{escaped}.%a.out", f"{escaped}.%a.err"
+    return folder / f"{head_script.stem}.sh", folder / head_script.stem
 
 
-def link_logs(array_script: Path, index: int, stdout: Path, stderr: Path) -> None:
+def link_logs(log_stem: Path, index: int, stdout: Path, stderr: Path) -> None:
     """``STEM.I.out``/``.err`` next to the array script, pointing at the attempt's own logs."""
-    base = array_script.with_suffix("")
     for suffix, target in ((".out", stdout), (".err", stderr)):
-        link = Path(f"{base}.{index}{suffix}")
+        link = Path(f"{log_stem}.{index}{suffix}")
         link.unlink(missing_ok=True)
         link.symlink_to(target.resolve())
 
 
 def render_array_script(*, shell: str, directive_prefix: str, directives: Sequence[str],
-                        index_variable: str, scripts: Sequence[Path]) -> str:
-    """The dispatching script: header options for all, then element I execs ``scripts[I]``."""
+                        index_variable: str, scripts: Sequence[Path], first: int = 0) -> str:
+    """The dispatching script: header options for all, then element ``first + I`` execs
+    ``scripts[I]`` (SLURM numbers elements from 0, Grid Engine from 1)."""
     q = shlex.quote
     lines = [f"#!{shell}"]
     lines += [d if d.startswith("#") else f"{directive_prefix} {d}" for d in directives]
@@ -90,7 +90,7 @@ def render_array_script(*, shell: str, directive_prefix: str, directives: Sequen
         "# attempt's logs (linked as arrays/STEM.I.out/.err).",
         f'case "${{{index_variable}:-}}" in',
     ]
-    lines += [f"  {i}) exec {q(str(s))} ;;" for i, s in enumerate(scripts)]
+    lines += [f"  {i}) exec {q(str(s))} ;;" for i, s in enumerate(scripts, start=first)]
     lines += [
         "esac",
         f'echo "scriptflow: this array has no element ${{{index_variable}:-(none)}}" >&2',

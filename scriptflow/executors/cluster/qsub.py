@@ -6,7 +6,11 @@ cancel with one ``qdel IDS``. They differ in how they ask:
 
 - SGE: ``qsub -terse`` prints the id; ``qstat -xml`` is the one status
   query per poll (a job it no longer lists has ended); ``qacct -j ID`` tells
-  how a job ended that could not write its exit file. ``cpus`` become
+  how a job ended that could not write its exit file. Attempts that share
+  their options go out as one ``qsub -t 1-N`` (``arrays.py``): element ``I``
+  of array ``123`` is job ``123.I``, the form ``qdel`` takes, which
+  ``qstat -xml`` lists (a running element alone, pending ones as a task
+  list) and ``qacct -j 123 -t I`` accounts for. ``cpus`` become
   ``-pe smp N`` (the parallel environment is the ``pe`` setting) and
   ``mem`` is per job: it is divided by the slots into a per-slot
   ``-l h_vmem=`` (Grid Engine multiplies per-slot requests by the slots).
@@ -64,8 +68,28 @@ def parse_qsub_terse(stdout: str) -> str:
     return job_id_in(stdout, r"\s*(\d+)(?:\.\S+)?\s*")
 
 
+def sge_task_ids(tasks: str) -> list[int]:
+    """The array elements a ``qstat`` task list names: ``3``, ``1-5:1``, ``1,3-5:1``, ``2,4``."""
+    found: list[int] = []
+    for part in tasks.split(","):
+        m = re.fullmatch(r"\s*(\d+)(?:-(\d+)(?::(\d+))?)?\s*", part)
+        if not m:
+            raise PollError(f"qstat -xml gave an array task list it does not explain: {tasks!r}")
+        first = int(m.group(1))
+        last = int(m.group(2) or first)
+        found.extend(range(first, last + 1, int(m.group(3) or 1) or 1))
+    return found
+
+
+def sge_job_number(job_id: str) -> str:
+    """``123`` for job ``123`` and for element ``123.4`` of array 123."""
+    return job_id.split(".", 1)[0]
+
+
 def parse_sge_qstat_xml(stdout: str) -> dict[str, JobStatus]:
-    """``qstat -xml``: every ``job_list`` (running ones under queue_info, pending under job_info)."""
+    """``qstat -xml``: every ``job_list`` (running ones under queue_info, pending under job_info).
+    An array's elements are ``NUMBER.TASK``: a running element has its own entry, pending ones
+    share one whose ``tasks`` lists them (``1,3-5:1``)."""
     try:
         root = ET.fromstring(stdout)
     except ET.ParseError as exc:
@@ -74,14 +98,22 @@ def parse_sge_qstat_xml(stdout: str) -> dict[str, JobStatus]:
     for job in root.iter("job_list"):
         number = (job.findtext("JB_job_number") or "").strip()
         state = (job.findtext("state") or "").strip()
+        tasks = (job.findtext("tasks") or "").strip()
         if not number:
             continue
-        error = None
-        if "E" in state:
-            error = f"Grid Engine put it in error state {state} (`qstat -j {number}` says why)"
-        found[number] = JobStatus(state, live=True, running=any(c in state for c in "rt") and "q" not in state,
-                                  error=error)
+        for job_id in [f"{number}.{i}" for i in sge_task_ids(tasks)] if tasks else [number]:
+            error = None
+            if "E" in state:
+                error = f"Grid Engine put it in error state {state} (`qstat -j {number}` says why)"
+            found[job_id] = JobStatus(state, live=True, running=any(c in state for c in "rt") and "q" not in state,
+                                      error=error)
     return found
+
+
+def parse_max_aj_tasks(stdout: str) -> int | None:
+    """``max_aj_tasks 75000`` in ``qconf -sconf``: the most elements one array may have (0: no limit)."""
+    m = re.search(r"^max_aj_tasks\s+(\d+)\s*$", stdout, flags=re.MULTILINE)
+    return int(m.group(1)) if m else None
 
 
 def parse_qacct(stdout: str) -> Optional[Final]:
@@ -120,8 +152,39 @@ class SgeExecutor(QsubExecutor):
     settings: SgeSettings
     DIRECTIVE_PREFIX = "#$"
 
+    ARRAY_INDEX_VARIABLE, ARRAY_FIRST_INDEX = "SGE_TASK_ID", 1
+    #: Grid Engine's default max_aj_tasks, assumed when ``qconf -sconf`` does not say.
+    DEFAULT_MAX_AJ_TASKS = 75000
+
     def submit_flags(self) -> list[str]:
         return ["-terse"]
+
+    def array_capacity(self) -> int:
+        if not self.settings.arrays or self.settings.array_max <= 1:
+            return 1
+        proc = self.run_command(["qconf", "-sconf"])
+        limit = parse_max_aj_tasks(proc.stdout) if proc.returncode == 0 else None
+        if limit is None:
+            self.log.info("qconf -sconf gave no max_aj_tasks (%s): assuming %d", self.message(proc),
+                          self.DEFAULT_MAX_AJ_TASKS)
+            limit = self.DEFAULT_MAX_AJ_TASKS
+        return max(1, min(self.settings.array_max, limit or self.settings.array_max))  # 0: no limit
+
+    def array_window(self) -> float:
+        return self.settings.array_window
+
+    def array_header(self, directives: Sequence[str], name: str) -> list[str]:
+        return [f"-N {name}", *[d for d in directives if not d.startswith("-N ")]]
+
+    def array_log_pattern(self, log_stem: Path, suffix: str) -> str:
+        return f"{log_stem}.$TASK_ID{suffix}"  # Grid Engine puts the element's index for $TASK_ID
+
+    def array_submit_argv(self, script: Path, count: int, stdout_pattern: str, stderr_pattern: str) -> list[str]:
+        return ["qsub", "-terse", "-t", f"1-{count}", "-o", stdout_pattern,
+                "-e", stderr_pattern, str(script)]
+
+    def array_element_id(self, array_id: str, index: int) -> str:
+        return f"{array_id}.{index}"
 
     def directives_for(self, res: Resources, attempt: Attempt, job_name: str) -> list[str]:
         out = self.common_directives(job_name)
@@ -148,19 +211,23 @@ class SgeExecutor(QsubExecutor):
             raise PollError(f"qstat (exit {proc.returncode}): {self.message(proc)}")
         wanted = set(job_ids)
         found = {k: v for k, v in parse_sge_qstat_xml(proc.stdout).items() if k in wanted}
+        reasons: dict[str, list[str]] = {}  # one `qstat -j` per job, however many of its elements
         for job_id, status in found.items():
             if status.error:  # add Grid Engine's reason ("can't open output file ...")
-                detail = self.run_command(["qstat", "-j", job_id])
-                reasons = [line.split(":", 1)[1].strip() for line in detail.stdout.splitlines()
-                           if line.startswith("error reason") and ":" in line]
-                if reasons:
-                    status.error = f"Grid Engine put it in error state {status.state}: {reasons[0][:300]}"
+                number = sge_job_number(job_id)
+                if number not in reasons:
+                    detail = self.run_command(["qstat", "-j", number])
+                    reasons[number] = [line.split(":", 1)[1].strip() for line in detail.stdout.splitlines()
+                                       if line.startswith("error reason") and ":" in line]
+                if reasons[number]:
+                    status.error = f"Grid Engine put it in error state {status.state}: {reasons[number][0][:300]}"
         return found
 
     def accounting(self, job_ids: Sequence[str]) -> dict[str, Final]:
         found = {}
         for job_id in job_ids:  # qacct takes one job at a time; exit 1 until the job is accounted
-            proc = self.run_command(["qacct", "-j", job_id])
+            number, _, task = job_id.partition(".")
+            proc = self.run_command(["qacct", "-j", number, *(["-t", task] if task else [])])
             if proc.returncode == 0:
                 final = parse_qacct(proc.stdout)
                 if final is not None:

@@ -68,21 +68,27 @@ class ClusterSettings(ExecutorSettings):
 
 
 @dataclass(frozen=True)
-class SlurmSettings(ClusterSettings):
-    """``executors.slurm``: the common cluster settings and job arrays."""
+class ArraySettings(ClusterSettings):
+    """The common cluster settings and job arrays (SLURM ``sbatch --array``, Grid Engine ``qsub -t``)."""
 
-    arrays: bool = setting(True, "submit attempts that share their sbatch options together as job arrays "
-                                 "(one sbatch for many; each element is still its own job); false: one "
-                                 "sbatch per attempt")
+    arrays: bool = setting(True, "submit attempts that share their options together as job arrays (one "
+                                 "sbatch --array or qsub -t for many; each element is still its own job); "
+                                 "false: one submission per attempt")
     array_max: int = setting(1000, "at most this many attempts in one job array (also bounded by the "
-                                   "cluster's MaxArraySize and by maxsize; 1: no arrays)", unit="attempts")
+                                   "cluster's limit, SLURM MaxArraySize or Grid Engine max_aj_tasks, and by "
+                                   "maxsize; 1: no arrays)", unit="attempts")
     array_window: float = setting(0.5, "how long a queued attempt waits for others to share its array "
                                        "(unless a full array can go at once)", unit="seconds", minimum=0.0)
 
 
 @dataclass(frozen=True)
-class SgeSettings(ClusterSettings):
-    """``executors.sge``: the common cluster settings and how Grid Engine names its resources."""
+class SlurmSettings(ArraySettings):
+    """``executors.slurm``: the common cluster settings and job arrays."""
+
+
+@dataclass(frozen=True)
+class SgeSettings(ArraySettings):
+    """``executors.sge``: the common cluster settings, job arrays, and how Grid Engine names its resources."""
 
     pe: str = setting("smp", "parallel environment for cpus > 1: `-pe PE N`")
     mem_resource: str = setting("h_vmem", "per-slot memory resource that `mem` sets (e.g. mem_free, h_rss)")

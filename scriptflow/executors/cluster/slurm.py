@@ -204,6 +204,9 @@ class SlurmExecutor(ClusterExecutor):
     def array_header(self, directives: Sequence[str], name: str) -> list[str]:
         return [f"--job-name={name}", *[d for d in directives if not d.startswith("--job-name=")]]
 
+    def array_log_pattern(self, log_stem: Path, suffix: str) -> str:
+        return str(log_stem).replace("%", "%%") + ".%a" + suffix  # %a: the element's index
+
     def array_submit_argv(self, script: Path, count: int, stdout_pattern: str, stderr_pattern: str) -> list[str]:
         return ["sbatch", "--parsable", f"--array=0-{count - 1}", f"--output={stdout_pattern}",
                 f"--error={stderr_pattern}", str(script)]

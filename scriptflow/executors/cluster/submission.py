@@ -8,7 +8,8 @@ A scheduler subclass says how its commands look (``directives_for``,
 
 Whatever way an attempt is submitted, it gets its own job script (its own
 command, environment and ``.exit`` file), its own logs and its own job id:
-``123`` for a plain job, ``123_4`` for element 4 of array 123. A failed
+``123`` for a plain job, ``123_4`` (SLURM) or ``123.4`` (Grid Engine) for
+element 4 of array 123. A failed
 submission fails every attempt it carried, each with the scheduler's
 message in its stderr log, and each task's ``retry`` decides what follows.
 """
@@ -43,6 +44,8 @@ class Submission:
     SUBMIT_COMMAND: ClassVar[str] = "submit"
     #: The environment variable holding an array element's index (empty: no arrays).
     ARRAY_INDEX_VARIABLE: ClassVar[str] = ""
+    #: The index of an array's first element (SLURM 0, Grid Engine 1).
+    ARRAY_FIRST_INDEX: ClassVar[int] = 0
 
     # -- what subclasses provide ---------------------------------------------------------
 
@@ -73,10 +76,16 @@ class Submission:
         """The array's header options: an element's ``directives`` under the array's job ``name``."""
         raise NotImplementedError
 
+    def array_log_pattern(self, log_stem: Path, suffix: str) -> str:
+        """The element log path given to the scheduler: ``log_stem``, the element's index in the
+        scheduler's own placeholder, then ``suffix`` (``.out``)."""
+        raise NotImplementedError
+
     def array_submit_argv(self, script: Path, count: int, stdout_pattern: str, stderr_pattern: str) -> list[str]:
         raise NotImplementedError
 
     def array_element_id(self, array_id: str, index: int) -> str:
+        """The job id of the element numbered ``index`` (from ``ARRAY_FIRST_INDEX``)."""
         raise NotImplementedError
 
     def run_command(self, argv: Sequence[str], timeout: Optional[float] = None) -> subprocess.CompletedProcess:
@@ -186,7 +195,7 @@ class Submission:
             return failed
         now = utc_now()
         for index, job in enumerate(ready):
-            job.job_id = job_id if len(ready) == 1 else self.array_element_id(job_id, index)
+            job.job_id = job_id if len(ready) == 1 else self.array_element_id(job_id, self.ARRAY_FIRST_INDEX + index)
             job.submitted_at, job.phase = now, "submitted"
         self.log.debug("submitted %d attempt(s) as job %s", len(ready), job_id)
         return failed
@@ -194,13 +203,14 @@ class Submission:
     def _write_array(self, jobs: Sequence[Job]) -> list[str]:
         """The array's script and its element log links; the command that submits it."""
         scripts = [job.script for job in jobs if job.script is not None]
-        path, out_pattern, err_pattern = arrays.array_paths(scripts[0])
+        path, log_stem = arrays.array_paths(scripts[0])
         path.parent.mkdir(parents=True, exist_ok=True)
-        for index, job in enumerate(jobs):
-            arrays.link_logs(path, index, job.attempt.stdout_path, job.attempt.stderr_path)
+        for index, job in enumerate(jobs, start=self.ARRAY_FIRST_INDEX):
+            arrays.link_logs(log_stem, index, job.attempt.stdout_path, job.attempt.stderr_path)
         header = self.array_header(self.directives(jobs[0].attempt),
                                    arrays.array_name([self.job_name(j.attempt) for j in jobs]))
         jobscript.write_script(path, arrays.render_array_script(  # /bin/sh: it only execs, and starts fast
             shell="/bin/sh", directive_prefix=self.DIRECTIVE_PREFIX, directives=header,
-            index_variable=self.ARRAY_INDEX_VARIABLE, scripts=scripts))
-        return self.array_submit_argv(path, len(jobs), out_pattern, err_pattern)
+            index_variable=self.ARRAY_INDEX_VARIABLE, scripts=scripts, first=self.ARRAY_FIRST_INDEX))
+        return self.array_submit_argv(path, len(jobs), self.array_log_pattern(log_stem, ".out"),
+                                      self.array_log_pattern(log_stem, ".err"))

@@ -1,0 +1,165 @@
+"""Grid Engine job arrays against the real Grid Engine (tests/services/sge_up.sh): a fan-out goes
+out in a few ``qsub -t 1-N`` calls, and every element is still an attempt of its own in the
+ledger (job id ``ARRAY.INDEX``, exit code, logs, retry, Ctrl-C, ``qacct``).
+
+``qsub`` is counted by a wrapper first on PATH that appends its arguments to a file and execs
+the real ``qsub``: every job is a real job; the wrapper only counts. Skips without Grid Engine,
+fails instead where SCRIPTFLOW_REQUIRE_SERVICES names sge.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import textwrap
+from typing import Callable
+
+import pytest
+
+from conftest import wait_for_file, wait_until
+from hpc_helpers import (accounted_exit, attempts, finish, live_jobs, need_scheduler, recorded_jobs, tag,
+                         write_flow)
+
+pytestmark = pytest.mark.sge
+
+ELEMENT = re.compile(r"^(\d+)\.(\d+)$")
+
+
+@pytest.fixture(autouse=True)
+def sge() -> None:
+    need_scheduler("sge")
+
+
+def counting_qsub(project) -> tuple[dict, Callable[[], list[str]]]:
+    """A PATH whose ``qsub`` logs each call (one line of arguments) and execs the real one;
+    returns the environment for ``scriptflow`` and a function reading the calls."""
+    real = shutil.which("qsub")
+    assert real
+    folder = project.path / "countbin"
+    folder.mkdir()
+    calls = project.path / "qsub-calls"
+    script = folder / "qsub"
+    script.write_text(textwrap.dedent(f"""\
+        #!/bin/sh
+        echo "$*" >> '{calls}'
+        exec '{real}' "$@"
+    """))
+    script.chmod(0o755)
+
+    def read() -> list[str]:
+        return calls.read_text().splitlines() if calls.exists() else []
+    return {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}, read
+
+
+def test_fan_out_of_40_in_a_few_arrays_each_task_its_own_attempt(project) -> None:
+    """40 tasks go out in at most 3 ``qsub`` calls (one array, unless creating the tasks outlasts
+    the gathering window); each task has its own element id (``ARRAY.I``, I from 1), exit code
+    and logs; task 7 fails once and its retry goes out alone, as a plain job; ``qacct`` knows
+    each element under the id in the ledger."""
+    t = tag()
+    env, calls = counting_qsub(project)
+    flaky = "if [ -e failed-once ]; then echo fine; else : > failed-once; echo boom >&2; exit 3; fi"
+    write_flow(project, "sge", f"""
+        def flow_fan():
+            sf.bag(*[sf.Task(["sh", "-c", {flaky!r} if i == 7 else f"echo out-{{i}}; echo err-{{i}} >&2"],
+                             name=f"{t}-x-{{i}}", retry=1) for i in range(40)])
+    """, default=True)
+    proc = project.run("run", "fan", "--classic", check=None, env=env, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    sent = calls()
+    arrays = [c for c in sent if " -t " in f" {c} "]
+    assert arrays and len(sent) <= 3, sent
+    assert sum(int(re.search(r"-t 1-(\d+)", c).group(1)) for c in arrays) == 40, sent
+    assert " -t " not in f" {sent[-1]} ", sent  # the retry: alone in its window, a plain job
+    rows = attempts(project)
+    assert len(rows) == 41 and [r["status"] for r in rows].count("succeeded") == 40, [dict(r) for r in rows]
+    first = [r for r in rows if r["number"] == 1]
+    assert all(ELEMENT.match(r["job_id"]) for r in first), [r["job_id"] for r in first]
+    assert len({r["job_id"] for r in first}) == 40
+    assert min(int(ELEMENT.match(r["job_id"]).group(2)) for r in first) == 1
+    for r in first:
+        i = int(r["uid"].rsplit("-", 1)[1])
+        if i == 7:
+            assert r["status"] == "failed" and r["exit_code"] == 3
+            assert (project.path / r["stderr_path"]).read_text() == "boom\n"
+            continue
+        assert r["status"] == "succeeded" and r["exit_code"] == 0 and r["host"] and r["started_at"]
+        assert (project.path / r["stdout_path"]).read_text() == f"out-{i}\n"
+        assert (project.path / r["stderr_path"]).read_text() == f"err-{i}\n"
+        script = (project.path / r["job_script"]).read_text()  # each attempt keeps its own script
+        assert f"echo out-{i}" in script and f"{t}-x-{i}" in script
+    retry = next(r for r in rows if r["number"] == 2)
+    assert retry["uid"] == f"{t}-x-7" and retry["status"] == "succeeded" and re.fullmatch(r"\d+", retry["job_id"])
+    assert (project.path / retry["stdout_path"]).read_text() == "fine\n"
+    failed = next(r["job_id"] for r in first if r["uid"] == f"{t}-x-7")
+    assert accounted_exit("sge", failed) == "0 3"  # qacct -j ARRAY -t I: not failed, exit status 3
+    assert accounted_exit("sge", next(r["job_id"] for r in first if r["uid"] == f"{t}-x-8")) == "0 0"
+
+
+def test_arrays_off_is_one_qsub_per_task(project) -> None:
+    """``arrays: false`` (what to compare with): one plain job per task."""
+    t = tag()
+    env, calls = counting_qsub(project)
+    write_flow(project, "sge", f"""
+        def flow_plain():
+            sf.bag(*[sf.Task(["true"], name=f"{t}-p-{{i}}") for i in range(4)])
+    """, default=True, settings={"arrays": False})
+    proc = project.run("run", "plain", "--classic", check=None, env=env, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(calls()) == 4 and not any(" -t " in f" {c} " for c in calls()), calls()
+    assert all(re.fullmatch(r"\d+", r["job_id"]) for r in attempts(project))
+
+
+def test_maxsize_counts_elements_and_freed_slots_refill_in_one_array(project) -> None:
+    """maxsize 5, 10 tasks: 5 go out as one array and hold every slot; when they end, the 5 freed
+    slots are refilled by one more array, not by one qsub per finished job."""
+    t = tag()
+    env, calls = counting_qsub(project)
+    write_flow(project, "sge", f"""
+        def flow_slots():
+            sf.bag(*[sf.Task([PY, "-c", {wait_for_file('go')!r}], name=f"{t}-s-{{i}}") for i in range(10)])
+    """, default=True, settings={"maxsize": 5, "array_window": 5})
+    uids = [f"{t}-s-{i}" for i in range(10)]
+    proc = project.popen("run", "slots", "--classic", env={**os.environ, **env})
+    try:
+        first = wait_until(lambda: recorded_jobs(project, [], at_least=5), "five job ids in the ledger", 60, 0.1)
+        assert len(first) == 5 and len(calls()) == 1 and "-t 1-5 " in calls()[0], (first, calls())
+        (project.path / "go").write_text("")
+        code, out, err = finish(proc, 120)
+    finally:
+        (project.path / "go").write_text("")
+        if proc.poll() is None:
+            proc.kill()
+    assert code == 0, out + err
+    assert sorted(recorded_jobs(project, uids)) == sorted(uids)
+    assert len(calls()) == 2 and all("-t 1-5 " in c for c in calls()), calls()
+
+
+def test_sigint_cancels_the_arrays_elements(project) -> None:
+    """Ctrl-C while the elements of one array are running: every element leaves ``qstat``
+    (``qdel ARRAY.I``), each attempt is recorded interrupted, and ``qacct`` has each one killed."""
+    t = tag()
+    write_flow(project, "sge", f"""
+        def flow_long():
+            sf.bag(*[sf.Task(["sleep", "120"], name=f"{t}-long-{{i}}") for i in range(4)])
+    """, default=True)
+    uids = [f"{t}-long-{i}" for i in range(4)]
+    proc = project.popen("run", "long", "--classic")
+    try:
+        ids = wait_until(lambda: recorded_jobs(project, uids), "four job ids in the ledger", 60, 0.1)
+        assert all(ELEMENT.match(i) for i in ids.values()), ids
+        assert len({ELEMENT.match(i).group(1) for i in ids.values()}) == 1, ids  # one array
+        wait_until(lambda: live_jobs("sge", list(ids.values())) == set(ids.values()), "the elements in qstat", 60,
+                   0.1)
+        proc.send_signal(signal.SIGINT)
+        code, out, err = finish(proc, 60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert code == 130, out + err
+    assert live_jobs("sge", list(ids.values())) == set()
+    rows = attempts(project)
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"interrupted"}, [dict(r) for r in rows]
+    for job_id in ids.values():  # qacct: failed 100 (killed), exit status 137 (128 + SIGKILL)
+        assert accounted_exit("sge", job_id) == "100 137", job_id
