@@ -13,9 +13,10 @@ Workloads (N ``cp`` tasks, as in ``run.py``):
 
 * ``fanout``: a fresh folder per arm and repetition, ``-j J``, with the bare
   thread pool as a third arm; each scriptflow run must leave N succeeded tasks;
-* ``noop``: one folder built once (untimed), then no-op runs, each of which
-  must find N cached tasks;
-* ``dryrun``: ``run --dry-run`` of one folder that never ran.
+* ``noop``: per arm, one folder built once by that arm and run once more
+  (both untimed: the ledger and the files it keeps are that version's own),
+  then no-op runs, each of which must find N cached tasks;
+* ``dryrun``: ``run --dry-run`` of one folder per arm that never ran.
 
 Each repetition runs the arms in reverse order on odd repetitions. It prints
 each repetition and, per arm, the medians of wall time, CPU time (user +
@@ -112,21 +113,24 @@ def compare(args: argparse.Namespace, before: Path, root: Path) -> int:
     if args.workload == "fanout":
         arms["bare"] = [sys.executable, "bare.py", str(args.n), str(args.jobs)]
     expected = EXPECTED.get(args.workload)
-    shared = None
+    kept: dict[str, Path] = {}  # noop, dryrun: one folder per arm, each ledger written by its own version
     if args.workload != "fanout":
-        shared = make_folder(root, "project", args.n, "scriptflow")
-        if args.workload == "noop":
-            print(f"building {args.n} tasks (untimed) ...", flush=True)
-            timed(arms["after"], shared)
+        for arm in arms:
+            kept[arm] = make_folder(root, f"project-{arm}", args.n, "scriptflow")
+            if args.workload == "noop":
+                print(f"building {args.n} tasks with {arm} (untimed) ...", flush=True)
+                timed(arms[arm], kept[arm])
+                timed(arms[arm], kept[arm])  # and a first no-op: what the timed ones repeat
+    shared = bool(kept)
     samples: dict[str, list[Sample]] = {arm: [] for arm in arms}
     for r in range(args.repeat):
         for arm in (list(arms) if r % 2 == 0 else list(reversed(arms))):
-            folder = shared or make_folder(root, f"{arm}{r}", args.n, "scriptflow")
+            folder = kept.get(arm) or make_folder(root, f"{arm}{r}", args.n, "scriptflow")
             (folder / "bare.py").write_text(BARE_POOL)
             samples[arm].append(timed(arms[arm], folder, stdout=folder / "listing.txt"))
             if expected and arm != "bare" and last_run_counts(folder) != {expected: args.n}:
                 sys.exit(f"compare: {arm} left {last_run_counts(folder)}, not {args.n} {expected} tasks")
-            if shared is None:
+            if not shared:
                 shutil.rmtree(folder)
         print(f"repetition {r + 1}: " + ", ".join(f"{a} {s[-1].seconds:.2f} s" for a, s in samples.items()),
               flush=True)

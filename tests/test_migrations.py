@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -329,3 +330,26 @@ def test_schema_5_keeps_every_answer_of_a_ledger_with_cached_rows(project: Proje
     assert report["file"]["recorded_in_run"] == 2 and report["file"]["producer"]["attempt_id"] == 2
     assert [t["uid"] for t in report["tasks"]] == ["make-b", "make-a"]
     assert {t["uid"]: t["status"] for t in shown["tasks"]} == {"make-a": "cached", "make-b": "failed"}
+
+
+def test_schema_7_counts_every_change_to_the_rows_the_quick_lane_reads(project: Project) -> None:
+    """007_quick_lane_generation.sql: an old ledger gets its token and a count starting at 0; a
+    change to tasks, files or stat_cache counts, one to another table does not."""
+    ledger = make_v1_ledger(project.path)
+    project.run("report", "b.txt", check=True)  # migrates, writes nothing
+    conn = sqlite3.connect(ledger)
+    token, generation = conn.execute("SELECT ledger_token, generation FROM quick_lane_state").fetchone()
+    assert re.fullmatch(r"[0-9a-f]{32}", token) and generation == 0
+    assert conn.execute("SELECT name FROM schema_migrations WHERE version = 7").fetchone() == (
+        "007_quick_lane_generation.sql",)
+    with conn:
+        conn.execute("UPDATE runs SET name = 'renamed'")
+        conn.execute("UPDATE attempts SET host = 'elsewhere'")
+    assert conn.execute("SELECT generation FROM quick_lane_state").fetchone() == (0,)
+    entries = conn.execute("SELECT count(*) FROM stat_cache").fetchone()[0]
+    with conn:
+        conn.execute("UPDATE tasks SET reason = reason")  # two rows, even unchanged
+        conn.execute("DELETE FROM stat_cache")  # one per entry
+    assert conn.execute("SELECT generation FROM quick_lane_state").fetchone()[0] == 2 + entries
+    assert conn.execute("SELECT ledger_token FROM quick_lane_state").fetchone() == (token,)
+    conn.close()

@@ -22,6 +22,9 @@ What it read is used only if it is exactly what the first task would read:
   largest id plus one, read in the same snapshot; ``LedgerHistory.seed``
   refuses another id).
 
+The read itself may be a load of ``.scriptflow/quicklane.snapshot``, when
+that file holds what the read would give (``snapshot.py``).
+
 Anything else (no ledger yet, a read that fails, a connection that cannot
 be opened read-only) leaves nothing, and the first task reads the tables
 as it always did. A dry run holds no lock and does not use the quick lane:
@@ -35,7 +38,8 @@ import threading
 from pathlib import Path
 from typing import Optional
 
-from .history import LeanTables, read_lean_tables
+from . import snapshot
+from .history import LeanTables
 
 log = logging.getLogger("scriptflow.prefetch")
 
@@ -67,7 +71,7 @@ class HistoryPrefetch:
             conn.execute("BEGIN")
             try:
                 run_id = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM runs").fetchone()[0]
-                self._read = (run_id, read_lean_tables(conn, run_id))
+                self._read = (run_id, snapshot.read_tables(conn, run_id, self._path))
             finally:
                 conn.execute("COMMIT")
         except Exception as exc:  # noqa: BLE001 - the first task then reads the tables itself

@@ -1,0 +1,159 @@
+"""The quick lane's tables kept in ``.scriptflow/quicklane.snapshot`` (core/snapshot.py): loaded
+only when reading the ledger would give exactly the same tables, read again after any change to
+``tasks``, ``files`` or ``stat_cache``, whoever made it, and never from a damaged file or
+another ledger's. Real runs in subprocesses and a real ledger; the counting of reads wraps
+``read_lean_tables`` (instrumentation, not a fake: the real read still runs)."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from conftest import PY
+from scriptflow.core import snapshot
+from scriptflow.core.history import read_lean_tables
+
+FLOW = """
+    def flow_main():
+        for i in range(4):
+            sf.Task({cmd}, inputs=f"in{{i}}.txt", outputs=f"out{{i}}.txt", name=f"t{{i}}").start()
+"""
+COPY = "import sys; open(sys.argv[2], 'w').write(open(sys.argv[1]).read())"
+
+
+def _built(project) -> None:
+    for i in range(4):
+        project.write(f"in{i}.txt", f"{i}\n")
+    project.flow(FLOW.format(cmd=f"[{PY!r}, '-c', {COPY!r}, f'in{{i}}.txt', f'out{{i}}.txt']"))
+    project.run("run", "main", check=True)
+    project.run("run", "main", check=True)  # the racy entries settled: a no-op from here on
+
+
+def _ledger(project):
+    return project.path / ".scriptflow" / "ledger.db"
+
+
+@pytest.fixture
+def reads(monkeypatch) -> list[int]:
+    """The run ids ``snapshot.read_tables`` read the ledger for (instead of loading the file)."""
+    done: list[int] = []
+
+    def counting(conn, run_id):
+        done.append(run_id)
+        return read_lean_tables(conn, run_id)
+    monkeypatch.setattr(snapshot, "read_lean_tables", counting)
+    return done
+
+
+def _tables(project):
+    """What the next run gets from ``snapshot.read_tables`` and what reading gives, side by side."""
+    conn = sqlite3.connect(f"file:{_ledger(project)}?mode=ro", uri=True)
+    try:
+        conn.execute("BEGIN")
+        run_id = conn.execute("SELECT max(id) + 1 FROM runs").fetchone()[0]
+        got = snapshot.read_tables(conn, run_id, _ledger(project))
+        fresh = read_lean_tables(conn, run_id)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    return got, fresh
+
+
+def test_a_run_keeps_the_tables_and_the_next_one_loads_them(project, reads) -> None:
+    _built(project)
+    assert (project.path / ".scriptflow" / snapshot.FILE_NAME).is_file()
+    got, fresh = _tables(project)
+    assert got == fresh and reads == [] and sorted(got[0]) == ["t0", "t1", "t2", "t3"] and len(got[2]) == 8
+    # A no-op writes no task, file or stat-cache row: the file still holds what reading gives.
+    project.run("run", "main", check=True)
+    got, fresh = _tables(project)
+    assert got == fresh and reads == []
+
+
+#: One change of each kind to each table the tables are read from, as typed into sqlite3.
+CHANGES = [
+    "UPDATE tasks SET fingerprint = 'changed' WHERE uid = 't1'",
+    "INSERT INTO tasks (run_id, uid, command, shell, cwd, env, executor, resources, max_retries, inputs, outputs, "
+    "fingerprint, status, decided_at) SELECT run_id, 't9', command, shell, cwd, env, executor, resources, "
+    "max_retries, inputs, outputs, fingerprint, status, decided_at FROM tasks WHERE uid = 't1'",
+    "DELETE FROM reuses WHERE task_id = (SELECT id FROM tasks WHERE uid = 't2');"
+    "DELETE FROM files WHERE task_id = (SELECT id FROM tasks WHERE uid = 't2');"
+    "DELETE FROM attempts WHERE task_id = (SELECT id FROM tasks WHERE uid = 't2');"
+    "DELETE FROM tasks WHERE uid = 't2'",
+    "UPDATE files SET sha256 = 'x' WHERE role = 'output' AND path LIKE '%out3.txt'",
+    "INSERT INTO files (task_id, run_id, role, path, sha256, size, recorded_at) SELECT task_id, run_id, role, "
+    "path || '.extra', sha256, size, recorded_at FROM files WHERE role = 'output' AND path LIKE '%out0.txt'",
+    "DELETE FROM files WHERE role = 'output' AND path LIKE '%out0.txt'",
+    "UPDATE stat_cache SET size = size + 1 WHERE path LIKE '%in1.txt'",
+    "INSERT INTO stat_cache (path, size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns) SELECT path || '.x', "
+    "size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns FROM stat_cache WHERE path LIKE '%in1.txt'",
+    "DELETE FROM stat_cache WHERE path LIKE '%in2.txt'",
+]
+
+
+@pytest.mark.parametrize("sql", CHANGES, ids=[
+    "tasks-update", "tasks-insert", "tasks-delete", "files-update", "files-insert", "files-delete",
+    "stat-update", "stat-insert", "stat-delete"])
+def test_any_change_to_the_rows_read_makes_the_next_run_read_again(project, reads, sql) -> None:
+    _built(project)
+    before, _ = _tables(project)
+    with sqlite3.connect(_ledger(project)) as conn:  # another tool: sqlite3, a script, a later scriptflow
+        conn.execute("PRAGMA foreign_keys = OFF")
+        conn.executescript(sql)
+    got, fresh = _tables(project)
+    assert reads, "the changed ledger was not read again"
+    assert got == fresh and got != before
+    reads.clear()
+    got, fresh = _tables(project)  # kept again: the next one loads
+    assert got == fresh and reads == []
+
+
+def test_a_task_edited_in_the_ledger_is_decided_from_the_edit(project) -> None:
+    """End to end: a stale file would call t1 up to date; the ledger says its definition changed."""
+    _built(project)
+    with sqlite3.connect(_ledger(project)) as conn:
+        conn.execute("UPDATE tasks SET fingerprint = 'edited by hand' WHERE uid = 't1'")
+    project.run("run", "main", check=True)
+    statuses = project.statuses()
+    assert statuses["t1"] != "cached" and {statuses[f"t{i}"] for i in (0, 2, 3)} == {"cached"}, statuses
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped", "empty", "not-ours"])
+def test_a_damaged_file_is_not_used_and_is_written_again(project, reads, damage) -> None:
+    _built(project)
+    path = project.path / ".scriptflow" / snapshot.FILE_NAME
+    data = path.read_bytes()
+    path.write_bytes({"truncated": data[:len(data) // 2], "flipped": data[:-5] + bytes([data[-5] ^ 1]) + data[-4:],
+                      "empty": b"", "not-ours": b"SQLite format 3\x00" + data[16:]}[damage])
+    got, fresh = _tables(project)
+    assert got == fresh and len(reads) == 1
+    assert path.read_bytes() != b"" and _tables(project)[0] == fresh and len(reads) == 1
+
+
+def test_another_reading_code_or_another_ledger_is_not_trusted(project, reads, monkeypatch) -> None:
+    _built(project)
+    path = project.path / ".scriptflow" / snapshot.FILE_NAME
+    monkeypatch.setattr(snapshot, "KEY", "another version of scriptflow")
+    assert _tables(project)[0] == _tables(project)[1] and len(reads) == 1
+    monkeypatch.undo()
+    kept = path.read_bytes()
+    # The ledger deleted and built again: its count starts over, its token differs.
+    _ledger(project).unlink()
+    project.run("run", "main", check=True)
+    project.run("run", "main", check=True)
+    path.write_bytes(kept)  # the old ledger's file, at a count the new ledger may reach too
+    reads.clear()
+    monkeypatch.setattr(snapshot, "read_lean_tables", lambda conn, run_id: (reads.append(run_id),
+                                                                             read_lean_tables(conn, run_id))[1])
+    got, fresh = _tables(project)
+    assert got == fresh and len(reads) == 1
+
+
+def test_a_ledger_before_schema_7_is_read_as_before(tmp_path, reads) -> None:
+    """No ``quick_lane_state``: nothing is loaded or kept (the run migrates the ledger first)."""
+    ledger = tmp_path / "ledger.db"
+    conn = sqlite3.connect(ledger)
+    conn.executescript("CREATE TABLE runs (id INTEGER PRIMARY KEY); CREATE TABLE tasks (id INTEGER PRIMARY KEY);")
+    assert snapshot.rows_state(conn) is None
+    conn.close()
+    assert not (tmp_path / snapshot.FILE_NAME).exists()
