@@ -6,6 +6,7 @@ and ``ledger`` opens the SQLite file it wrote.
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -13,6 +14,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
+# scriptflow leaves a SIGHUP ignored at its start ignored (nohup: the run outlives the terminal),
+# and an ignored signal stays ignored in every command a process starts. A suite started under
+# nohup would therefore run every scriptflow deaf to SIGHUP, and the tests that send it would
+# wait for nothing: the commands the tests start get the default, as from a terminal.
+if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 REPO = Path(__file__).resolve().parent.parent
 ORIGINAL_EXAMPLE = REPO / "examples" / "simple-local" / "sflow.py"
