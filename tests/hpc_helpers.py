@@ -16,6 +16,7 @@ import subprocess
 import textwrap
 import uuid
 import xml.etree.ElementTree as ET
+from typing import Callable
 
 from conftest import PY, need_service, wait_until
 
@@ -186,6 +187,28 @@ def finish(proc: subprocess.Popen, timeout: float = 120) -> tuple[int, str, str]
         out, err = proc.communicate()
         raise AssertionError(f"scriptflow did not end within {timeout} s\nstdout:\n{out}\nstderr:\n{err}") from None
     return proc.returncode, out, err
+
+
+def counting_command(project, name: str) -> tuple[dict, Callable[[], list[str]]]:
+    """A PATH whose ``name`` (``sbatch``, ``qsub``) logs each call (one line of arguments) and execs
+    the real one: every job is a real job, the wrapper only counts. Returns the environment for
+    ``scriptflow`` and a function reading the calls."""
+    real = shutil.which(name)
+    assert real
+    folder = project.path / "countbin"
+    folder.mkdir()
+    calls = project.path / f"{name}-calls"
+    script = folder / name
+    script.write_text(textwrap.dedent(f"""\
+        #!/bin/sh
+        echo "$*" >> '{calls}'
+        exec '{real}' "$@"
+    """))
+    script.chmod(0o755)
+
+    def read() -> list[str]:
+        return calls.read_text().splitlines() if calls.exists() else []
+    return {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}, read
 
 
 def fake_status_command(project, scheduler: str, fails: int) -> dict:

@@ -113,6 +113,7 @@ def test_qstat_lists_each_element_of_an_array() -> None:
         "3611.2": ("r", True), "3611.1": ("qw", False), "3611.3": ("qw", False), "3611.4": ("qw", False),
         "3611.5": ("qw", False), "3612": ("r", True), "3613.2": ("Eqw", False), "3613.4": ("Eqw", False)}
     assert found["3613.4"].error and "qstat -j 3613" in found["3613.4"].error
+    assert sorted(parse_sge_qstat_xml(QSTAT_ARRAYS, {"3611"})) == ["3611.1", "3611.2", "3611.3", "3611.4", "3611.5"]
     assert sge_task_ids("1-7:3") == [1, 4, 7] and sge_task_ids("9") == [9]
     with pytest.raises(PollError, match="does not explain"):
         sge_task_ids("1-x")

@@ -2,7 +2,7 @@
 out in a few ``qsub -t 1-N`` calls, and every element is still an attempt of its own in the
 ledger (job id ``ARRAY.INDEX``, exit code, logs, retry, Ctrl-C, ``qacct``).
 
-``qsub`` is counted by a wrapper first on PATH that appends its arguments to a file and execs
+``qsub`` is counted by a wrapper first on PATH (``hpc_helpers.counting_command``) that execs
 the real ``qsub``: every job is a real job; the wrapper only counts. Skips without Grid Engine,
 fails instead where SCRIPTFLOW_REQUIRE_SERVICES names sge.
 """
@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
-import textwrap
-from typing import Callable
 
 import pytest
 
 from conftest import wait_for_file, wait_until
-from hpc_helpers import (accounted_exit, attempts, finish, live_jobs, need_scheduler, recorded_jobs, tag,
-                         write_flow)
+from hpc_helpers import (accounted_exit, attempts, counting_command, finish, live_jobs, need_scheduler,
+                         recorded_jobs, tag, write_flow)
 
 pytestmark = pytest.mark.sge
 
@@ -31,34 +28,13 @@ def sge() -> None:
     need_scheduler("sge")
 
 
-def counting_qsub(project) -> tuple[dict, Callable[[], list[str]]]:
-    """A PATH whose ``qsub`` logs each call (one line of arguments) and execs the real one;
-    returns the environment for ``scriptflow`` and a function reading the calls."""
-    real = shutil.which("qsub")
-    assert real
-    folder = project.path / "countbin"
-    folder.mkdir()
-    calls = project.path / "qsub-calls"
-    script = folder / "qsub"
-    script.write_text(textwrap.dedent(f"""\
-        #!/bin/sh
-        echo "$*" >> '{calls}'
-        exec '{real}' "$@"
-    """))
-    script.chmod(0o755)
-
-    def read() -> list[str]:
-        return calls.read_text().splitlines() if calls.exists() else []
-    return {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}, read
-
-
 def test_fan_out_of_40_in_a_few_arrays_each_task_its_own_attempt(project) -> None:
     """40 tasks go out in at most 3 ``qsub`` calls (one array, unless creating the tasks outlasts
     the gathering window); each task has its own element id (``ARRAY.I``, I from 1), exit code
     and logs; task 7 fails once and its retry goes out alone, as a plain job; ``qacct`` knows
     each element under the id in the ledger."""
     t = tag()
-    env, calls = counting_qsub(project)
+    env, calls = counting_command(project, "qsub")
     flaky = "if [ -e failed-once ]; then echo fine; else : > failed-once; echo boom >&2; exit 3; fi"
     write_flow(project, "sge", f"""
         def flow_fan():
@@ -100,7 +76,7 @@ def test_fan_out_of_40_in_a_few_arrays_each_task_its_own_attempt(project) -> Non
 def test_arrays_off_is_one_qsub_per_task(project) -> None:
     """``arrays: false`` (what to compare with): one plain job per task."""
     t = tag()
-    env, calls = counting_qsub(project)
+    env, calls = counting_command(project, "qsub")
     write_flow(project, "sge", f"""
         def flow_plain():
             sf.bag(*[sf.Task(["true"], name=f"{t}-p-{{i}}") for i in range(4)])
@@ -115,7 +91,7 @@ def test_maxsize_counts_elements_and_freed_slots_refill_in_one_array(project) ->
     """maxsize 5, 10 tasks: 5 go out as one array and hold every slot; when they end, the 5 freed
     slots are refilled by one more array, not by one qsub per finished job."""
     t = tag()
-    env, calls = counting_qsub(project)
+    env, calls = counting_command(project, "qsub")
     write_flow(project, "sge", f"""
         def flow_slots():
             sf.bag(*[sf.Task([PY, "-c", {wait_for_file('go')!r}], name=f"{t}-s-{{i}}") for i in range(10)])

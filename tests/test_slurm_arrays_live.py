@@ -2,7 +2,7 @@
 few ``sbatch --array`` calls, and every element is still an attempt of its own in the ledger
 (job id ``ARRAY_INDEX``, exit code, logs, retry, Ctrl-C).
 
-``sbatch`` is counted by a wrapper first on PATH that appends its arguments to a file and execs
+``sbatch`` is counted by a wrapper first on PATH (``hpc_helpers.counting_command``) that execs
 the real ``sbatch``: every job is a real job; the wrapper only counts. Skips without SLURM, fails
 instead where SCRIPTFLOW_REQUIRE_SERVICES names slurm.
 """
@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
-import textwrap
-from typing import Callable
 
 import pytest
 
 from conftest import wait_for_file, wait_until
-from hpc_helpers import attempts, finish, live_jobs, need_scheduler, recorded_jobs, tag, write_flow
+from hpc_helpers import (attempts, counting_command, finish, live_jobs, need_scheduler, recorded_jobs, tag,
+                         write_flow)
 
 pytestmark = pytest.mark.slurm
 
@@ -29,27 +27,6 @@ ELEMENT = re.compile(r"^(\d+)_(\d+)$")
 @pytest.fixture(autouse=True)
 def slurm() -> None:
     need_scheduler("slurm")
-
-
-def counting_sbatch(project) -> tuple[dict, Callable[[], list[str]]]:
-    """A PATH whose ``sbatch`` logs each call (one line of arguments) and execs the real one;
-    returns the environment for ``scriptflow`` and a function reading the calls."""
-    real = shutil.which("sbatch")
-    assert real
-    folder = project.path / "countbin"
-    folder.mkdir()
-    calls = project.path / "sbatch-calls"
-    script = folder / "sbatch"
-    script.write_text(textwrap.dedent(f"""\
-        #!/bin/sh
-        echo "$*" >> '{calls}'
-        exec '{real}' "$@"
-    """))
-    script.chmod(0o755)
-
-    def read() -> list[str]:
-        return calls.read_text().splitlines() if calls.exists() else []
-    return {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}, read
 
 
 def sacct_states(ids: list[str]) -> dict[str, str]:
@@ -82,7 +59,7 @@ def test_fan_out_of_60_in_a_few_arrays_each_task_its_own_attempt(project) -> Non
     the gathering window); each task has its own element id, exit code and logs; task 7 fails once
     and its retry goes out alone, as a plain job."""
     t = tag()
-    env, calls = counting_sbatch(project)
+    env, calls = counting_command(project, "sbatch")
     flaky = "if [ -e failed-once ]; then echo fine; else : > failed-once; echo boom >&2; exit 3; fi"
     write_flow(project, "slurm", f"""
         def flow_fan():
@@ -126,7 +103,7 @@ def test_fan_out_of_60_in_a_few_arrays_each_task_its_own_attempt(project) -> Non
 def test_arrays_off_is_one_sbatch_per_task(project) -> None:
     """``arrays: false`` (what to compare with): one plain job per task."""
     t = tag()
-    env, calls = counting_sbatch(project)
+    env, calls = counting_command(project, "sbatch")
     write_flow(project, "slurm", f"""
         def flow_plain():
             sf.bag(*[sf.Task(["true"], name=f"{t}-p-{{i}}") for i in range(4)])
@@ -142,7 +119,7 @@ def test_maxsize_counts_elements_and_freed_slots_refill_in_one_array(project) ->
     freed slots are refilled by one more array (within array_window of the first freed slot),
     not by one sbatch per finished job."""
     t = tag()
-    env, calls = counting_sbatch(project)
+    env, calls = counting_command(project, "sbatch")
     write_flow(project, "slurm", f"""
         def flow_slots():
             sf.bag(*[sf.Task([PY, "-c", {wait_for_file('go')!r}], name=f"{t}-s-{{i}}") for i in range(20)])

@@ -86,10 +86,10 @@ def sge_job_number(job_id: str) -> str:
     return job_id.split(".", 1)[0]
 
 
-def parse_sge_qstat_xml(stdout: str) -> dict[str, JobStatus]:
-    """``qstat -xml``: every ``job_list`` (running ones under queue_info, pending under job_info).
-    An array's elements are ``NUMBER.TASK``: a running element has its own entry, pending ones
-    share one whose ``tasks`` lists them (``1,3-5:1``)."""
+def parse_sge_qstat_xml(stdout: str, numbers: Optional[set[str]] = None) -> dict[str, JobStatus]:
+    """``qstat -xml``: every ``job_list`` (running ones under queue_info, pending under job_info),
+    or only those of the job ``numbers``. An array's elements are ``NUMBER.TASK``: a running
+    element has its own entry, pending ones share one whose ``tasks`` lists them (``1,3-5:1``)."""
     try:
         root = ET.fromstring(stdout)
     except ET.ParseError as exc:
@@ -99,8 +99,8 @@ def parse_sge_qstat_xml(stdout: str) -> dict[str, JobStatus]:
         number = (job.findtext("JB_job_number") or "").strip()
         state = (job.findtext("state") or "").strip()
         tasks = (job.findtext("tasks") or "").strip()
-        if not number:
-            continue
+        if not number or (numbers is not None and number not in numbers):
+            continue  # another user's array of 75,000 pending elements is not expanded
         for job_id in [f"{number}.{i}" for i in sge_task_ids(tasks)] if tasks else [number]:
             error = None
             if "E" in state:
@@ -210,7 +210,8 @@ class SgeExecutor(QsubExecutor):
         if proc.returncode != 0:
             raise PollError(f"qstat (exit {proc.returncode}): {self.message(proc)}")
         wanted = set(job_ids)
-        found = {k: v for k, v in parse_sge_qstat_xml(proc.stdout).items() if k in wanted}
+        listed = parse_sge_qstat_xml(proc.stdout, {sge_job_number(i) for i in wanted})
+        found = {k: v for k, v in listed.items() if k in wanted}
         reasons: dict[str, list[str]] = {}  # one `qstat -j` per job, however many of its elements
         for job_id, status in found.items():
             if status.error:  # add Grid Engine's reason ("can't open output file ...")
