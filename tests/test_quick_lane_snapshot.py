@@ -5,20 +5,22 @@ another ledger's. Real runs in subprocesses and a real ledger; the counting of r
 ``read_lean_tables`` (instrumentation, not a fake: the real read still runs)."""
 from __future__ import annotations
 
+import os
 import sqlite3
+import time
 
 import pytest
 
 from conftest import PY
 from scriptflow.core import snapshot
 from scriptflow.core.history import read_lean_tables
+from test_prefetch import COPY, _ledger
 
 FLOW = """
     def flow_main():
         for i in range(4):
             sf.Task({cmd}, inputs=f"in{{i}}.txt", outputs=f"out{{i}}.txt", name=f"t{{i}}").start()
 """
-COPY = "import sys; open(sys.argv[2], 'w').write(open(sys.argv[1]).read())"
 
 
 def _built(project) -> None:
@@ -27,10 +29,6 @@ def _built(project) -> None:
     project.flow(FLOW.format(cmd=f"[{PY!r}, '-c', {COPY!r}, f'in{{i}}.txt', f'out{{i}}.txt']"))
     project.run("run", "main", check=True)
     project.run("run", "main", check=True)  # the racy entries settled: a no-op from here on
-
-
-def _ledger(project):
-    return project.path / ".scriptflow" / "ledger.db"
 
 
 @pytest.fixture
@@ -157,3 +155,19 @@ def test_a_ledger_before_schema_7_is_read_as_before(tmp_path, reads) -> None:
     assert snapshot.rows_state(conn) is None
     conn.close()
     assert not (tmp_path / snapshot.FILE_NAME).exists()
+
+
+def test_a_temporary_file_a_killed_run_left_is_removed_by_the_next_save(project, reads) -> None:
+    """``kill -9`` while the file is written leaves ``quicklane.snapshot.PID.tmp``; the next run that
+    writes the file removes it once it is older than any write takes, never one being written."""
+    _built(project)
+    folder = project.path / ".scriptflow"
+    (folder / snapshot.FILE_NAME).unlink()  # the next read writes the file
+    stale, fresh = folder / f"{snapshot.FILE_NAME}.999999.tmp", folder / f"{snapshot.FILE_NAME}.999998.tmp"
+    stale.write_bytes(b"half a snapshot")
+    fresh.write_bytes(b"being written")
+    old = time.time() - snapshot.STALE_TMP_S - 60
+    os.utime(stale, (old, old))
+    got, fresh_tables = _tables(project)
+    assert got == fresh_tables and len(reads) == 1
+    assert not stale.exists() and fresh.exists() and (folder / snapshot.FILE_NAME).is_file()

@@ -24,7 +24,8 @@ of reading, but only when it is what reading would give:
 * **An intact file.** Its length and CRC-32 are checked before
   ``marshal.loads`` sees a byte (``marshal`` is not made for damaged input);
   it is written to a temporary name and renamed, so a reader sees a whole
-  file or the previous one.
+  file or the previous one (a temporary file a killed process left is
+  removed by a later save).
 
 Anything else (no file, another key, a damaged file, a schema before 7) reads
 the tables as before. The file is about 430 bytes per task (4 MB at 10,000).
@@ -38,6 +39,7 @@ import os
 import sqlite3
 import struct
 import sys
+import time
 import types
 import zlib
 from pathlib import Path
@@ -120,6 +122,11 @@ def load(path: Path, state: tuple[Any, ...]) -> Optional[LeanTables]:
     return tables
 
 
+#: A temporary file older than this was left by a process killed while it wrote (writing takes
+#: well under a second): the next save removes it.
+STALE_TMP_S = 600.0
+
+
 def save(path: Path, state: tuple[Any, ...], tables: LeanTables) -> None:
     """Keep ``tables``, read at ``state``; a failure only costs the next run its read."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -131,10 +138,21 @@ def save(path: Path, state: tuple[Any, ...], tables: LeanTables) -> None:
         os.replace(tmp, path)
     except (OSError, ValueError) as exc:
         log.debug("cannot keep the quick lane's tables in %s: %s", path, exc)
+        _remove(tmp)
+    now = time.time()
+    for left in path.parent.glob(f"{path.name}.*.tmp"):
         try:
-            tmp.unlink(missing_ok=True)
+            if now - left.stat().st_mtime > STALE_TMP_S:
+                _remove(left)
         except OSError:
             pass
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def read_tables(conn: sqlite3.Connection, run_id: int, ledger: Path) -> LeanTables:
