@@ -8,13 +8,12 @@ fails instead where SCRIPTFLOW_REQUIRE_SERVICES names sge.
 """
 from __future__ import annotations
 
-import os
 import re
 import signal
 
 import pytest
 
-from conftest import wait_for_file, wait_until
+from conftest import wait_until
 from hpc_helpers import (accounted_exit, attempts, counting_command, finish, live_jobs, need_scheduler,
                          recorded_jobs, tag, write_flow)
 
@@ -71,45 +70,6 @@ def test_fan_out_of_40_in_a_few_arrays_each_task_its_own_attempt(project) -> Non
     failed = next(r["job_id"] for r in first if r["uid"] == f"{t}-x-7")
     assert accounted_exit("sge", failed) == "0 3"  # qacct -j ARRAY -t I: not failed, exit status 3
     assert accounted_exit("sge", next(r["job_id"] for r in first if r["uid"] == f"{t}-x-8")) == "0 0"
-
-
-def test_arrays_off_is_one_qsub_per_task(project) -> None:
-    """``arrays: false`` (what to compare with): one plain job per task."""
-    t = tag()
-    env, calls = counting_command(project, "qsub")
-    write_flow(project, "sge", f"""
-        def flow_plain():
-            sf.bag(*[sf.Task(["true"], name=f"{t}-p-{{i}}") for i in range(4)])
-    """, default=True, settings={"arrays": False})
-    proc = project.run("run", "plain", "--classic", check=None, env=env, timeout=180)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert len(calls()) == 4 and not any(" -t " in f" {c} " for c in calls()), calls()
-    assert all(re.fullmatch(r"\d+", r["job_id"]) for r in attempts(project))
-
-
-def test_maxsize_counts_elements_and_freed_slots_refill_in_one_array(project) -> None:
-    """maxsize 5, 10 tasks: 5 go out as one array and hold every slot; when they end, the 5 freed
-    slots are refilled by one more array, not by one qsub per finished job."""
-    t = tag()
-    env, calls = counting_command(project, "qsub")
-    write_flow(project, "sge", f"""
-        def flow_slots():
-            sf.bag(*[sf.Task([PY, "-c", {wait_for_file('go')!r}], name=f"{t}-s-{{i}}") for i in range(10)])
-    """, default=True, settings={"maxsize": 5, "array_window": 5})
-    uids = [f"{t}-s-{i}" for i in range(10)]
-    proc = project.popen("run", "slots", "--classic", env={**os.environ, **env})
-    try:
-        first = wait_until(lambda: recorded_jobs(project, [], at_least=5), "five job ids in the ledger", 60, 0.1)
-        assert len(first) == 5 and len(calls()) == 1 and "-t 1-5 " in calls()[0], (first, calls())
-        (project.path / "go").write_text("")
-        code, out, err = finish(proc, 120)
-    finally:
-        (project.path / "go").write_text("")
-        if proc.poll() is None:
-            proc.kill()
-    assert code == 0, out + err
-    assert sorted(recorded_jobs(project, uids)) == sorted(uids)
-    assert len(calls()) == 2 and all("-t 1-5 " in c for c in calls()), calls()
 
 
 def test_sigint_cancels_the_arrays_elements(project) -> None:

@@ -8,14 +8,13 @@ instead where SCRIPTFLOW_REQUIRE_SERVICES names slurm.
 """
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
 
 import pytest
 
-from conftest import wait_for_file, wait_until
+from conftest import wait_until
 from hpc_helpers import (attempts, counting_command, finish, live_jobs, need_scheduler, recorded_jobs, tag,
                          write_flow)
 
@@ -98,46 +97,6 @@ def test_fan_out_of_60_in_a_few_arrays_each_task_its_own_attempt(project) -> Non
     failed = next(r["job_id"] for r in first if r["uid"] == f"{t}-x-7")
     assert states[failed] == "FAILED 3:0"
     assert {s for i, s in states.items() if i != failed} == {"COMPLETED 0:0"}
-
-
-def test_arrays_off_is_one_sbatch_per_task(project) -> None:
-    """``arrays: false`` (what to compare with): one plain job per task."""
-    t = tag()
-    env, calls = counting_command(project, "sbatch")
-    write_flow(project, "slurm", f"""
-        def flow_plain():
-            sf.bag(*[sf.Task(["true"], name=f"{t}-p-{{i}}") for i in range(4)])
-    """, default=True, settings={"arrays": False})
-    proc = project.run("run", "plain", "--classic", check=None, env=env, timeout=180)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert len(calls()) == 4 and not any("--array" in c for c in calls()), calls()
-    assert all(re.fullmatch(r"\d+", r["job_id"]) for r in attempts(project))
-
-
-def test_maxsize_counts_elements_and_freed_slots_refill_in_one_array(project) -> None:
-    """maxsize 10, 20 tasks: 10 go out as one array and hold every slot; when they end, the 10
-    freed slots are refilled by one more array (within array_window of the first freed slot),
-    not by one sbatch per finished job."""
-    t = tag()
-    env, calls = counting_command(project, "sbatch")
-    write_flow(project, "slurm", f"""
-        def flow_slots():
-            sf.bag(*[sf.Task([PY, "-c", {wait_for_file('go')!r}], name=f"{t}-s-{{i}}") for i in range(20)])
-    """, default=True, settings={"maxsize": 10, "array_window": 5})
-    uids = [f"{t}-s-{i}" for i in range(20)]
-    proc = project.popen("run", "slots", "--classic", env={**os.environ, **env})
-    try:
-        first = wait_until(lambda: recorded_jobs(project, [], at_least=10), "ten job ids in the ledger", 60, 0.1)
-        assert len(first) == 10 and len(calls()) == 1 and "--array=0-9 " in calls()[0], (first, calls())
-        (project.path / "go").write_text("")
-        code, out, err = finish(proc, 120)
-    finally:
-        (project.path / "go").write_text("")
-        if proc.poll() is None:
-            proc.kill()
-    assert code == 0, out + err
-    assert sorted(recorded_jobs(project, uids)) == sorted(uids)
-    assert len(calls()) == 2 and all("--array=0-9 " in c for c in calls()), calls()
 
 
 def test_sigint_cancels_the_arrays_elements(project) -> None:
