@@ -171,3 +171,24 @@ def test_a_temporary_file_a_killed_run_left_is_removed_by_the_next_save(project,
     got, fresh_tables = _tables(project)
     assert got == fresh_tables and len(reads) == 1
     assert not stale.exists() and fresh.exists() and (folder / snapshot.FILE_NAME).is_file()
+
+
+@pytest.mark.parametrize("sabotage", [
+    "DROP TRIGGER quick_lane_stat_cache_update",
+    "DROP TRIGGER quick_lane_tasks_update; CREATE TRIGGER quick_lane_tasks_update AFTER UPDATE ON tasks "
+    "WHEN 0 BEGIN UPDATE quick_lane_state SET generation = generation + 1; END",
+    "DELETE FROM quick_lane_state",
+], ids=["dropped", "changed", "no-count"])
+def test_a_count_that_cannot_be_trusted_turns_the_snapshot_off(project, reads, sabotage) -> None:
+    """A counting trigger dropped or changed by hand, or the count's row deleted: the ledger is read
+    every time, even when nothing changed, and no file is kept."""
+    _built(project)
+    with sqlite3.connect(_ledger(project)) as conn:
+        conn.executescript(sabotage)
+    (project.path / ".scriptflow" / snapshot.FILE_NAME).unlink()
+    for _ in range(2):
+        got, fresh = _tables(project)
+        assert got == fresh
+    assert len(reads) == 2 and not (project.path / ".scriptflow" / snapshot.FILE_NAME).exists()
+    project.run("run", "main", check=True)
+    assert set(project.statuses().values()) == {"cached"}

@@ -12,6 +12,7 @@ of reading, but only when it is what reading would give:
   ``tasks``, ``files`` and ``stat_cache`` (triggers, whoever writes: a run,
   ``scriptflow clean``, an UPDATE typed into ``sqlite3``) in
   ``quick_lane_state.generation``, beside a token made when the ledger was.
+  A counting trigger dropped or changed by hand turns the snapshot off.
   The snapshot holds the token, the generation and the largest task and file
   ids it was read at; the run reads the same four values in the read
   transaction it would have read the tables in. Any difference: it reads.
@@ -89,11 +90,26 @@ def snapshot_path(ledger: Path) -> Path:
     return ledger.with_name(FILE_NAME)
 
 
+#: The counting triggers, exactly as schema 7 makes them (whitespace aside).
+TRIGGERS = {
+    f"quick_lane_{table}_{event.lower()}": f"CREATE TRIGGER quick_lane_{table}_{event.lower()} AFTER {event} ON "
+                                           f"{table} BEGIN UPDATE quick_lane_state SET generation = generation + 1; END"
+    for table in ("tasks", "files", "stat_cache") for event in ("INSERT", "UPDATE", "DELETE")
+}
+
+
 def rows_state(conn: sqlite3.Connection) -> Optional[tuple[Any, ...]]:
-    """(token, generation, largest task id, largest file id), or None before schema 7."""
+    """(token, generation, largest task id, largest file id), or None before schema 7, and when
+    the count cannot be trusted: a counting trigger dropped or changed (by hand: scriptflow
+    never does), so that the snapshot is then never used."""
     try:
         row = conn.execute(STATE_SQL).fetchone()
+        triggers = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                                     "AND name LIKE 'quick_lane_%'").fetchall())
     except sqlite3.OperationalError:  # no quick_lane_state: a ledger not yet migrated
+        return None
+    if {name: " ".join(str(sql).split()) for name, sql in triggers.items()} != TRIGGERS:
+        log.debug("the ledger's quick_lane triggers are not schema 7's: its snapshot is not used")
         return None
     return tuple(row) if row is not None else None
 
