@@ -123,3 +123,29 @@ def test_max_aj_tasks_from_the_global_configuration() -> None:
     assert parse_max_aj_tasks("max_aj_instances             2000\nmax_aj_tasks                 75000\n") == 75000
     assert parse_max_aj_tasks("max_aj_tasks 0\n") == 0
     assert parse_max_aj_tasks("execd_spool_dir /var/spool\n") is None
+
+
+@pytest.mark.parametrize("scheduler, output, settings, expected", [
+    ("slurm", "MaxArraySize            = 1001\n", {}, 1000),  # array_max
+    ("slurm", "MaxArraySize            = 300\n", {}, 300),  # the cluster's limit
+    ("slurm", "MaxArraySize            = 0\n", {}, 1),  # SLURM: arrays disabled
+    ("slurm", None, {"array_max": 5000}, 1001),  # the command failed: SLURM's default
+    ("sge", "max_aj_tasks                 75000\n", {}, 1000),
+    ("sge", "max_aj_tasks                 0\n", {"array_max": 90000}, 90000),  # Grid Engine: no limit
+    ("sge", "max_aj_tasks                 20\n", {}, 20),
+    ("sge", None, {"array_max": 90000}, 75000),  # Grid Engine's default
+    ("sge", "max_aj_tasks 20\n", {"arrays": False}, 1),  # asked nothing
+])
+def test_array_capacity_is_array_max_bounded_by_the_clusters_limit(tmp_path, scheduler, output, settings,
+                                                                    expected) -> None:
+    """The limit's command answers as given here (a stand-in for ``scontrol show config`` and
+    ``qconf -sconf``: the local schedulers cannot be made to say 0 or nothing)."""
+    executor = create_executor(scheduler, settings, tmp_path / ".scriptflow")
+    asked: list[list[str]] = []
+
+    def answer(argv, timeout=None):
+        asked.append(list(argv))
+        return subprocess.CompletedProcess(argv, 0 if output is not None else 1, output or "", "not here")
+    executor.run_command = answer  # type: ignore[method-assign]
+    assert executor.array_capacity() == expected
+    assert asked == ([] if settings.get("arrays") is False else [list(executor.ARRAY_LIMIT_COMMAND)])

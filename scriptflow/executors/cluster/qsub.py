@@ -101,12 +101,10 @@ def parse_sge_qstat_xml(stdout: str, numbers: Optional[set[str]] = None) -> dict
         tasks = (job.findtext("tasks") or "").strip()
         if not number or (numbers is not None and number not in numbers):
             continue  # another user's array of 75,000 pending elements is not expanded
+        error = f"Grid Engine put it in error state {state} (`qstat -j {number}` says why)" if "E" in state else None
+        running = any(c in state for c in "rt") and "q" not in state
         for job_id in [f"{number}.{i}" for i in sge_task_ids(tasks)] if tasks else [number]:
-            error = None
-            if "E" in state:
-                error = f"Grid Engine put it in error state {state} (`qstat -j {number}` says why)"
-            found[job_id] = JobStatus(state, live=True, running=any(c in state for c in "rt") and "q" not in state,
-                                      error=error)
+            found[job_id] = JobStatus(state, live=True, running=running, error=error)  # one each: poll adds reasons
     return found
 
 
@@ -153,25 +151,15 @@ class SgeExecutor(QsubExecutor):
     DIRECTIVE_PREFIX = "#$"
 
     ARRAY_INDEX_VARIABLE, ARRAY_FIRST_INDEX = "SGE_TASK_ID", 1
-    #: Grid Engine's default max_aj_tasks, assumed when ``qconf -sconf`` does not say.
-    DEFAULT_MAX_AJ_TASKS = 75000
+    #: Grid Engine's default max_aj_tasks is assumed when ``qconf -sconf`` does not say.
+    ARRAY_LIMIT_COMMAND, ARRAY_LIMIT_NAME, DEFAULT_ARRAY_LIMIT = ("qconf", "-sconf"), "max_aj_tasks", 75000
 
     def submit_flags(self) -> list[str]:
         return ["-terse"]
 
-    def array_capacity(self) -> int:
-        if not self.settings.arrays or self.settings.array_max <= 1:
-            return 1
-        proc = self.run_command(["qconf", "-sconf"])
-        limit = parse_max_aj_tasks(proc.stdout) if proc.returncode == 0 else None
-        if limit is None:
-            self.log.info("qconf -sconf gave no max_aj_tasks (%s): assuming %d", self.message(proc),
-                          self.DEFAULT_MAX_AJ_TASKS)
-            limit = self.DEFAULT_MAX_AJ_TASKS
-        return max(1, min(self.settings.array_max, limit or self.settings.array_max))  # 0: no limit
-
-    def array_window(self) -> float:
-        return self.settings.array_window
+    def parse_array_limit(self, stdout: str) -> Optional[int]:
+        limit = parse_max_aj_tasks(stdout)
+        return self.settings.array_max if limit == 0 else limit  # 0: no limit
 
     def array_header(self, directives: Sequence[str], name: str) -> list[str]:
         return [f"-N {name}", *[d for d in directives if not d.startswith("-N ")]]

@@ -157,8 +157,8 @@ class SlurmExecutor(ClusterExecutor):
     DIRECTIVE_PREFIX = "#SBATCH"
     SUBMIT_COMMAND, STATUS_COMMAND, CANCEL_COMMAND = "sbatch", "squeue", "scancel"
     ARRAY_INDEX_VARIABLE = "SLURM_ARRAY_TASK_ID"
-    #: SLURM's default MaxArraySize, assumed when ``scontrol show config`` does not say.
-    DEFAULT_MAX_ARRAY_SIZE = 1001
+    #: SLURM's default MaxArraySize is assumed when ``scontrol show config`` does not say.
+    ARRAY_LIMIT_COMMAND, ARRAY_LIMIT_NAME, DEFAULT_ARRAY_LIMIT = ("scontrol", "show", "config"), "MaxArraySize", 1001
 
     def directives_for(self, res: Resources, attempt: Attempt, job_name: str) -> list[str]:
         out = [f"--job-name={job_name}"]
@@ -187,19 +187,8 @@ class SlurmExecutor(ClusterExecutor):
     def parse_job_id(self, stdout: str) -> str:
         return parse_sbatch(stdout)
 
-    def array_capacity(self) -> int:
-        if not self.settings.arrays or self.settings.array_max <= 1:
-            return 1
-        proc = self.run_command(["scontrol", "show", "config"])
-        limit = parse_max_array_size(proc.stdout) if proc.returncode == 0 else None
-        if limit is None:
-            self.log.info("scontrol show config gave no MaxArraySize (%s): assuming %d", self.message(proc),
-                          self.DEFAULT_MAX_ARRAY_SIZE)
-            limit = self.DEFAULT_MAX_ARRAY_SIZE
-        return max(1, min(self.settings.array_max, limit))  # indices 0..limit-1
-
-    def array_window(self) -> float:
-        return self.settings.array_window
+    def parse_array_limit(self, stdout: str) -> int | None:
+        return parse_max_array_size(stdout)  # indices 0..limit-1: limit elements
 
     def array_header(self, directives: Sequence[str], name: str) -> list[str]:
         return [f"--job-name={name}", *[d for d in directives if not d.startswith("--job-name=")]]

@@ -28,7 +28,7 @@ from . import arrays, jobscript
 from ..base import Attempt, Outcome
 from .jobwatch import Job
 from .resources import Resources
-from .settings import ClusterSettings
+from .settings import ArraySettings, ClusterSettings
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -63,14 +63,36 @@ class Submission:
     def log_note(self) -> str:
         return "stdout/stderr paths are given to the scheduler on its command line"
 
+    #: The command showing the cluster's largest array (empty: this scheduler gets no arrays), the
+    #: name of that limit, and what is assumed when the command does not say.
+    ARRAY_LIMIT_COMMAND: ClassVar[tuple[str, ...]] = ()
+    ARRAY_LIMIT_NAME: ClassVar[str] = ""
+    DEFAULT_ARRAY_LIMIT: ClassVar[int] = 1
+
+    def parse_array_limit(self, stdout: str) -> Optional[int]:
+        """The most elements one array may have, from ``ARRAY_LIMIT_COMMAND``'s output; None if it
+        does not say."""
+        raise NotImplementedError
+
     def array_capacity(self) -> int:
-        """How many attempts one array may hold (1: this scheduler or its settings want no arrays).
-        Asked once, on the monitor thread, before the first submission."""
-        return 1
+        """How many attempts one array may hold (1: this scheduler or its settings want no arrays):
+        ``array_max``, bounded by the cluster's limit. Asked once, on the monitor thread, before
+        the first submission."""
+        settings = self.settings
+        if not (self.ARRAY_LIMIT_COMMAND and isinstance(settings, ArraySettings) and settings.arrays
+                and settings.array_max > 1):
+            return 1
+        proc = self.run_command(self.ARRAY_LIMIT_COMMAND)
+        limit = self.parse_array_limit(proc.stdout) if proc.returncode == 0 else None
+        if limit is None:
+            self.log.info("%s gave no %s (%s): assuming %d", " ".join(self.ARRAY_LIMIT_COMMAND),
+                          self.ARRAY_LIMIT_NAME, self.message(proc), self.DEFAULT_ARRAY_LIMIT)
+            limit = self.DEFAULT_ARRAY_LIMIT
+        return max(1, min(settings.array_max, limit))
 
     def array_window(self) -> float:
         """Seconds queued attempts wait for others to share their array (see ``core``)."""
-        return 0.0
+        return self.settings.array_window if isinstance(self.settings, ArraySettings) else 0.0
 
     def array_header(self, directives: Sequence[str], name: str) -> list[str]:
         """The array's header options: an element's ``directives`` under the array's job ``name``."""
@@ -194,8 +216,8 @@ class Submission:
                 failed[job] = Outcome(exit_code=None, error=error)
             return failed
         now = utc_now()
-        for index, job in enumerate(ready):
-            job.job_id = job_id if len(ready) == 1 else self.array_element_id(job_id, self.ARRAY_FIRST_INDEX + index)
+        for index, job in enumerate(ready, start=self.ARRAY_FIRST_INDEX):
+            job.job_id = job_id if len(ready) == 1 else self.array_element_id(job_id, index)
             job.submitted_at, job.phase = now, "submitted"
         self.log.debug("submitted %d attempt(s) as job %s", len(ready), job_id)
         return failed
