@@ -121,7 +121,6 @@ def compare(args: argparse.Namespace, before: Path, root: Path) -> int:
                 print(f"building {args.n} tasks with {arm} (untimed) ...", flush=True)
                 timed(arms[arm], kept[arm])
                 timed(arms[arm], kept[arm])  # and a first no-op: what the timed ones repeat
-    shared = bool(kept)
     samples: dict[str, list[Sample]] = {arm: [] for arm in arms}
     for r in range(args.repeat):
         for arm in (list(arms) if r % 2 == 0 else list(reversed(arms))):
@@ -130,7 +129,7 @@ def compare(args: argparse.Namespace, before: Path, root: Path) -> int:
             samples[arm].append(timed(arms[arm], folder, stdout=folder / "listing.txt"))
             if expected and arm != "bare" and last_run_counts(folder) != {expected: args.n}:
                 sys.exit(f"compare: {arm} left {last_run_counts(folder)}, not {args.n} {expected} tasks")
-            if not shared:
+            if not kept:
                 shutil.rmtree(folder)
         print(f"repetition {r + 1}: " + ", ".join(f"{a} {s[-1].seconds:.2f} s" for a, s in samples.items()),
               flush=True)

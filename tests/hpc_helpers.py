@@ -159,6 +159,48 @@ def write_flow(project, scheduler: str, body: str, settings: dict | None = None,
                               f"sf.init({config!r})\n" + textwrap.dedent(body))
 
 
+#: Task 7 of a fan-out fails once (exit 3, ``boom`` on stderr), then succeeds (``fine``).
+FLAKY = "if [ -e failed-once ]; then echo fine; else : > failed-once; echo boom >&2; exit 3; fi"
+
+
+def run_fan_out(project, scheduler: str, t: str, n: int, env: dict) -> None:
+    """``n`` tasks ``{t}-x-I`` on ``scheduler``, each echoing ``out-I`` and ``err-I``, but task 7
+    (``FLAKY``, one retry); the run must succeed."""
+    write_flow(project, scheduler, f"""
+        def flow_fan():
+            sf.bag(*[sf.Task(["sh", "-c", {FLAKY!r} if i == 7 else f"echo out-{{i}}; echo err-{{i}} >&2"],
+                             name=f"{t}-x-{{i}}", retry=1) for i in range({n})])
+    """, default=True)
+    proc = project.run("run", "fan", "--classic", check=None, env=env, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def each_its_own_attempt(project, t: str, n: int, element: re.Pattern) -> list:
+    """The first attempts of ``run_fan_out``'s tasks, once checked: each an array element
+    (``element``) with its own id, exit code, logs and script; task 7 failed and its retry went
+    out as a plain job and succeeded."""
+    rows = attempts(project)
+    assert len(rows) == n + 1 and [r["status"] for r in rows].count("succeeded") == n, [dict(r) for r in rows]
+    first = [r for r in rows if r["number"] == 1]
+    assert all(element.match(r["job_id"]) for r in first), [r["job_id"] for r in first]
+    assert len({r["job_id"] for r in first}) == n
+    for r in first:
+        i = int(r["uid"].rsplit("-", 1)[1])
+        if i == 7:
+            assert r["status"] == "failed" and r["exit_code"] == 3
+            assert (project.path / r["stderr_path"]).read_text() == "boom\n"
+            continue
+        assert r["status"] == "succeeded" and r["exit_code"] == 0 and r["host"] and r["started_at"]
+        assert (project.path / r["stdout_path"]).read_text() == f"out-{i}\n"
+        assert (project.path / r["stderr_path"]).read_text() == f"err-{i}\n"
+        script = (project.path / r["job_script"]).read_text()  # each attempt keeps its own script
+        assert f"echo out-{i}" in script and f"{t}-x-{i}" in script
+    retry = next(r for r in rows if r["number"] == 2)
+    assert retry["uid"] == f"{t}-x-7" and retry["status"] == "succeeded" and re.fullmatch(r"\d+", retry["job_id"])
+    assert (project.path / retry["stdout_path"]).read_text() == "fine\n"
+    return first
+
+
 def attempts(project, run_id: int | None = None) -> list:
     run_id = run_id if run_id is not None else project.last_run()["id"]
     return project.query("SELECT t.uid, a.* FROM attempts a JOIN tasks t ON t.id = a.task_id WHERE a.run_id = ? "

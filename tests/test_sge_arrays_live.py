@@ -14,8 +14,8 @@ import signal
 import pytest
 
 from conftest import wait_until
-from hpc_helpers import (accounted_exit, attempts, counting_command, finish, live_jobs, need_scheduler,
-                         recorded_jobs, tag, write_flow)
+from hpc_helpers import (accounted_exit, attempts, counting_command, each_its_own_attempt, finish, live_jobs,
+                         need_scheduler, recorded_jobs, run_fan_out, tag, write_flow)
 
 pytestmark = pytest.mark.sge
 
@@ -34,39 +34,14 @@ def test_fan_out_of_40_in_a_few_arrays_each_task_its_own_attempt(project) -> Non
     each element under the id in the ledger."""
     t = tag()
     env, calls = counting_command(project, "qsub")
-    flaky = "if [ -e failed-once ]; then echo fine; else : > failed-once; echo boom >&2; exit 3; fi"
-    write_flow(project, "sge", f"""
-        def flow_fan():
-            sf.bag(*[sf.Task(["sh", "-c", {flaky!r} if i == 7 else f"echo out-{{i}}; echo err-{{i}} >&2"],
-                             name=f"{t}-x-{{i}}", retry=1) for i in range(40)])
-    """, default=True)
-    proc = project.run("run", "fan", "--classic", check=None, env=env, timeout=180)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_fan_out(project, "sge", t, 40, env)
     sent = calls()
     arrays = [c for c in sent if " -t " in f" {c} "]
     assert arrays and len(sent) <= 3, sent
     assert sum(int(re.search(r"-t 1-(\d+)", c).group(1)) for c in arrays) == 40, sent
     assert " -t " not in f" {sent[-1]} ", sent  # the retry: alone in its window, a plain job
-    rows = attempts(project)
-    assert len(rows) == 41 and [r["status"] for r in rows].count("succeeded") == 40, [dict(r) for r in rows]
-    first = [r for r in rows if r["number"] == 1]
-    assert all(ELEMENT.match(r["job_id"]) for r in first), [r["job_id"] for r in first]
-    assert len({r["job_id"] for r in first}) == 40
+    first = each_its_own_attempt(project, t, 40, ELEMENT)
     assert min(int(ELEMENT.match(r["job_id"]).group(2)) for r in first) == 1
-    for r in first:
-        i = int(r["uid"].rsplit("-", 1)[1])
-        if i == 7:
-            assert r["status"] == "failed" and r["exit_code"] == 3
-            assert (project.path / r["stderr_path"]).read_text() == "boom\n"
-            continue
-        assert r["status"] == "succeeded" and r["exit_code"] == 0 and r["host"] and r["started_at"]
-        assert (project.path / r["stdout_path"]).read_text() == f"out-{i}\n"
-        assert (project.path / r["stderr_path"]).read_text() == f"err-{i}\n"
-        script = (project.path / r["job_script"]).read_text()  # each attempt keeps its own script
-        assert f"echo out-{i}" in script and f"{t}-x-{i}" in script
-    retry = next(r for r in rows if r["number"] == 2)
-    assert retry["uid"] == f"{t}-x-7" and retry["status"] == "succeeded" and re.fullmatch(r"\d+", retry["job_id"])
-    assert (project.path / retry["stdout_path"]).read_text() == "fine\n"
     failed = next(r["job_id"] for r in first if r["uid"] == f"{t}-x-7")
     assert accounted_exit("sge", failed) == "0 3"  # qacct -j ARRAY -t I: not failed, exit status 3
     assert accounted_exit("sge", next(r["job_id"] for r in first if r["uid"] == f"{t}-x-8")) == "0 0"

@@ -15,8 +15,8 @@ import subprocess
 import pytest
 
 from conftest import wait_until
-from hpc_helpers import (attempts, counting_command, finish, live_jobs, need_scheduler, recorded_jobs, tag,
-                         write_flow)
+from hpc_helpers import (attempts, counting_command, each_its_own_attempt, finish, live_jobs, need_scheduler,
+                         recorded_jobs, run_fan_out, tag, write_flow)
 
 pytestmark = pytest.mark.slurm
 
@@ -59,38 +59,13 @@ def test_fan_out_of_60_in_a_few_arrays_each_task_its_own_attempt(project) -> Non
     and its retry goes out alone, as a plain job."""
     t = tag()
     env, calls = counting_command(project, "sbatch")
-    flaky = "if [ -e failed-once ]; then echo fine; else : > failed-once; echo boom >&2; exit 3; fi"
-    write_flow(project, "slurm", f"""
-        def flow_fan():
-            sf.bag(*[sf.Task(["sh", "-c", {flaky!r} if i == 7 else f"echo out-{{i}}; echo err-{{i}} >&2"],
-                             name=f"{t}-x-{{i}}", retry=1) for i in range(60)])
-    """, default=True)
-    proc = project.run("run", "fan", "--classic", check=None, env=env, timeout=180)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_fan_out(project, "slurm", t, 60, env)
     sent = calls()
     arrays = [c for c in sent if "--array=" in c]
     assert arrays and len(sent) <= 3, sent
     assert sum(int(re.search(r"--array=0-(\d+)", c).group(1)) + 1 for c in arrays) == 60, sent
     assert "--array" not in sent[-1], sent  # the retry: alone in its window, a plain job
-    rows = attempts(project)
-    assert len(rows) == 61 and [r["status"] for r in rows].count("succeeded") == 60, [dict(r) for r in rows]
-    first = [r for r in rows if r["number"] == 1]
-    assert all(ELEMENT.match(r["job_id"]) for r in first), [r["job_id"] for r in first]
-    assert len({r["job_id"] for r in first}) == 60
-    for r in first:
-        i = int(r["uid"].rsplit("-", 1)[1])
-        if i == 7:
-            assert r["status"] == "failed" and r["exit_code"] == 3
-            assert (project.path / r["stderr_path"]).read_text() == "boom\n"
-            continue
-        assert r["status"] == "succeeded" and r["exit_code"] == 0 and r["host"] and r["started_at"]
-        assert (project.path / r["stdout_path"]).read_text() == f"out-{i}\n"
-        assert (project.path / r["stderr_path"]).read_text() == f"err-{i}\n"
-        script = (project.path / r["job_script"]).read_text()  # each attempt keeps its own script
-        assert f"echo out-{i}" in script and f"{t}-x-{i}" in script
-    retry = next(r for r in rows if r["number"] == 2)
-    assert retry["uid"] == f"{t}-x-7" and retry["status"] == "succeeded" and re.fullmatch(r"\d+", retry["job_id"])
-    assert (project.path / retry["stdout_path"]).read_text() == "fine\n"
+    first = each_its_own_attempt(project, t, 60, ELEMENT)
     # SLURM's own accounting knows every element under the id in the ledger, with its exit code.
     ids = [r["job_id"] for r in first]
     states = wait_until(lambda: accounted(ids), "every element in sacct", 30, 0.3)

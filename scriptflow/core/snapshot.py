@@ -58,7 +58,6 @@ _MAGIC = b"SFQL1\n"
 _HEADER = struct.Struct("<QI")  # payload length, CRC-32
 
 
-
 def _code_parts(code: types.CodeType) -> Iterator[Any]:
     """A function's bytecode and constants (its SQL texts), nested functions included, without
     the addresses a code object's repr holds."""
