@@ -16,6 +16,9 @@ Workloads (N ``cp`` tasks, as in ``run.py``):
 * ``noop``: per arm, one folder built once by that arm and run once more
   (both untimed: the ledger and the files it keeps are that version's own),
   then no-op runs, each of which must find N cached tasks;
+* ``first-noop``: as ``noop``, but each timed no-op follows an untimed run
+  that ran one task again (``-f t0``): the first no-op after a run that
+  changed the ledger, which reads it (the quick lane's snapshot is stale);
 * ``dryrun``: ``run --dry-run`` of one folder per arm that never ran.
 
 Each repetition runs the arms in reverse order on odd repetitions. It prints
@@ -25,6 +28,7 @@ ratios, which cancel most of the load of a shared machine.
 
     python benchmarks/compare.py --before-rev 6fbb478 --workload noop --n 10000 --repeat 5
     python benchmarks/compare.py --before /tmp/old --workload fanout --n 3000 --repeat 3
+    python benchmarks/compare.py --before-rev HEAD --workload first-noop --n 10000 --repeat 10
 """
 from __future__ import annotations
 
@@ -70,7 +74,7 @@ def older_version(rev: str, into: Path) -> Path:
 
 
 #: The status every task of a workload's run must end in (a dry run records none).
-EXPECTED = {"fanout": "succeeded", "noop": "cached"}
+EXPECTED = {"fanout": "succeeded", "noop": "cached", "first-noop": "cached"}
 
 
 def scriptflow_arms(before: Path, workload: str, jobs: int) -> dict[str, list[str]]:
@@ -96,7 +100,7 @@ def older_package(args: argparse.Namespace, root: Path) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_older_arguments(parser)
-    parser.add_argument("--workload", choices=["fanout", "noop", "dryrun"], default="fanout")
+    parser.add_argument("--workload", choices=["fanout", "noop", "first-noop", "dryrun"], default="fanout")
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("-j", "--jobs", type=int, default=2)
@@ -117,7 +121,7 @@ def compare(args: argparse.Namespace, before: Path, root: Path) -> int:
     if args.workload != "fanout":
         for arm in arms:
             kept[arm] = make_folder(root, f"project-{arm}", args.n, "scriptflow")
-            if args.workload == "noop":
+            if args.workload in ("noop", "first-noop"):
                 print(f"building {args.n} tasks with {arm} (untimed) ...", flush=True)
                 timed(arms[arm], kept[arm])
                 timed(arms[arm], kept[arm])  # and a first no-op: what the timed ones repeat
@@ -126,6 +130,8 @@ def compare(args: argparse.Namespace, before: Path, root: Path) -> int:
         for arm in (list(arms) if r % 2 == 0 else list(reversed(arms))):
             folder = kept.get(arm) or make_folder(root, f"{arm}{r}", args.n, "scriptflow")
             (folder / "bare.py").write_text(BARE_POOL)
+            if args.workload == "first-noop":  # one task run again: the ledger changed since the last read
+                timed([*arms[arm], "-f", "t0"], folder, stdout=folder / "listing.txt")
             samples[arm].append(timed(arms[arm], folder, stdout=folder / "listing.txt"))
             if expected and arm != "bare" and last_run_counts(folder) != {expected: args.n}:
                 sys.exit(f"compare: {arm} left {last_run_counts(folder)}, not {args.n} {expected} tasks")

@@ -116,16 +116,51 @@ def test_a_task_edited_in_the_ledger_is_decided_from_the_edit(project) -> None:
     assert statuses["t1"] != "cached" and {statuses[f"t{i}"] for i in (0, 2, 3)} == {"cached"}, statuses
 
 
-@pytest.mark.parametrize("damage", ["truncated", "flipped", "empty", "not-ours"])
+def _flipped(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 1]) + data[at + 1:]
+
+
+#: Where the key and the state begin (after the magic line and the lengths and CRCs).
+HEAD = len(snapshot._MAGIC) + snapshot._HEADER.size
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped", "head-flipped", "length-flipped", "longer", "empty",
+                                    "not-ours"])
 def test_a_damaged_file_is_not_used_and_is_written_again(project, reads, damage) -> None:
     _built(project)
     path = project.path / ".scriptflow" / snapshot.FILE_NAME
     data = path.read_bytes()
-    path.write_bytes({"truncated": data[:len(data) // 2], "flipped": data[:-5] + bytes([data[-5] ^ 1]) + data[-4:],
-                      "empty": b"", "not-ours": b"SQLite format 3\x00" + data[16:]}[damage])
+    path.write_bytes({"truncated": data[:len(data) // 2], "flipped": _flipped(data, len(data) - 5),
+                      "head-flipped": _flipped(data, HEAD + 3), "length-flipped": _flipped(data, HEAD - 5),
+                      "longer": data + b"\x00", "empty": b"", "not-ours": b"SQLite format 3\x00" + data[16:]}[damage])
     got, fresh = _tables(project)
     assert got == fresh and len(reads) == 1
     assert path.read_bytes() != b"" and _tables(project)[0] == fresh and len(reads) == 1
+
+
+def test_a_file_read_at_another_state_is_turned_down_before_its_tables_are_read(project, reads,
+                                                                                monkeypatch) -> None:
+    """Right after a run that changed rows the file is stale: only its key and state are read
+    and unmarshalled, not the tables (``marshal.loads`` wrapped to see what it is given)."""
+    _built(project)
+    size = (project.path / ".scriptflow" / snapshot.FILE_NAME).stat().st_size
+    with sqlite3.connect(_ledger(project)) as conn:
+        conn.execute("UPDATE stat_cache SET size = size + 1 WHERE path LIKE '%in1.txt'")
+    given: list[int] = []
+    real = snapshot.marshal
+
+    class Counting:
+        dumps = staticmethod(real.dumps)
+        version = real.version
+
+        @staticmethod
+        def loads(data):
+            given.append(len(data))
+            return real.loads(data)
+    monkeypatch.setattr(snapshot, "marshal", Counting)
+    got, fresh = _tables(project)
+    assert got == fresh and len(reads) == 1
+    assert len(given) == 1 and given[0] < 300 < size, (given, size)
 
 
 def test_another_reading_code_or_another_ledger_is_not_trusted(project, reads, monkeypatch) -> None:

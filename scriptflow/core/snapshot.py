@@ -22,11 +22,17 @@ of reading, but only when it is what reading would give:
   by: the SQL of the reads, the packing of stat entries, this module's
   format, scriptflow's version and Python's (``marshal``'s format may change
   between Pythons).
-* **An intact file.** Its length and CRC-32 are checked before
-  ``marshal.loads`` sees a byte (``marshal`` is not made for damaged input);
-  it is written to a temporary name and renamed, so a reader sees a whole
-  file or the previous one (a temporary file a killed process left is
+* **An intact file.** Each part's length and CRC-32 are checked before
+  ``marshal.loads`` sees a byte of it (``marshal`` is not made for damaged
+  input); it is written to a temporary name and renamed, so a reader sees a
+  whole file or the previous one (a temporary file a killed process left is
   removed by a later save).
+
+The key and the state come first, in a part of their own, so that a file
+that is not what reading would give is turned down after a few hundred
+bytes: that is the usual case right after a run that changed rows, where
+reading the whole file (4 MB at 10,000 tasks, 43 MB at 100,000) and
+unmarshalling its tables only to compare the state cost 13 ms and 0.2 s.
 
 Anything else (no file, another key, a damaged file, a schema before 7) reads
 the tables as before. The file is about 430 bytes per task (4 MB at 10,000).
@@ -54,8 +60,9 @@ from .history import LeanTables, read_lean_tables
 log = logging.getLogger("scriptflow.snapshot")
 
 FILE_NAME = "quicklane.snapshot"
-_MAGIC = b"SFQL1\n"
-_HEADER = struct.Struct("<QI")  # payload length, CRC-32
+_MAGIC = b"SFQL2\n"
+#: The head's length and CRC-32 (it holds the key and the state), then the tables' length and CRC-32.
+_HEADER = struct.Struct("<IIQI")
 
 
 def _code_parts(code: types.CodeType) -> Iterator[Any]:
@@ -114,25 +121,36 @@ def rows_state(conn: sqlite3.Connection) -> Optional[tuple[Any, ...]]:
 
 
 def load(path: Path, state: tuple[Any, ...]) -> Optional[LeanTables]:
-    """The tables kept at ``path`` if they were read at ``state`` by this code; else None."""
+    """The tables kept at ``path`` if they were read at ``state`` by this code; else None (the
+    tables themselves are read only then)."""
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            start = f.read(len(_MAGIC) + _HEADER.size)
+            if not start.startswith(_MAGIC) or len(start) < len(_MAGIC) + _HEADER.size:
+                return None
+            head_length, head_crc, length, crc = _HEADER.unpack_from(start, len(_MAGIC))
+            if os.fstat(f.fileno()).st_size != len(start) + head_length + length:  # before reading a byte more
+                log.debug("%s is damaged: not used", path)
+                return None
+            head = f.read(head_length)
+            if len(head) != head_length or zlib.crc32(head) != head_crc:
+                log.debug("%s is damaged: not used", path)
+                return None
+            try:
+                key, kept_state = marshal.loads(head)
+            except (ValueError, EOFError, TypeError):
+                return None
+            if key != KEY or kept_state != state:
+                return None
+            payload = f.read(length)
     except OSError:
         return None
-    start = len(_MAGIC) + _HEADER.size
-    if not data.startswith(_MAGIC) or len(data) < start:
-        return None
-    length, crc = _HEADER.unpack_from(data, len(_MAGIC))
-    payload = memoryview(data)[start:]
     if len(payload) != length or zlib.crc32(payload) != crc:
         log.debug("%s is damaged: not used", path)
         return None
     try:
-        key, kept_state, tables = marshal.loads(payload)
+        tables: LeanTables = marshal.loads(payload)
     except (ValueError, EOFError, TypeError):
-        return None
-    if key != KEY or kept_state != state:
         return None
     return tables
 
@@ -146,9 +164,9 @@ def save(path: Path, state: tuple[Any, ...], tables: LeanTables) -> None:
     """Keep ``tables``, read at ``state``; a failure only costs the next run its read."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
-        payload = marshal.dumps((KEY, state, tables))
+        head, payload = marshal.dumps((KEY, state)), marshal.dumps(tables)
         with open(tmp, "wb") as f:
-            f.write(_MAGIC + _HEADER.pack(len(payload), zlib.crc32(payload)))
+            f.write(_MAGIC + _HEADER.pack(len(head), zlib.crc32(head), len(payload), zlib.crc32(payload)) + head)
             f.write(payload)
         os.replace(tmp, path)
     except (OSError, ValueError) as exc:
