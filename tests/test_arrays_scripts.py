@@ -15,7 +15,8 @@ from scriptflow.executors.base import Reporter
 from scriptflow.executors.cluster.arrays import array_name, take_group
 from scriptflow.executors.cluster.jobscript import read_exit_file
 from scriptflow.executors.cluster.jobwatch import Job
-from scriptflow.executors.cluster.qsub import parse_max_aj_tasks, parse_sge_qstat_xml, sge_task_ids
+from scriptflow.executors.cluster.qsub import (parse_max_aj_tasks, parse_sge_error_reasons, parse_sge_qstat_xml,
+                                               sge_task_ids)
 from scriptflow.executors.cluster.scheduler import PollError
 from scriptflow.executors.registry import create_executor
 
@@ -117,6 +118,26 @@ def test_qstat_lists_each_element_of_an_array() -> None:
     assert sge_task_ids("1-7:3") == [1, 4, 7] and sge_task_ids("9") == [9]
     with pytest.raises(PollError, match="does not explain"):
         sge_task_ids("1-x")
+
+
+#: ``qstat -j 46`` of a three-element array whose output files cannot be opened (Grid Engine 8.1.9).
+QSTAT_J_ERRORS = """\
+job_number:                 46
+job_name:                   job.sh
+error reason          1:      12/01/2026 09:32:40 [0:7698]: error: can't open output file "/nonexistent/dir1/out": No such file or directory
+error reason          2:      12/01/2026 09:32:40 [0:7706]: error: can't open output file "/nonexistent/dir2/out": No such file or directory
+error reason          3:      12/01/2026 09:32:40 [0:7714]: error: can't open output file "/nonexistent/dir3/out": No such file or directory
+scheduling info:            Job is in error state
+"""
+
+
+def test_each_element_in_error_state_has_its_own_reason() -> None:
+    """Each element names its own output file; the colons inside a reason stay in it."""
+    reasons = parse_sge_error_reasons(QSTAT_J_ERRORS)
+    assert sorted(reasons) == ["1", "2", "3"]
+    assert reasons["2"].endswith('can\'t open output file "/nonexistent/dir2/out": No such file or directory')
+    assert reasons["2"].startswith("12/01/2026 09:32:40 [0:7706]: error:")
+    assert parse_sge_error_reasons("job_number: 7\nscheduling info: none\n") == {}
 
 
 def test_max_aj_tasks_from_the_global_configuration() -> None:

@@ -8,12 +8,15 @@ fails instead where SCRIPTFLOW_REQUIRE_SERVICES names sge.
 """
 from __future__ import annotations
 
+import os
 import re
 import signal
+import subprocess
 
 import pytest
 
 from conftest import wait_until
+from scriptflow.executors.registry import create_executor
 from hpc_helpers import (accounted_exit, attempts, counting_command, each_its_own_attempt, finish, live_jobs,
                          need_scheduler, recorded_jobs, run_fan_out, tag, write_flow)
 
@@ -74,3 +77,28 @@ def test_sigint_cancels_the_arrays_elements(project) -> None:
     assert len(rows) == 4 and {r["status"] for r in rows} == {"interrupted"}, [dict(r) for r in rows]
     for job_id in ids.values():  # qacct: failed 100 (killed), exit status 137 (128 + SIGKILL)
         assert accounted_exit("sge", job_id) == "100 137", job_id
+
+
+def test_each_element_in_error_state_fails_with_its_own_reason(tmp_path) -> None:
+    """Grid Engine puts an element whose output file cannot be opened in error state (Eqw), with a
+    reason of its own in ``qstat -j``; the executor's poll gives each element its own reason, not
+    the first element's. A real array, submitted with ``qsub`` here: its ``-o`` names a missing
+    folder per element (a run's own log folders always exist)."""
+    script = tmp_path / "job.sh"
+    script.write_text("#!/bin/sh\necho never\n")
+    os.chmod(script, 0o755)
+    submitted = subprocess.run(["qsub", "-terse", "-t", "1-3", "-o", f"{tmp_path}/missing$TASK_ID/out",
+                                "-e", str(tmp_path / "err"), str(script)], capture_output=True, text=True, check=True)
+    number = submitted.stdout.strip().split(".")[0]
+    ids = [f"{number}.{i}" for i in (1, 2, 3)]
+    executor = create_executor("sge", {}, tmp_path / ".scriptflow")
+    try:
+        def all_in_error():
+            found = executor.poll(ids)
+            return found if all(i in found and found[i].error and "missing" in found[i].error for i in ids) else None
+        found = wait_until(all_in_error, "three elements in error state with their reasons")
+        for i in (1, 2, 3):
+            assert f"missing{i}/out" in found[f"{number}.{i}"].error, found[f"{number}.{i}"].error
+            assert found[f"{number}.{i}"].error.startswith("Grid Engine put it in error state Eqw: ")
+    finally:
+        subprocess.run(["qdel", number], capture_output=True)

@@ -108,6 +108,18 @@ def parse_sge_qstat_xml(stdout: str, numbers: Optional[set[str]] = None) -> dict
     return found
 
 
+def parse_sge_error_reasons(stdout: str) -> dict[str, str]:
+    """``qstat -j NUMBER``'s ``error reason    TASK:    text`` lines: task id -> Grid Engine's reason.
+    Each element of an array has its own (``can't open output file "/logs/x.3.out"``); a plain job's
+    line is task 1's. The first line per task wins."""
+    found: dict[str, str] = {}
+    for line in stdout.splitlines():
+        m = re.match(r"error reason\s+(\d+)\s*:\s*(.*)$", line)
+        if m:
+            found.setdefault(m.group(1), m.group(2).strip())
+    return found
+
+
 def parse_max_aj_tasks(stdout: str) -> int | None:
     """``max_aj_tasks 75000`` in ``qconf -sconf``: the most elements one array may have (0: no limit)."""
     m = re.search(r"^max_aj_tasks\s+(\d+)\s*$", stdout, flags=re.MULTILINE)
@@ -200,16 +212,17 @@ class SgeExecutor(QsubExecutor):
         wanted = set(job_ids)
         listed = parse_sge_qstat_xml(proc.stdout, {sge_job_number(i) for i in wanted})
         found = {k: v for k, v in listed.items() if k in wanted}
-        reasons: dict[str, list[str]] = {}  # one `qstat -j` per job, however many of its elements
+        reasons: dict[str, dict[str, str]] = {}  # one `qstat -j` per job, however many of its elements
         for job_id, status in found.items():
             if status.error:  # add Grid Engine's reason ("can't open output file ...")
-                number = sge_job_number(job_id)
+                number, _, element = job_id.partition(".")
                 if number not in reasons:
-                    detail = self.run_command(["qstat", "-j", number])
-                    reasons[number] = [line.split(":", 1)[1].strip() for line in detail.stdout.splitlines()
-                                       if line.startswith("error reason") and ":" in line]
-                if reasons[number]:
-                    status.error = f"Grid Engine put it in error state {status.state}: {reasons[number][0][:300]}"
+                    reasons[number] = parse_sge_error_reasons(self.run_command(["qstat", "-j", number]).stdout)
+                given = reasons[number]
+                # An element's own reason (each names its own log file); a plain job is task 1.
+                reason = given.get(element or "1") or next(iter(given.values()), None)
+                if reason:
+                    status.error = f"Grid Engine put it in error state {status.state}: {reason[:300]}"
         return found
 
     def accounting(self, job_ids: Sequence[str]) -> dict[str, Final]:
