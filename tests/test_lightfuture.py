@@ -12,7 +12,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, as_co
 
 import pytest
 
-from scriptflow.core.lightfuture import SETTLED, LightFuture
+from scriptflow.core.lightfuture import SETTLED, LightFuture, wait_each
 
 
 def test_future_internals_are_those_lightfuture_replaces() -> None:
@@ -131,3 +131,33 @@ def test_many_threads_race_settling_and_waiting() -> None:
             t.join(10)
             assert not t.is_alive()
         assert out == ["r"] * 3
+
+
+def test_wait_each_makes_one_condition_at_a_time_and_returns_when_all_are_done() -> None:
+    """``sf.bag`` waits with ``wait_each``: at most the future being waited for has a condition
+    (``concurrent.futures.wait`` took all of them at once), and it returns only after the last."""
+    futures = [LightFuture() for _ in range(200)]
+    done = threading.Event()
+    waiter = threading.Thread(target=lambda: (wait_each(futures), done.set()))
+    waiter.start()
+    # Waited for from the last one: that one makes its condition.
+    deadline = time.monotonic() + 10
+    while futures[-1]._light_condition is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    for i, future in enumerate(futures):  # settled in order, as tasks mostly end
+        made = sum(f._light_condition is not None for f in futures)
+        assert made <= 1, f"{made} conditions while {i} of {len(futures)} futures were settled"
+        assert not done.is_set()
+        future.set_result(i) if i % 3 else future.set_exception(ValueError(i))
+    waiter.join(10)
+    assert done.is_set() and not waiter.is_alive()
+    assert all(f._light_condition is None for f in futures)
+
+
+def test_wait_each_takes_settled_cancelled_and_plain_futures() -> None:
+    plain, cancelled, settled = Future(), Future(), LightFuture()
+    cancelled.cancel()
+    settled.set_result(1)
+    threading.Timer(0.05, plain.set_result, (2,)).start()
+    wait_each([plain, cancelled, settled])
+    assert plain.result() == 2 and cancelled.cancelled() and settled.result() == 1

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import sys
-from concurrent.futures import wait
 from concurrent.futures._base import FINISHED
 from typing import Any, Iterable, Union
 
+from .lightfuture import wait_each
 from .task import Task
 
 
@@ -29,7 +29,7 @@ def bag(*tasks: Union[Task, Iterable[Task]]) -> Any:
     if remote:
         remote[0]._remote.wait(remote)  # one request for all of them
     if not all(t._state == FINISHED for t in flat):
-        wait(flat)
+        wait_each(flat)  # not ``wait(flat)``: a condition for every pending task at once (lightfuture.py)
     return settled_results(flat)
 
 

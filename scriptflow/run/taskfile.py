@@ -20,13 +20,13 @@ import json
 import os
 import re
 import sys
-from concurrent.futures import wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, NoReturn, Optional
 
 from .. import config
+from ..core.lightfuture import wait_each
 from ..core.startorder import dependency_order
 from ..core.task import Task
 from ..errors import ConfigError, FlowFileError, ScriptflowError, TaskDefinitionError, TaskFailed
@@ -79,7 +79,7 @@ class TaskFlow:
         for spec in self.tasks:
             with self._at(spec):
                 made[spec.name].start()
-        wait(list(made.values()))
+        wait_each(made.values())  # one condition at a time (core/lightfuture.py)
         errors = [e for e in (t.exception() for t in made.values()) if e is not None]
         failed = [e for e in errors if isinstance(e, TaskFailed)]
         if errors:
