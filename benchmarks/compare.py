@@ -21,7 +21,12 @@ Workloads (N ``cp`` tasks, as in ``run.py``):
   changed the ledger, which reads it (the quick lane's snapshot is stale);
 * ``dryrun``: ``run --dry-run`` of one folder per arm that never ran.
 
-Each repetition runs the arms in reverse order on odd repetitions. It prints
+Each repetition runs the arms in another order: the order turns by one place
+per repetition, so that each arm runs in each place in turn (with the bare
+pool as a third arm, reversing the order every other repetition left
+"after" always in the middle, right after another arm's folder of N
+inputs, outputs and logs was deleted, which slows creating files on a file
+system without a journal). It prints
 each repetition and, per arm, the medians of wall time, CPU time (user +
 system of the whole process tree) and peak RSS, then the medians of the paired
 ratios, which cancel most of the load of a shared machine.
@@ -127,7 +132,7 @@ def compare(args: argparse.Namespace, before: Path, root: Path) -> int:
                 timed(arms[arm], kept[arm])  # and a first no-op: what the timed ones repeat
     samples: dict[str, list[Sample]] = {arm: [] for arm in arms}
     for r in range(args.repeat):
-        for arm in (list(arms) if r % 2 == 0 else list(reversed(arms))):
+        for arm in [*list(arms)[r % len(arms):], *list(arms)[:r % len(arms)]]:
             folder = kept.get(arm) or make_folder(root, f"{arm}{r}", args.n, "scriptflow")
             (folder / "bare.py").write_text(BARE_POOL)
             if args.workload == "first-noop":  # one task run again: the ledger changed since the last read
