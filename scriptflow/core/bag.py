@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sys
-from concurrent.futures._base import FINISHED
 from typing import Any, Iterable, Union
 
 from .lightfuture import wait_each
@@ -28,8 +27,7 @@ def bag(*tasks: Union[Task, Iterable[Task]]) -> Any:
         return asyncio.gather(*(t if t._remote is not None else asyncio.wrap_future(t) for t in flat))
     if remote:
         remote[0]._remote.wait(remote)  # one request for all of them
-    if not all(t._state == FINISHED for t in flat):
-        wait_each(flat)  # not ``wait(flat)``: a condition for every pending task at once (lightfuture.py)
+    wait_each(flat)  # passes over settled tasks; not ``wait(flat)``: a condition for every pending task at once
     return settled_results(flat)
 
 
