@@ -18,7 +18,11 @@ Workloads (N ``cp`` tasks, as in ``run.py``):
   then no-op runs, each of which must find N cached tasks;
 * ``first-noop``: as ``noop``, but each timed no-op follows an untimed run
   that ran one task again (``-f t0``): the first no-op after a run that
-  changed the ledger, which reads it (the quick lane's snapshot is stale);
+  changed the ledger (the run that reads the ledger, unless that run kept
+  the quick lane's snapshot for it);
+* ``rerun``: as ``noop``, but each timed run reruns one task (``-f t0``),
+  followed by an untimed no-op: what a run that changed the ledger costs,
+  the reading it may do for the next run included;
 * ``dryrun``: ``run --dry-run`` of one folder per arm that never ran.
 
 Each repetition runs the arms in another order: the order turns by one place
@@ -34,6 +38,7 @@ ratios, which cancel most of the load of a shared machine.
     python benchmarks/compare.py --before-rev 6fbb478 --workload noop --n 10000 --repeat 5
     python benchmarks/compare.py --before /tmp/old --workload fanout --n 3000 --repeat 3
     python benchmarks/compare.py --before-rev HEAD --workload first-noop --n 10000 --repeat 10
+    python benchmarks/compare.py --before-rev HEAD --workload rerun --n 10000 --repeat 10
 """
 from __future__ import annotations
 
@@ -105,7 +110,7 @@ def older_package(args: argparse.Namespace, root: Path) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_older_arguments(parser)
-    parser.add_argument("--workload", choices=["fanout", "noop", "first-noop", "dryrun"], default="fanout")
+    parser.add_argument("--workload", choices=["fanout", "noop", "first-noop", "rerun", "dryrun"], default="fanout")
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("-j", "--jobs", type=int, default=2)
@@ -126,7 +131,7 @@ def compare(args: argparse.Namespace, before: Path, root: Path) -> int:
     if args.workload != "fanout":
         for arm in arms:
             kept[arm] = make_folder(root, f"project-{arm}", args.n, "scriptflow")
-            if args.workload in ("noop", "first-noop"):
+            if args.workload in ("noop", "first-noop", "rerun"):
                 print(f"building {args.n} tasks with {arm} (untimed) ...", flush=True)
                 timed(arms[arm], kept[arm])
                 timed(arms[arm], kept[arm])  # and a first no-op: what the timed ones repeat
@@ -137,9 +142,14 @@ def compare(args: argparse.Namespace, before: Path, root: Path) -> int:
             (folder / "bare.py").write_text(BARE_POOL)
             if args.workload == "first-noop":  # one task run again: the ledger changed since the last read
                 timed([*arms[arm], "-f", "t0"], folder, stdout=folder / "listing.txt")
-            samples[arm].append(timed(arms[arm], folder, stdout=folder / "listing.txt"))
-            if expected and arm != "bare" and last_run_counts(folder) != {expected: args.n}:
-                sys.exit(f"compare: {arm} left {last_run_counts(folder)}, not {args.n} {expected} tasks")
+            rerun = args.workload == "rerun"
+            samples[arm].append(timed([*arms[arm], *(["-f", "t0"] if rerun else [])], folder,
+                                      stdout=folder / "listing.txt"))
+            want = {"succeeded": 1, "cached": args.n - 1} if rerun else {expected: args.n} if expected else {}
+            if want and arm != "bare" and last_run_counts(folder) != want:
+                sys.exit(f"compare: {arm} left {last_run_counts(folder)}, not {want}")
+            if rerun:  # then the next run, a no-op, untimed: what the rerun may have read for it
+                timed(arms[arm], folder, stdout=folder / "listing.txt")
             if not kept:
                 shutil.rmtree(folder)
         print(f"repetition {r + 1}: " + ", ".join(f"{a} {s[-1].seconds:.2f} s" for a, s in samples.items()),

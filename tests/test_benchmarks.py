@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import need_service
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,6 +63,16 @@ def test_compare_runs_an_older_commit_beside_the_installed_version(tmp_path: Pat
     for arm in ("before", "after"):
         assert f"  {arm}  " in proc.stdout, proc.stdout
     assert "after / before: wall" in proc.stdout
+
+
+@pytest.mark.parametrize("workload", ["fanout", "first-noop", "rerun", "dryrun"])
+def test_compare_runs_each_workload(workload: str) -> None:
+    """Each timed run is checked against the ledger by compare.py, which exits non-zero otherwise:
+    ``rerun`` must leave t0 run and every other task cached; ``fanout`` times the bare pool too."""
+    proc = _against_head("compare.py", n=20, workload=workload)
+    assert f"{workload}, N=20, -j 2, 1 repetitions (medians):" in proc.stdout
+    assert "after / before: wall" in proc.stdout
+    assert ("after / bare" in proc.stdout) == (workload == "fanout")
 
 
 def test_compare_runs_the_older_package_as_python_m_runs_the_installed_one(tmp_path: Path) -> None:
@@ -130,10 +142,10 @@ def test_instructions_without_valgrind_says_so_in_one_line(tmp_path: Path) -> No
     assert proc.stderr == "instructions.py: valgrind is not installed (apt-get install valgrind)\n"
 
 
-def _against_head(script: str, n: int) -> subprocess.CompletedProcess[str]:
-    """``benchmarks/SCRIPT`` comparing the installed version with HEAD on a no-op of ``n`` tasks, once."""
+def _against_head(script: str, n: int, workload: str = "noop") -> subprocess.CompletedProcess[str]:
+    """``benchmarks/SCRIPT`` comparing the installed version with HEAD on ``workload`` of ``n`` tasks, once."""
     proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / script), "--before-rev", "HEAD", "--workload", "noop",
+        [sys.executable, str(REPO / "benchmarks" / script), "--before-rev", "HEAD", "--workload", workload,
          "--n", str(n), "--repeat", "1"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     return proc

@@ -6,12 +6,13 @@ another ledger's. Real runs in subprocesses and a real ledger; the counting of r
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import time
 
 import pytest
 
-from conftest import PY
+from conftest import PY, wait_until
 from scriptflow.core import snapshot
 from scriptflow.core.history import read_lean_tables
 from test_prefetch import COPY, _ledger
@@ -66,6 +67,83 @@ def test_a_run_keeps_the_tables_and_the_next_one_loads_them(project, reads) -> N
     project.run("run", "main", check=True)
     got, fresh = _tables(project)
     assert got == fresh and reads == []
+
+
+def _kept(project) -> os.stat_result:
+    return (project.path / ".scriptflow" / snapshot.FILE_NAME).stat()
+
+
+def test_the_run_that_changed_the_rows_keeps_them_for_the_next(project, reads) -> None:
+    """A build, a rerun of one task and a run with a failed task each leave the file current, so
+    the next run's first task loads it instead of waiting for the ledger."""
+    for i in range(4):
+        project.write(f"in{i}.txt", f"{i}\n")
+    project.flow(FLOW.format(cmd=f"[{PY!r}, '-c', {COPY!r}, f'in{{i}}.txt', f'out{{i}}.txt']"))
+    project.run("run", "main", check=True)  # the first run: there was no ledger to prefetch from
+    got, fresh = _tables(project)
+    assert got == fresh and reads == [] and sorted(got[0]) == ["t0", "t1", "t2", "t3"]
+    project.run("run", "main", "--force", "t0", check=True)
+    got, fresh = _tables(project)
+    assert got == fresh and reads == [] and got[0]["t0"][0] == project.tasks()["t0"]["id"]
+    (project.path / "in2.txt").unlink()  # t2 fails
+    project.run("run", "main", check=False)
+    got, fresh = _tables(project)
+    assert got == fresh and reads == [] and got[0]["t2"][1] == "failed"
+
+
+def test_a_run_short_beside_the_last_read_leaves_the_reading_to_the_next(project, reads) -> None:
+    """Reading for the next run may add at most ``KEEP_SHARE`` of the run's time: with a head saying
+    the last read took 1,000 s, a rerun of one task keeps nothing, and the next run reads."""
+    _built(project)
+    path = project.path / ".scriptflow" / snapshot.FILE_NAME
+    assert 0 < snapshot.last_read_seconds(path) < 5
+    conn = sqlite3.connect(_ledger(project))
+    try:
+        state = snapshot.rows_state(conn)
+        tables = read_lean_tables(conn, conn.execute(snapshot.NEXT_RUN_SQL).fetchone()[0])
+    finally:
+        conn.close()
+    snapshot.save(path, state, tables, 1000.0)
+    assert _tables(project)[0] == tables and reads == []  # still current: loaded
+    before = _kept(project)
+    project.run("run", "main", "--force", "t0", "--set", "debug=true", check=True)
+    after = _kept(project)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert "the last read took 1000.00 s, the next run reads them" in project.read(".scriptflow/scriptflow.log")
+    got, fresh = _tables(project)
+    assert got == fresh and len(reads) == 1 and snapshot.last_read_seconds(path) < 5
+
+
+def test_a_run_that_changed_none_of_the_rows_does_not_write_the_file_again(project, reads) -> None:
+    _built(project)
+    before = _kept(project)
+    assert project.run("run", "main", check=True).stdout.count("up to date")
+    after = _kept(project)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    project.run("run", "main", "--dry-run", "--force", "t1", check=True)
+    after = _kept(project)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_an_interrupted_run_leaves_the_reading_to_the_next(project, reads) -> None:
+    """Ctrl-C ends the run at once: the rows it changed are read by the next run (then kept)."""
+    _built(project)
+    project.flow(FLOW.format(cmd=f"[{PY!r}, '-c', 'import time; time.sleep(60)']")
+                 .replace('outputs=f"out{i}.txt"', 'outputs=f"slow{i}.txt"'))
+    proc = project.popen("run", "main", "--classic")
+    try:
+        wait_until(lambda: project.query("SELECT count(*) AS n FROM attempts WHERE status = 'running'")[0]["n"],
+                   "a task to start")
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert project.last_run()["status"] == "interrupted"
+    got, fresh = _tables(project)
+    assert got == fresh and len(reads) == 1
+    reads.clear()
+    assert _tables(project)[0] == fresh and reads == []
 
 
 #: One change of each kind to each table the tables are read from, as typed into sqlite3.

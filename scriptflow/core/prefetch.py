@@ -63,14 +63,13 @@ class HistoryPrefetch:
 
     def _run(self) -> None:
         try:
-            # mode=ro, never immutable: an immutable connection would not see later commits.
-            conn = self._conn = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True, check_same_thread=False)
+            conn = self._conn = snapshot.connect_reader(self._path)
             if self._stop.is_set():  # closed while connecting (``close`` sets it before it looks at _conn)
                 return
             self._version = conn.execute("PRAGMA data_version").fetchone()[0]
             conn.execute("BEGIN")
             try:
-                run_id = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM runs").fetchone()[0]
+                run_id = conn.execute(snapshot.NEXT_RUN_SQL).fetchone()[0]
                 self._read = (run_id, snapshot.read_tables(conn, run_id, self._path))
             finally:
                 conn.execute("COMMIT")

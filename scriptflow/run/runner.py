@@ -14,6 +14,7 @@ import os
 import socket
 import sqlite3
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterator, Optional, Sequence
@@ -26,6 +27,7 @@ from ..core import hooks
 from ..core.refresh import refresh_racy
 from ..core.engine import Engine
 from ..core.history import LeanTables
+from ..core import snapshot
 from ..core.prefetch import HistoryPrefetch
 from ..core.runstate import RunOptions, TaskRecord
 from ..errors import ScriptflowError, TaskError
@@ -108,20 +110,21 @@ def force_patterns(cfg: dict[str, Any], request: RunRequest) -> tuple[bool, list
 
 def execute(request: RunRequest, stream: Optional[IO[str]] = None) -> RunResult:
     """Run one flow; returns how it went (the CLI turns it into an exit code)."""
+    began = time.monotonic()
     path = flowfile.locate(request.file, request.directory)
     project = Project(path.parent)
     os.chdir(project.dir)
     # The quick lane's tables, read while the flow loads and the ledger is checked (core/prefetch.py).
     prefetch = None if request.dry_run else HistoryPrefetch.start(project.ledger_path)
     try:
-        return _execute(request, stream, path, project, prefetch)
+        return _execute(request, stream, path, project, prefetch, began)
     finally:
         if prefetch is not None:
             prefetch.close()
 
 
 def _execute(request: RunRequest, stream: Optional[IO[str]], path: Path, project: Project,
-             prefetch: Optional[HistoryPrefetch]) -> RunResult:
+             prefetch: Optional[HistoryPrefetch], began: float) -> RunResult:
     config_module.reset_flow_config()
     hooks.reset()
     flow = flowfile.find_flow(flowfile.load_flows(path), request.flow, path)
@@ -157,11 +160,27 @@ def _execute(request: RunRequest, stream: Optional[IO[str]], path: Path, project
                 stop_dead_runs(writer.call(lambda conn: dead_runs(conn, project)).result())
                 jobs = recover(writer, project)
                 read = prefetch.take() if prefetch is not None else None
-                return _run(request, project, path, flow, cfg, force_all, globs, writer, lock, console, jobs, read)
+                result = _run(request, project, path, flow, cfg, force_all, globs, writer, lock, console, jobs, read)
             finally:
                 writer.close()
+            if result.status != "interrupted":  # Ctrl-C: out at once, the next run reads instead
+                keep_tables_for_next_run(project.ledger_path, time.monotonic() - began)
+            return result
         finally:
             lock.release()
+
+
+def keep_tables_for_next_run(ledger: Path, run_seconds: float) -> None:
+    """Once the run is recorded and before its lock goes: the quick lane's tables as the next run
+    will read them, kept in the snapshot if this run changed them and reading them is small
+    beside the run (``snapshot.keep_for_next_run``), so that the next run's first task loads
+    them instead of waiting for the ledger. A Ctrl-C here stops only that: the run is recorded
+    and has said how it went."""
+    try:
+        if snapshot.keep_for_next_run(ledger, run_seconds):
+            log.debug("the quick lane's tables kept for the next run")
+    except KeyboardInterrupt:
+        log.debug("keeping the quick lane's tables for the next run stopped by Ctrl-C")
 
 
 def _run(request: RunRequest, project: Project, path: Path, flow: flowfile.Flow, cfg: dict[str, Any],
