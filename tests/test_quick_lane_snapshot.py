@@ -80,6 +80,8 @@ def test_the_run_that_changed_the_rows_keeps_them_for_the_next(project, reads) -
         project.write(f"in{i}.txt", f"{i}\n")
     project.flow(FLOW.format(cmd=f"[{PY!r}, '-c', {COPY!r}, f'in{{i}}.txt', f'out{{i}}.txt']"))
     project.run("run", "main", check=True)  # the first run: there was no ledger to prefetch from
+    # Read while the run's writer was open, whose closing then removed the WAL: the ledger is one file.
+    assert not (project.path / ".scriptflow" / "ledger.db-wal").exists()
     got, fresh = _tables(project)
     assert got == fresh and reads == [] and sorted(got[0]) == ["t0", "t1", "t2", "t3"]
     project.run("run", "main", "--force", "t0", check=True)

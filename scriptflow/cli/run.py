@@ -84,6 +84,9 @@ def run_command(flow: str, args: tuple[str, ...], params: tuple[str, ...], jobs:
     inputs checked for existence only (not read), and flow code that reads
     such outputs itself may fail.
     """
+    from ..run.earlycheck import begin_ledger_check
+
+    check = begin_ledger_check(file, directory)  # on another core while the runner is imported
     from ..core.params import check_param_option
     from ..core.task import uid_problem
     from ..errors import ScriptflowError
@@ -97,4 +100,4 @@ def run_command(flow: str, args: tuple[str, ...], params: tuple[str, ...], jobs:
                          force_all=force_all, keep_going=keep_going, name=name, classic=classic,
                          wait_for_lock=not no_wait, dry_run=dry_run, settings=settings,
                          adopt=adopt, notify=notify)
-    return execute(request).exit_code
+    return execute(request, check=check).exit_code

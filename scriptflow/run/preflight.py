@@ -12,13 +12,13 @@ import uuid
 
 from ..errors import LedgerError
 from ..executors.base import RecordedJob
-from ..ledger.health import check_before_run
+from ..ledger.health import StartedCheck
 from ..ledger.recovery import recover_dead_runs
 from ..ledger.sqlerrors import damaged_message, is_damage
 from ..ledger.writer import LedgerWriter
 from ..project import Project
 
-__all__ = ["check_before_run", "ensure_writable", "recover"]
+__all__ = ["StartedCheck", "ensure_writable", "recover"]
 
 
 def ensure_writable(project: Project) -> None:

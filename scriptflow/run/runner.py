@@ -38,9 +38,10 @@ from ..executors import process_groups
 from ..executors.base import RecordedJob
 from .closing import RunEnd, close_run
 from .driving import Driven, drive, exit_code_of
+from .dryruntable import dry_run_table
 from .lock import ProjectLock
 from ..ledger.orphans import dead_runs, record_run_token, stop_dead_runs
-from .preflight import check_before_run, ensure_writable, recover
+from .preflight import StartedCheck, ensure_writable, recover
 from .logsetup import setup_logging
 from . import signals
 from .signals import Terminated as _Terminated
@@ -108,23 +109,44 @@ def force_patterns(cfg: dict[str, Any], request: RunRequest) -> tuple[bool, list
     return bool(request.force_all or force is True), globs
 
 
-def execute(request: RunRequest, stream: Optional[IO[str]] = None) -> RunResult:
-    """Run one flow; returns how it went (the CLI turns it into an exit code)."""
+def execute(request: RunRequest, stream: Optional[IO[str]] = None,
+            check: Optional[StartedCheck] = None) -> RunResult:
+    """Run one flow; returns how it went (the CLI turns it into an exit code). ``check``: the
+    ledger's check, begun before this module was imported (``earlycheck.py``)."""
     began = time.monotonic()
-    path = flowfile.locate(request.file, request.directory)
+    try:
+        path = flowfile.locate(request.file, request.directory)
+    except BaseException:
+        if check is not None:
+            check.close()
+        raise
     project = Project(path.parent)
     os.chdir(project.dir)
+    if check is None or check.path != project.ledger_path:  # begun for no ledger, or for another
+        if check is not None:
+            check.close()
+        check = StartedCheck(project.ledger_path)
     # The quick lane's tables, read while the flow loads and the ledger is checked (core/prefetch.py).
     prefetch = None if request.dry_run else HistoryPrefetch.start(project.ledger_path)
     try:
-        return _execute(request, stream, path, project, prefetch, began)
+        return _execute(request, stream, path, project, _Started(began, check, prefetch))
     finally:
         if prefetch is not None:
             prefetch.close()
+        check.close()
+
+
+@dataclass(frozen=True)
+class _Started:
+    """What a run begins before it loads its flow, and when it began."""
+
+    began: float
+    check: StartedCheck
+    prefetch: Optional[HistoryPrefetch]
 
 
 def _execute(request: RunRequest, stream: Optional[IO[str]], path: Path, project: Project,
-             prefetch: Optional[HistoryPrefetch], began: float) -> RunResult:
+             started: _Started) -> RunResult:
     config_module.reset_flow_config()
     hooks.reset()
     flow = flowfile.find_flow(flowfile.load_flows(path), request.flow, path)
@@ -143,29 +165,35 @@ def _execute(request: RunRequest, stream: Optional[IO[str]], path: Path, project
         console.print(note)
     with tuned_gc():  # until the run is recorded and reported: its closing walks every task too
         if request.dry_run:  # reads the ledger, writes nothing, needs no lock
-            check_before_run(project.ledger_path)
+            started.check.verdict()
             writer = LedgerWriter(project.ledger_path, discard=True)
             try:
                 return _run(request, project, path, flow, cfg, force_all, globs, writer, None, console, {})
             finally:
                 writer.close()
         lock = ProjectLock(project)
-        lock.acquire(request.wait_for_lock, on_wait=lambda holder: console.print(
-            f"waiting: {holder} holds {project.dir} (Ctrl-C to give up, --no-wait to fail at once)"))
+        waited: list[str] = []
+
+        def on_wait(holder: str) -> None:
+            waited.append(holder)
+            console.print(f"waiting: {holder} holds {project.dir} (Ctrl-C to give up, --no-wait to fail at once)")
+
+        lock.acquire(request.wait_for_lock, on_wait=on_wait)
         try:
-            check_before_run(project.ledger_path)
+            started.check.verdict(again=bool(waited))
             writer = LedgerWriter(project.ledger_path)
             try:
                 # Before any task is decided: nothing a dead run started may still run beside this one.
                 stop_dead_runs(writer.call(lambda conn: dead_runs(conn, project)).result())
                 jobs = recover(writer, project)
-                read = prefetch.take() if prefetch is not None else None
+                read = started.prefetch.take() if started.prefetch is not None else None
                 result = _run(request, project, path, flow, cfg, force_all, globs, writer, lock, console, jobs, read)
+                if result.status != "interrupted":  # Ctrl-C: out at once, the next run reads instead
+                    # While the writer is open: its close, the last, then empties and removes the WAL.
+                    keep_tables_for_next_run(project.ledger_path, time.monotonic() - started.began)
+                return result
             finally:
                 writer.close()
-            if result.status != "interrupted":  # Ctrl-C: out at once, the next run reads instead
-                keep_tables_for_next_run(project.ledger_path, time.monotonic() - began)
-            return result
         finally:
             lock.release()
 
@@ -314,15 +342,6 @@ def compat_notes(project: Project, cfg: dict[str, Any], executor_note: Optional[
     return notes
 
 
-DRY_RUN_WORDS = {
-    "would-run": "would run",
-    "cached": "up to date",
-    "failed": "would fail",
-    "upstream-failed": "would not run",
-    "not-started": "would not start",
-}
-
-
 #: Allocations between two young-generation collections during a run (Python's default: 700).
 GC_THRESHOLD = 50_000
 
@@ -353,27 +372,3 @@ def tuned_gc() -> Iterator[None]:
         gc.callbacks.remove(freeze_survivors)
         gc.set_threshold(*before)
         gc.unfreeze()
-
-
-def plain_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Left-aligned columns two spaces apart under a dashed rule (tabulate's "simple" look for
-    text, in linear time: 100,000 rows take well under a second, where tabulate takes many)."""
-    widths = [len(h) for h in headers]
-    for row in rows:
-        for i, cell in enumerate(row):
-            if len(cell) > widths[i]:
-                widths[i] = len(cell)
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(row) for row in rows)])
-
-
-def dry_run_table(records: list[TaskRecord]) -> str:
-    """What ``run --dry-run`` prints: each task, what would happen, and why."""
-    rows = [(r.spec.uid, DRY_RUN_WORDS.get(r.status, r.status), r.reason or "") for r in records]
-    would = sum(1 for r in records if r.status == "would-run")
-    text = plain_table(["task", "decision", "reason"], rows) if rows else "no tasks"
-    text += f"\ndry run: {would} of {len(records)} tasks would run; nothing was executed or recorded"
-    return text
