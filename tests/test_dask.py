@@ -296,6 +296,27 @@ def flow_main():
     wait_until(lambda: process_gone(int(worker_pids.pop())), "the LocalCluster worker to stop with the run")
 
 
+def test_a_run_on_a_local_cluster_ends_without_walking_its_objects(project):
+    """The LocalCluster starts ``multiprocessing``'s resource tracker, whose pipe stays open until
+    the process ends: that is no file the flow left open, so the exit stays the quick one
+    (scriptflow/run/teardown.py; ``FREED`` shows whether the flow's objects were freed)."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        need_service("dask", False, "dask[distributed] is not installed (pip install 'scriptflow[dask]')")
+    from test_teardown import FREED
+    project.flow(FREED + f"""
+    sf.init({{'executor': 'dask', 'executors': {{'dask': {{'n_workers': 1, 'threads_per_worker': 1}}}}}})
+
+
+    def flow_main():
+        sf.bag(sf.Task([{PY!r}, '-c', "open('o.txt', 'w').write('x')"], outputs='o.txt', uid='t'))
+    """)
+    project.run("run", "main", check=True)
+    assert project.read("o.txt") == "x" and {a["executor"] for a in _attempts(project)} == {"dask"}
+    assert not project.exists("freed.txt")
+
+
 @pytest.mark.parametrize("settings, message", [
     ({"address": "tcp://127.0.0.1:9", "connect_timeout": 1}, "cannot connect to the Dask scheduler at tcp://127.0.0.1:9"),
     ({"address": "tcp://127.0.0.1:9", "n_workers": 2}, "executors.dask.n_workers configures the LocalCluster"),

@@ -76,6 +76,32 @@ def test_a_run_that_leaves_nothing_open_ends_without_freeing_its_objects(project
     assert not project.exists(".scriptflow/ledger.db-wal")  # every ledger connection was closed
 
 
+def test_the_pipe_to_multiprocessings_resource_tracker_is_not_left_open(project):
+    """The tracker (a real process, started as a Dask LocalCluster's queues start it) keeps its
+    pipe open until the process ends: freeing objects would close nothing, so the exit stays quick."""
+    project.write("in.txt", "data\\n")
+    project.flow(FREED + """
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    """ + COPY)
+    project.run("run", "copy", check=True)
+    assert project.read("out.txt") == "data\\n" and not project.exists("freed.txt")
+
+
+def test_a_file_left_open_beside_the_resource_tracker_is_still_flushed(project):
+    project.write("in.txt", "data\\n")
+    project.flow(FREED + """
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    NOTES = open("notes.txt", "w")
+    NOTES.write("written\\\\n")
+    """ + COPY)
+    project.run("run", "copy", check=True)
+    assert project.read("notes.txt") == "written\\n" and project.read("freed.txt") == "freed\\n"
+
+
 def test_a_file_closed_by_the_flows_own_exit_callback_leaves_nothing_open(project):
     project.write("in.txt", "data\\n")
     project.flow(FREED + """

@@ -30,6 +30,7 @@ from __future__ import annotations
 import atexit
 import gc
 import os
+import sys
 
 TYPE_CHECKING = False  # typing is not imported: this module loads before the command's first import
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,7 +58,18 @@ def left_open() -> bool:
     now = open_descriptors()
     if now is None or _inherited is None:
         return True
-    return bool(now - _inherited)
+    return bool(now - _inherited - _kept_until_exit())
+
+
+def _kept_until_exit() -> frozenset[int]:
+    """Descriptors that stay open until the process ends whatever is freed, so that unfreezing
+    would only cost the collection: the pipe to ``multiprocessing``'s resource tracker, which
+    a process opens once (a Dask LocalCluster does, for its workers' queues) and keeps in a
+    module global, so that the tracker cleans up after the process once it is gone."""
+    tracker_module = sys.modules.get("multiprocessing.resource_tracker")
+    tracker = getattr(tracker_module, "_resource_tracker", None)
+    fd = getattr(tracker, "_fd", None)
+    return frozenset((fd,)) if isinstance(fd, int) else frozenset()
 
 
 def open_descriptors() -> Optional[frozenset[int]]:
