@@ -39,6 +39,14 @@ ratios, which cancel most of the load of a shared machine.
     python benchmarks/compare.py --before /tmp/old --workload fanout --n 3000 --repeat 3
     python benchmarks/compare.py --before-rev HEAD --workload first-noop --n 10000 --repeat 10
     python benchmarks/compare.py --before-rev HEAD --workload rerun --n 10000 --repeat 10
+    python benchmarks/compare.py --before-rev HEAD --workload noop --executor dask --n 3000 --repeat 8
+
+``--executor dask`` runs the scriptflow arms' tasks on a Dask LocalCluster
+started by the run (``LOCAL_CLUSTER``: 2 workers of 1 thread), which needs
+``pip install '.[dask]'``; the bare pool of ``fanout`` stays as it is. The
+workers, which Dask starts as new processes, import the installed
+scriptflow in both arms: the older version's own code runs only in the
+``scriptflow`` process.
 """
 from __future__ import annotations
 
@@ -85,6 +93,9 @@ def older_version(rev: str, into: Path) -> Path:
 
 #: The status every task of a workload's run must end in (a dry run records none).
 EXPECTED = {"fanout": "succeeded", "noop": "cached", "first-noop": "cached"}
+#: What ``--executor dask`` puts at the top of each scriptflow folder's sflow.py.
+LOCAL_CLUSTER = ('sf.init({"executor": "dask", "executors": {"dask": {"n_workers": 2, '
+                 '"threads_per_worker": 1}}})\n')
 
 
 def scriptflow_arms(before: Path, workload: str, jobs: int) -> dict[str, list[str]]:
@@ -114,12 +125,24 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("-j", "--jobs", type=int, default=2)
+    parser.add_argument("--executor", choices=["local", "dask"], default="local",
+                        help="where the scriptflow arms run their tasks (dask: a LocalCluster of the run)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="scriptflow-compare-"))
     try:
         return compare(args, older_package(args, root), root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def scriptflow_folder(root: Path, name: str, n: int, executor: str) -> Path:
+    """``make_folder`` for scriptflow, its flow's tasks on ``executor``."""
+    folder = make_folder(root, name, n, "scriptflow")
+    if executor == "dask":
+        flow = folder / "sflow.py"
+        text = flow.read_text()
+        flow.write_text(text.replace("import scriptflow as sf\n", "import scriptflow as sf\n" + LOCAL_CLUSTER, 1))
+    return folder
 
 
 def compare(args: argparse.Namespace, before: Path, root: Path) -> int:
@@ -130,7 +153,7 @@ def compare(args: argparse.Namespace, before: Path, root: Path) -> int:
     kept: dict[str, Path] = {}  # noop, dryrun: one folder per arm, each ledger written by its own version
     if args.workload != "fanout":
         for arm in arms:
-            kept[arm] = make_folder(root, f"project-{arm}", args.n, "scriptflow")
+            kept[arm] = scriptflow_folder(root, f"project-{arm}", args.n, args.executor)
             if args.workload in ("noop", "first-noop", "rerun"):
                 print(f"building {args.n} tasks with {arm} (untimed) ...", flush=True)
                 timed(arms[arm], kept[arm])
@@ -138,7 +161,7 @@ def compare(args: argparse.Namespace, before: Path, root: Path) -> int:
     samples: dict[str, list[Sample]] = {arm: [] for arm in arms}
     for r in range(args.repeat):
         for arm in [*list(arms)[r % len(arms):], *list(arms)[:r % len(arms)]]:
-            folder = kept.get(arm) or make_folder(root, f"{arm}{r}", args.n, "scriptflow")
+            folder = kept.get(arm) or scriptflow_folder(root, f"{arm}{r}", args.n, args.executor)
             (folder / "bare.py").write_text(BARE_POOL)
             if args.workload == "first-noop":  # one task run again: the ledger changed since the last read
                 timed([*arms[arm], "-f", "t0"], folder, stdout=folder / "listing.txt")
@@ -154,7 +177,8 @@ def compare(args: argparse.Namespace, before: Path, root: Path) -> int:
                 shutil.rmtree(folder)
         print(f"repetition {r + 1}: " + ", ".join(f"{a} {s[-1].seconds:.2f} s" for a, s in samples.items()),
               flush=True)
-    print(f"{args.workload}, N={args.n:,}, -j {args.jobs}, {args.repeat} repetitions (medians):")
+    on = "" if args.executor == "local" else f", on {args.executor}"
+    print(f"{args.workload}, N={args.n:,}, -j {args.jobs}{on}, {args.repeat} repetitions (medians):")
     for arm, got in samples.items():
         print(f"  {arm:7s} wall {statistics.median(s.seconds for s in got):7.2f} s   "
               f"cpu {statistics.median(s.cpu_s for s in got):7.2f} s   "

@@ -75,6 +75,18 @@ def test_compare_runs_each_workload(workload: str) -> None:
     assert ("after / bare" in proc.stdout) == (workload == "fanout")
 
 
+def test_compare_runs_the_tasks_on_a_dask_local_cluster() -> None:
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        need_service("dask", False, "dask[distributed] is not installed (pip install 'scriptflow[dask]')")
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "compare.py"), "--before-rev", "HEAD", "--workload", "noop",
+         "--executor", "dask", "--n", "20", "--repeat", "1"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "noop, N=20, -j 2, on dask, 1 repetitions (medians):" in proc.stdout
+
+
 def test_compare_runs_the_older_package_as_python_m_runs_the_installed_one(tmp_path: Path) -> None:
     """Both arms must start the same way: the older package through its own ``__main__`` (where
     its entry point freezes the heap before exit), as ``python -m scriptflow`` runs the installed

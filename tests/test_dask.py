@@ -209,14 +209,16 @@ def flow_main():
     proc = project.popen("run", "main")
     pids: list[int] = []
     try:
-        wait_until(lambda: project.exists("started_1"), "the first attempt to start")
+        wait_until(lambda: project.exists("started_1") and project.read("started_1").strip(),
+                   "the first attempt to start")  # created, then written: wait for its text
         pid, worker_pid = map(int, project.read("started_1").split())
         pids.append(pid)
         victim = next(name for name, p in cluster.workers.items() if p.pid == worker_pid)
         cluster.workers[victim].kill()
         cluster.workers[victim].wait()
         wait_until(lambda: process_gone(pid), "the command of the killed worker to die with it", timeout=30)
-        wait_until(lambda: project.exists("started_2"), "the retry to start on the other worker")
+        wait_until(lambda: project.exists("started_2") and project.read("started_2").strip(),
+                   "the retry to start on the other worker")
         pid2, worker2 = map(int, project.read("started_2").split())
         pids.append(pid2)
         assert worker2 != worker_pid
@@ -315,6 +317,50 @@ def test_a_run_on_a_local_cluster_ends_without_walking_its_objects(project):
     project.run("run", "main", check=True)
     assert project.read("o.txt") == "x" and {a["executor"] for a in _attempts(project)} == {"dask"}
     assert not project.exists("freed.txt")
+
+
+LOCAL_FLOW = """
+sf.init({{'executor': 'dask', 'executors': {{'dask': {{'n_workers': 1, 'threads_per_worker': 1}}}}}})
+
+def flow_main():
+    sf.bag(*[sf.Task([{py!r}, '-c', "import sys; open(sys.argv[1], 'w').write('x')", f'o{{i}}'],
+                     outputs=f'o{{i}}', uid=f't{{i}}') for i in range(3)])
+"""
+STARTED = "a Dask LocalCluster started for the run's first attempt on it (1 workers)"
+
+
+def _need_distributed() -> None:
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        need_service("dask", False, "dask[distributed] is not installed (pip install 'scriptflow[dask]')")
+
+
+def test_a_run_whose_tasks_are_up_to_date_starts_no_local_cluster(project):
+    _need_distributed()
+    project.flow(LOCAL_FLOW.format(py=PY))
+    project.run("run", "main", check=True)
+    assert project.read(".scriptflow/scriptflow.log").count(STARTED) == 1
+    project.run("run", "main", check=True)
+    assert set(project.statuses().values()) == {"cached"}
+    assert project.read(".scriptflow/scriptflow.log").count(STARTED) == 1  # the no-op started none
+    project.run("run", "main", "-f", "t1", check=True)
+    assert project.read(".scriptflow/scriptflow.log").count(STARTED) == 2
+
+
+def test_a_local_cluster_that_cannot_start_fails_each_attempt_with_one_reason(project):
+    """A real start failure: Dask's temporary folder cannot be made. Every attempt fails with the
+    same reason (the start is tried once), the run exits 1, and nothing is a traceback."""
+    _need_distributed()
+    project.flow(LOCAL_FLOW.format(py=PY))
+    proc = project.run("run", "main", "-k", check=False, env={"DASK_TEMPORARY_DIRECTORY": "/proc/no-such-folder"})
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stderr
+    errors = {a["error"] for a in _attempts(project)}
+    assert len(errors) == 1 and len(_attempts(project)) == 3, errors
+    (error,) = errors
+    assert error.startswith("submission failed: the Dask LocalCluster cannot start: ") and "/proc/no-such-folder" \
+        in error and "\n" not in error, error
+    assert project.read(".scriptflow/scriptflow.log").count(STARTED) == 0
 
 
 @pytest.mark.parametrize("settings, message", [
@@ -481,13 +527,15 @@ def flow_main():
     proc = project.popen("run", "main")
     pids: list[int] = []
     try:
-        wait_until(lambda: project.exists("started_1"), "the attempt to start")
+        # The file is created, then written: wait for its text, not for the file.
+        wait_until(lambda: project.exists("started_1") and project.read("started_1").strip(), "the attempt to start")
         pid, worker_pid = map(int, project.read("started_1").split())
         pids.append(pid)
         victim = next(name for name, p in cluster.workers.items() if p.pid == worker_pid)
         cluster.workers[victim].kill()
         cluster.workers[victim].wait()
-        wait_until(lambda: project.exists("started_2"), "Dask to run it again on the other worker")
+        wait_until(lambda: project.exists("started_2") and project.read("started_2").strip(),
+                   "Dask to run it again on the other worker")
         pids.append(int(project.read("started_2").split()[0]))
         (project.path / "go").touch()
         out, err = proc.communicate(timeout=120)
