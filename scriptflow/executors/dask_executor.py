@@ -163,8 +163,8 @@ class DaskExecutor(Executor):
             self._inflight[key] = entry
         try:
             entry.dask_future = client.submit(run_attempt, job, key=key, pure=False,
-                                                    resources=restrictions or None,
-                                                    retries=self.settings.dask_retries or None)
+                                              resources=restrictions or None,
+                                              retries=self.settings.dask_retries or None)
         except Exception:
             with self._lock:
                 self._inflight.pop(key, None)
