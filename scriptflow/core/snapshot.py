@@ -131,6 +131,15 @@ class _Head(NamedTuple):
     length: int
     crc: int
 
+    def holds(self, state: tuple[Any, ...]) -> bool:
+        """Whether the tables after this head were read at ``state`` by this code."""
+        return self.key == KEY and self.state == state
+
+    def last_read_seconds(self) -> Optional[float]:
+        """How long reading the tables took, when this code wrote them (whatever their state)."""
+        seconds = self.read_seconds
+        return float(seconds) if self.key == KEY and isinstance(seconds, (int, float)) else None
+
 
 def _open_head(path: Path) -> Optional[tuple[BinaryIO, _Head]]:
     """The file at ``path``, positioned at its tables, and its head, if the head is intact; else
@@ -171,31 +180,26 @@ def _read_head(f: BinaryIO, path: Path) -> Optional[_Head]:
 def _open_kept(path: Path, state: tuple[Any, ...]) -> Optional[tuple[BinaryIO, _Head]]:
     """``_open_head``, when the head says the tables were read at ``state`` by this code."""
     opened = _open_head(path)
-    if opened is not None and (opened[1].key != KEY or opened[1].state != state):
+    if opened is not None and not opened[1].holds(state):
         opened[0].close()
         return None
     return opened
 
 
-def holds(path: Path, state: tuple[Any, ...]) -> bool:
-    """Whether the file at ``path`` says it holds the tables read at ``state`` by this code (its
-    head only: the tables are checked when loaded)."""
-    kept = _open_kept(path, state)
-    if kept is None:
-        return False
-    kept[0].close()
-    return True
+def _head_of(path: Path) -> Optional[_Head]:
+    """The head of the file at ``path`` if it is intact (the file is closed again)."""
+    opened = _open_head(path)
+    if opened is None:
+        return None
+    opened[0].close()
+    return opened[1]
 
 
 def last_read_seconds(path: Path) -> Optional[float]:
     """How long reading the tables kept at ``path`` took, whatever state they were read at; None
     without a file this code wrote."""
-    opened = _open_head(path)
-    if opened is None:
-        return None
-    opened[0].close()
-    seconds = opened[1].read_seconds
-    return float(seconds) if opened[1].key == KEY and isinstance(seconds, (int, float)) else None
+    head = _head_of(path)
+    return head.last_read_seconds() if head is not None else None
 
 
 def load(path: Path, state: tuple[Any, ...]) -> Optional[LeanTables]:
@@ -309,9 +313,10 @@ def keep_for_next_run(ledger: Path, run_seconds: float) -> bool:
         conn.execute("BEGIN")
         try:
             state = rows_state(conn)
-            if state is None or holds(path, state):
+            head = _head_of(path)  # read once: whether the file is current, and the last read's time
+            if state is None or (head is not None and head.holds(state)):
                 return False
-            last = last_read_seconds(path)
+            last = head.last_read_seconds() if head is not None else None
             if last is not None and last > KEEP_SHARE * run_seconds:
                 log.debug("the quick lane's tables not kept after a run of %.1f s: the last read took %.2f s, "
                           "the next run reads them", run_seconds, last)

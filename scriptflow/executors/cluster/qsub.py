@@ -215,7 +215,7 @@ class SgeExecutor(QsubExecutor):
         reasons: dict[str, dict[str, str]] = {}  # one `qstat -j` per job, however many of its elements
         for job_id, status in found.items():
             if status.error:  # add Grid Engine's reason ("can't open output file ...")
-                number, _, element = job_id.partition(".")
+                number, element = sge_job_number(job_id), job_id.partition(".")[2]
                 if number not in reasons:
                     reasons[number] = parse_sge_error_reasons(self.run_command(["qstat", "-j", number]).stdout)
                 given = reasons[number]
