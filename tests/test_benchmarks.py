@@ -131,6 +131,25 @@ def test_profile_reports_each_thread_role_and_the_bare_pools_own_cpu_beside_scri
     assert (tmp_path / "fanout-20.report.txt").read_text().strip() == report.strip()
 
 
+def test_slotcycle_times_every_attempts_steps_and_both_arms_cpu(tmp_path: Path) -> None:
+    """slotcycle.py times each attempt's steps on its slot thread from inside a real run (checked
+    against the ledger), and the bare pool beside it: every line of its report is there, with
+    one set of steps per attempt and the two arms' commands' CPU (30 real cp processes each)."""
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "slotcycle.py"), "--n", "30", "--repeat", "2",
+                           "--where", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for part in ("repetition 2/2", "wall: scriptflow", "bare pool: own CPU", "by thread role: MainThread",
+                 "sf-local", "launch ", "command ", "cleanup ", "handling ", "launches per second:",
+                 "last task created at"):
+        assert part in out, out
+    commands = re.findall(r"its commands' ([0-9.]+) ms", out)
+    assert len(commands) == 2 and all(float(ms) > 0 for ms in commands), out
+    windows = re.search(r"last task created at [0-9.]+ s: (.*)", out)
+    assert windows is not None and sum(int(n) for n in re.findall(r"s (\d+) \(", windows.group(1))) == 30, out
+    assert list(tmp_path.iterdir()) == []  # its projects are removed
+
+
 def test_instructions_counts_each_version_per_task_under_callgrind() -> None:
     """instructions.py runs both arms under valgrind and reports instructions per task (the
     one-task project's count taken off); HEAD stands for the older commit."""
