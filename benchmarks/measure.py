@@ -35,6 +35,20 @@ class Sample:
 #: of scriptflow and doit compile all their modules again: about 0.2 s each).
 BENCH_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
+#: For the wrappers that run scriptflow's command line inside a measured process (``python -c``):
+#: defines ``call_cli(args)``, which runs it as its console script would and returns its exit code.
+CALL_CLI = r'''
+import sys
+def call_cli(args):
+    try:
+        from scriptflow.cli import main
+        sys.argv = ["scriptflow", *args]
+        main()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 0
+    return 0
+'''
+
 
 def timed(cmd: list[str], cwd: Path, stdout: Optional[Path] = None) -> Sample:
     """Run ``cmd`` in ``cwd`` (stdout to ``stdout`` or /dev/null); wall time and peak RSS, or BenchmarkError."""

@@ -44,7 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from measure import scriptflow_command  # noqa: E402
+from measure import CALL_CLI, scriptflow_command  # noqa: E402
 from workloads import BARE_POOL, count_outputs, last_run_counts, make_folder  # noqa: E402
 
 #: Runs the scriptflow CLI with one profiler per thread; argv: OUT_PREFIX MODE SCRIPTFLOW-ARGS...
@@ -74,11 +74,7 @@ elif mode == "cprofile":
 t0 = time.perf_counter()
 code = 0
 try:
-    from scriptflow.cli import main
-    sys.argv = ["scriptflow", *args]
-    main()
-except SystemExit as exc:
-    code = exc.code if isinstance(exc.code, int) else 0
+    code = call_cli(args)
 finally:
     wall = time.perf_counter() - t0
     for i, (name, p) in enumerate(profiles):
@@ -104,7 +100,7 @@ def dump_rusage(path, wall):
                    "tasks_voluntary_ctxt_switches": kids.ru_nvcsw,
                    "tasks_involuntary_ctxt_switches": kids.ru_nivcsw}, f)
 '''
-WRAPPER = RUSAGE + WRAPPER
+WRAPPER = CALL_CLI + RUSAGE + WRAPPER
 
 #: Runs the bare pool's script (argv: OUT_JSON SCRIPT ARGS...) and writes its ``dump_rusage``: the
 #: fan-out's baseline, whose own CPU against scriptflow's is the engine's cost per task.

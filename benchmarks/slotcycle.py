@@ -42,12 +42,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from measure import scriptflow_command  # noqa: E402
+from measure import CALL_CLI, scriptflow_command  # noqa: E402
 from workloads import BARE_POOL, count_outputs, last_run_counts, make_folder  # noqa: E402
 
 #: Runs the scriptflow CLI (argv: OUT_JSON SCRIPTFLOW-ARGS...) and writes, as JSON, every attempt's
 #: steps on its slot thread, when the flow created its last task, and each thread's CPU.
-WRAPPER = r'''
+WRAPPER = CALL_CLI + r'''
 import json, os, resource, sys, threading, time
 out, args = sys.argv[1], sys.argv[2:]
 clock = time.perf_counter
@@ -104,11 +104,7 @@ threading.Thread.run = counted_run
 t0 = clock()
 code = 0
 try:
-    from scriptflow.cli import main
-    sys.argv = ["scriptflow", *args]
-    main()
-except SystemExit as exc:
-    code = exc.code if isinstance(exc.code, int) else 0
+    code = call_cli(args)
 finally:
     wall = clock() - t0
     cpu["MainThread"] = time.thread_time()
