@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Where a fan-out's wall time goes: each local slot's cycle, the rate of launches over time, and how
-busy the two cores are, beside the bare thread pool on the same graph.
+busy the machine's cores are, beside the bare thread pool on the same graph.
 
     python benchmarks/slotcycle.py --n 3000 --repeat 3
     python benchmarks/slotcycle.py --n 3000 --repeat 3 --where /dev/shm
@@ -10,8 +10,8 @@ exit and the next one's start, the slot's thread does scriptflow's work
 (the attempt's end, its outputs' hashes, its ledger statements, the next
 attempt's log files and ``Popen``), and the flow's thread creates and
 decides the tasks still to come. This times those steps for every attempt,
-from inside the run (a wrapper around ``scriptflow.entry.main`` that wraps
-the local executor's ``_run`` and ``process_groups.end_group``):
+from inside the run (a wrapper that runs scriptflow's command line with the
+local executor's ``_run`` and ``process_groups.end_group`` wrapped):
 
 - launch: from the slot taking the attempt to its command started and
   recorded (log files, environment, ``Popen``);
@@ -22,7 +22,7 @@ the local executor's ``_run`` and ``process_groups.end_group``):
 
 It reports the launches per second while the flow was still creating tasks
 and after its last task was created, each thread role's CPU per task,
-and how many of the two cores the whole run kept busy (its own CPU and its
+and how many of the machine's cores the whole run kept busy (its own CPU and its
 commands', over its wall time), against the bare pool (``workloads.BARE_POOL``)
 run interleaved in a fresh folder of its own. Projects are made under
 ``--where`` (default: the system's temporary folder); ``/dev/shm`` takes the
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -185,7 +186,7 @@ def summarize(sf_runs: list[dict[str, Any]], bare_runs: list[dict[str, Any]], n:
         own, tasks = med(r["own_cpu"] for r in runs), med(r["tasks_cpu"] for r in runs)
         wall = med(r["wall"] for r in runs)
         lines.append(f"{label}: own CPU {1e3 * own / n:.3f} ms a task, its commands' {1e3 * tasks / n:.3f} ms; "
-                     f"cores kept busy {(own + tasks) / wall:.2f} of 2")
+                     f"cores kept busy {(own + tasks) / wall:.2f} of {os.cpu_count()}")
     roles = sorted({role for r in sf_runs for role in r["cpu"]})
     lines.append("scriptflow's CPU per task by thread role: " + ", ".join(
         f"{role} {1e3 * med(r['cpu'].get(role, 0.0) for r in sf_runs) / n:.3f} ms" for role in roles))
