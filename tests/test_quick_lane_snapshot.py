@@ -9,6 +9,8 @@ import os
 import signal
 import sqlite3
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,19 +95,45 @@ def test_the_run_that_changed_the_rows_keeps_them_for_the_next(project, reads) -
     assert got == fresh and reads == [] and got[0]["t2"][1] == "failed"
 
 
-def test_a_run_short_beside_the_last_read_leaves_the_reading_to_the_next(project, reads) -> None:
-    """Reading for the next run may add at most ``KEEP_SHARE`` of the run's time: with a head saying
-    the last read took 1,000 s, a rerun of one task keeps nothing, and the next run reads."""
-    _built(project)
+def _last_read_said(project, seconds: float) -> tuple[Path, Any]:
+    """The file made current again, its head saying that the last read took ``seconds``."""
     path = project.path / ".scriptflow" / snapshot.FILE_NAME
-    assert 0 < snapshot.last_read_seconds(path) < 5
     conn = sqlite3.connect(_ledger(project))
     try:
         state = snapshot.rows_state(conn)
         tables = read_lean_tables(conn, conn.execute(snapshot.NEXT_RUN_SQL).fetchone()[0])
     finally:
         conn.close()
-    snapshot.save(path, state, tables, 1000.0)
+    snapshot.save(path, state, tables, seconds)
+    return path, tables
+
+
+def test_a_read_under_keep_seconds_is_kept_after_however_short_a_run(project, reads) -> None:
+    """A read that took 0.09 s (under ``KEEP_SECONDS``) is far more than ``KEEP_SHARE`` of a rerun
+    of one quick task in this small project, and is kept all the same: the first no-op after a
+    short run in a project of 10,000 tasks loads the file. 0.11 s is not kept."""
+    _built(project)
+    assert snapshot.KEEP_SECONDS == 0.1 and snapshot.KEEP_SHARE == 0.05
+    path, _ = _last_read_said(project, 0.09)
+    run = project.run("run", "main", "--force", "t0", "--set", "debug=true", check=True)
+    assert "1 ran" in run.stdout
+    got, fresh = _tables(project)
+    assert got == fresh and reads == [] and got[0]["t0"][0] == project.tasks()["t0"]["id"]
+    _last_read_said(project, 0.11)
+    project.run("run", "main", "--force", "t0", "--set", "debug=true", check=True)
+    assert "the last read took 0.11 s, the next run reads them" in project.read(".scriptflow/scriptflow.log")
+    got, fresh = _tables(project)
+    assert got == fresh and len(reads) == 1 and snapshot.last_read_seconds(path) < 0.09
+
+
+def test_a_run_short_beside_the_last_read_leaves_the_reading_to_the_next(project, reads) -> None:
+    """Reading for the next run may add at most ``KEEP_SHARE`` of the run's time (or ``KEEP_SECONDS``):
+    with a head saying the last read took 1,000 s, a rerun of one task keeps nothing, and the next
+    run reads."""
+    _built(project)
+    path = project.path / ".scriptflow" / snapshot.FILE_NAME
+    assert 0 < snapshot.last_read_seconds(path) < 5
+    path, tables = _last_read_said(project, 1000.0)
     assert _tables(project)[0] == tables and reads == []  # still current: loaded
     before = _kept(project)
     project.run("run", "main", "--force", "t0", "--set", "debug=true", check=True)

@@ -284,14 +284,16 @@ def connect_reader(ledger: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, check_same_thread=False)
 
 
-#: The share of a run's time that reading the tables for the next run may add to it.
+#: The share of a run's time that reading the tables for the next run may add to it...
 KEEP_SHARE = 0.05
+#: ... or, in any run, this many seconds (below a person's notice; about 15,000 tasks' tables).
+KEEP_SECONDS = 0.1
 
 
 def keep_for_next_run(ledger: Path, run_seconds: float) -> bool:
     """Read the tables the next run will read and keep them, unless the file already holds them
-    or reading them would cost more than ``KEEP_SHARE`` of a run of ``run_seconds``; True when
-    they were read and kept.
+    or reading them would cost more than ``KEEP_SHARE`` of a run of ``run_seconds`` and more than
+    ``KEEP_SECONDS``; True when they were read and kept.
 
     A run that changed rows (any build, any task run) leaves the file stale, so the next run
     would read the ledger while its flow waits: about 40 ms at 10,000 tasks, the difference
@@ -299,11 +301,13 @@ def keep_for_next_run(ledger: Path, run_seconds: float) -> bool:
     once it is recorded and under its lock, they are loaded by the next run instead. That read
     overlaps nothing, so it costs the run more (about 65 ms at 10,000 tasks, 1.3 s at 100,000)
     than the next run would have waited, and adds its memory to the run's: it is done only
-    when it is small beside the run (a build, tasks that take time), judged by how long the
-    last read took (kept in the file's head; with no earlier read, as in a project's first
-    run, it reads). After a short run (one quick task rerun in a large project) the next run
-    reads, as before. A no-op, which changes none of these rows, finds the file current and
-    reads nothing. Any failure only leaves the file as it was."""
+    when it is small beside the run (a build, tasks that take time) or small in itself (up to
+    about 15,000 tasks), judged by how long the last read took (kept in the file's head; with
+    no earlier read, as in a project's first run, it reads). So the first no-op after a short
+    run (one quick task rerun) loads the file in a project of 10,000 tasks; in one of 100,000,
+    where the read takes 1.3 s, the next run reads, as before. A no-op, which changes none of
+    these rows, finds the file current and reads nothing. Any failure only leaves the file as
+    it was."""
     path = snapshot_path(ledger)
     try:
         conn = connect_reader(ledger)
@@ -317,7 +321,7 @@ def keep_for_next_run(ledger: Path, run_seconds: float) -> bool:
             if state is None or (head is not None and head.holds(state)):
                 return False
             last = head.last_read_seconds() if head is not None else None
-            if last is not None and last > KEEP_SHARE * run_seconds:
+            if last is not None and last > max(KEEP_SHARE * run_seconds, KEEP_SECONDS):
                 log.debug("the quick lane's tables not kept after a run of %.1f s: the last read took %.2f s, "
                           "the next run reads them", run_seconds, last)
                 return False
