@@ -118,13 +118,25 @@ def fanout_steps(tools: Tools, root: Path, n: int, rep: int, res: Result) -> lis
     return steps
 
 
+def rerun_one(tools: Tools, folder: Path, n: int) -> None:
+    """An untimed run of one task again (``-f t0``), checked: 1 succeeded, the others cached."""
+    timed(_sf_run(tools, "-f", "t0"), folder)
+    counts = last_run_counts(folder)
+    if counts != {"succeeded": 1, "cached": n - 1}:
+        raise BenchmarkError(f"scriptflow run -f t0: the ledger of {folder} should hold 1 succeeded and "
+                             f"{n - 1} cached tasks, it holds {counts}")
+
+
 def noop_steps(tools: Tools, root: Path, n: int, rep: int, res: Result) -> list[Step]:
-    """Everything built (untimed), then nothing to do: the first no-op after the run, and the next."""
+    """Everything built (untimed), then nothing to do: the first no-op after the run, the next, and
+    the first no-op after an (untimed) run of one task again."""
     def scriptflow() -> None:
         folder = make_folder(root, f"sf-{rep}", n, "scriptflow")
         build_scriptflow(tools, folder, n)
         sf_noop(tools, folder, n, res, "scriptflow first no-op")
         sf_noop(tools, folder, n, res, "scriptflow no-op")
+        rerun_one(tools, folder, n)
+        sf_noop(tools, folder, n, res, "scriptflow no-op after a rerun")
         shutil.rmtree(folder)
 
     steps: list[Step] = [scriptflow]

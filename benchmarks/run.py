@@ -7,8 +7,9 @@ temporary folder per tool:
 
   fanout         N fresh tasks, -j J: scriptflow run, bare ThreadPoolExecutor(J) + subprocess.run,
                  make -r -j J, doit -n J -P thread
-  noop           everything built; the first no-op run after the build and the next one, against
-                 make, doit, and a bare script that stats every input and output
+  noop           everything built; the first no-op run after the build, the next one, and the first
+                 after a run of one task again (-f t0), against make, doit, and a bare script that
+                 stats every input and output
   dryrun         scriptflow run --dry-run on a project that never ran, against make -n
   noop-big       like noop at large N (the project is built once, not timed), against make
   help           scriptflow --help and --version against python -c pass

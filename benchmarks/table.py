@@ -72,6 +72,8 @@ def target_rows(results: list[Result]) -> tuple[Row, list[Row]]:
         if res.workload == "noop" and res.n == 10_000:
             check("no-op 10k, first after the run: <= 0.5 s", _median(res, "scriptflow first no-op"), 0.5, "{:.2f} s")
             check("no-op 10k, next: <= 0.5 s", _median(res, "scriptflow no-op"), 0.5, "{:.2f} s")
+            check("no-op 10k, first after a run of one task: <= 0.5 s",
+                  _median(res, "scriptflow no-op after a rerun"), 0.5, "{:.2f} s")
             check("no-op 10k, first: scriptflow / doit <= 0.5", _paired(res, "doit"), 0.5, "{:.2f}")
         if res.workload == "dryrun" and res.n == 100_000:
             check("dry run 100k, fresh project: <= 10 s", _median(res, "scriptflow -n"), 10, "{:.1f} s")

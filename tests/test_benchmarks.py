@@ -27,7 +27,8 @@ def test_quick_benchmark_prints_its_tables(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    for arm in ("scriptflow", "bare pool", "scriptflow first no-op", "scriptflow no-op", "bare stat",
+    for arm in ("scriptflow", "bare pool", "scriptflow first no-op", "scriptflow no-op",
+                "scriptflow no-op after a rerun", "bare stat",
                 "scriptflow -n", "scriptflow --help", "python -c pass"):
         assert f"  {arm}  " in out, f"{arm!r} missing from:\n{out}"
     assert "Ledger growth per scriptflow no-op run" in out
