@@ -56,6 +56,12 @@ class _InFlight:
     done: bool = False
 
 
+def _first_line(exc: BaseException) -> str:
+    """The first line of what ``exc`` says (its type's name when it says nothing): Dask's and
+    distributed's errors can run to many lines, and a run's error is one."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 class DaskExecutor(Executor):
     """Dask distributed workers: an existing scheduler (`address`) or a LocalCluster for the run."""
 
@@ -88,9 +94,9 @@ class DaskExecutor(Executor):
             try:
                 self._client = Client(s.address, timeout=s.connect_timeout, set_as_default=False)
             except (OSError, TimeoutError) as exc:
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                reason = _first_line(exc)
                 raise ConfigError(f"cannot connect to the Dask scheduler at {s.address} "
-                                  f"(executors.dask.address) within {s.connect_timeout:g} s: {first}") from None
+                                  f"(executors.dask.address) within {s.connect_timeout:g} s: {reason}") from None
             self._client.subscribe_topic(self._topic, self._on_event)
 
     def _started_client(self) -> Any:
@@ -110,8 +116,7 @@ class DaskExecutor(Executor):
                 try:
                     self._client = self._start_local_cluster()
                 except Exception as exc:
-                    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                    self._start_error = f"the Dask LocalCluster cannot start: {type(exc).__name__}: {first}"
+                    self._start_error = f"the Dask LocalCluster cannot start: {type(exc).__name__}: {_first_line(exc)}"
                     raise RuntimeError(self._start_error) from None
             return self._client
 
