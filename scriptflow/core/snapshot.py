@@ -266,11 +266,18 @@ def read_tables(conn: sqlite3.Connection, run_id: int, ledger: Path) -> LeanTabl
         tables = load(path, state)
         if tables is not None:
             return tables
+    tables, seconds = _timed_read(conn, run_id)
+    if state is not None:
+        save(path, state, tables, seconds)
+    return tables
+
+
+def _timed_read(conn: sqlite3.Connection, run_id: int) -> tuple[LeanTables, float]:
+    """``read_lean_tables`` and how long it took: the time kept in the head, measured the same
+    way by the prefetch and by ``keep_for_next_run``, whose rule compares it with a run's."""
     began = time.perf_counter()
     tables = read_lean_tables(conn, run_id)
-    if state is not None:
-        save(path, state, tables, time.perf_counter() - began)
-    return tables
+    return tables, time.perf_counter() - began
 
 
 #: The id the next run gets (``LedgerWriter`` gives the runs' largest id plus one), read in the
@@ -325,9 +332,7 @@ def keep_for_next_run(ledger: Path, run_seconds: float) -> bool:
                 log.debug("the quick lane's tables not kept after a run of %.1f s: the last read took %.2f s, "
                           "the next run reads them", run_seconds, last)
                 return False
-            began = time.perf_counter()
-            tables = read_lean_tables(conn, conn.execute(NEXT_RUN_SQL).fetchone()[0])
-            read_seconds = time.perf_counter() - began
+            tables, read_seconds = _timed_read(conn, conn.execute(NEXT_RUN_SQL).fetchone()[0])
         finally:
             conn.execute("COMMIT")
     except sqlite3.Error as exc:
