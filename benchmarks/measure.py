@@ -49,6 +49,36 @@ def call_cli(args):
     return 0
 '''
 
+#: Defines ``dump_rusage(path, wall)`` in a wrapper: this process's CPU, peak RSS and context
+#: switches, and those of the processes it started and waited for (the tasks), as JSON.
+RUSAGE = r'''
+import json, resource
+def dump_rusage(path, wall):
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(path, "w") as f:
+        json.dump({"wall_s": wall, "user_s": me.ru_utime, "sys_s": me.ru_stime, "maxrss_mb": me.ru_maxrss / 1024,
+                   "voluntary_ctxt_switches": me.ru_nvcsw, "involuntary_ctxt_switches": me.ru_nivcsw,
+                   "tasks_user_s": kids.ru_utime, "tasks_sys_s": kids.ru_stime,
+                   "tasks_voluntary_ctxt_switches": kids.ru_nvcsw,
+                   "tasks_involuntary_ctxt_switches": kids.ru_nivcsw}, f)
+'''
+
+#: Runs the bare pool's script (argv: OUT_JSON SCRIPT ARGS...) and writes its ``dump_rusage``: the
+#: fan-out's baseline, whose own CPU against scriptflow's is the engine's cost per task.
+BARE_WRAPPER = RUSAGE + r'''
+import runpy, sys, time
+out, sys.argv = sys.argv[1], sys.argv[2:]
+t0 = time.perf_counter()
+code = 0
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as exc:
+    code = exc.code if isinstance(exc.code, int) else 0
+finally:
+    dump_rusage(out, time.perf_counter() - t0)
+sys.exit(code)
+'''
+
 
 def timed(cmd: list[str], cwd: Path, stdout: Optional[Path] = None) -> Sample:
     """Run ``cmd`` in ``cwd`` (stdout to ``stdout`` or /dev/null); wall time and peak RSS, or BenchmarkError."""

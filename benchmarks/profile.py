@@ -44,7 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from measure import CALL_CLI, scriptflow_command  # noqa: E402
+from measure import BARE_WRAPPER, CALL_CLI, RUSAGE, scriptflow_command  # noqa: E402
 from workloads import BARE_POOL, count_outputs, last_run_counts, make_folder  # noqa: E402
 
 #: Runs the scriptflow CLI with one profiler per thread; argv: OUT_PREFIX MODE SCRIPTFLOW-ARGS...
@@ -87,36 +87,7 @@ finally:
 sys.exit(code)
 '''
 
-#: Defines ``dump_rusage(path, wall)`` in a wrapper: this process's CPU, peak RSS and context
-#: switches, and those of the processes it started and waited for (the tasks), as JSON.
-RUSAGE = r'''
-import json, resource
-def dump_rusage(path, wall):
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    with open(path, "w") as f:
-        json.dump({"wall_s": wall, "user_s": me.ru_utime, "sys_s": me.ru_stime, "maxrss_mb": me.ru_maxrss / 1024,
-                   "voluntary_ctxt_switches": me.ru_nvcsw, "involuntary_ctxt_switches": me.ru_nivcsw,
-                   "tasks_user_s": kids.ru_utime, "tasks_sys_s": kids.ru_stime,
-                   "tasks_voluntary_ctxt_switches": kids.ru_nvcsw,
-                   "tasks_involuntary_ctxt_switches": kids.ru_nivcsw}, f)
-'''
 WRAPPER = CALL_CLI + RUSAGE + WRAPPER
-
-#: Runs the bare pool's script (argv: OUT_JSON SCRIPT ARGS...) and writes its ``dump_rusage``: the
-#: fan-out's baseline, whose own CPU against scriptflow's is the engine's cost per task.
-BARE_WRAPPER = RUSAGE + r'''
-import runpy, sys, time
-out, sys.argv = sys.argv[1], sys.argv[2:]
-t0 = time.perf_counter()
-code = 0
-try:
-    runpy.run_path(sys.argv[0], run_name="__main__")
-except SystemExit as exc:
-    code = exc.code if isinstance(exc.code, int) else 0
-finally:
-    dump_rusage(out, time.perf_counter() - t0)
-sys.exit(code)
-'''
 
 ROLE = re.compile(r"^(.*?)(_\d+)?$")
 #: py-spy stacks name threads by id; a thread's role is recognised by a frame only that role runs.

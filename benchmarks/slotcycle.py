@@ -43,7 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from measure import CALL_CLI, scriptflow_command  # noqa: E402
+from measure import BARE_WRAPPER, CALL_CLI, scriptflow_command  # noqa: E402
 from workloads import BARE_POOL, count_outputs, last_run_counts, make_folder  # noqa: E402
 
 #: Runs the scriptflow CLI (argv: OUT_JSON SCRIPTFLOW-ARGS...) and writes, as JSON, every attempt's
@@ -116,25 +116,6 @@ finally:
 sys.exit(code)
 '''
 
-#: Runs the bare pool (argv: OUT_JSON N J) and writes its wall time, its own CPU and its commands'.
-BARE_WRAPPER = r'''
-import json, resource, sys, time
-out, n, j = sys.argv[1], sys.argv[2], sys.argv[3]
-sys.argv = ["bare", n, j]
-t0 = time.perf_counter()
-code = 0
-try:
-    exec(compile(open("bare.py").read(), "bare.py", "exec"), {"__name__": "__main__"})
-except SystemExit as exc:
-    code = exc.code if isinstance(exc.code, int) else 0
-finally:
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    with open(out, "w") as f:
-        json.dump({"wall": time.perf_counter() - t0, "own_cpu": me.ru_utime + me.ru_stime,
-                   "tasks_cpu": kids.ru_utime + kids.ru_stime}, f)
-sys.exit(code)
-'''
-
 STEPS = ("launch", "command", "cleanup", "handling")
 #: Launches are counted in windows of this many seconds for the rate over time.
 WINDOW = 0.5
@@ -153,12 +134,14 @@ def run_scriptflow(python: Path, folder: Path, n: int, jobs: int) -> dict[str, A
 def run_bare(python: Path, folder: Path, n: int, jobs: int) -> dict[str, Any]:
     (folder / "bare.py").write_text(BARE_POOL)
     result = folder / "bare.json"
-    subprocess.run([str(python), "-c", BARE_WRAPPER, str(result), str(n), str(jobs)], cwd=folder, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run([str(python), "-c", BARE_WRAPPER, str(result), "bare.py", str(n), str(jobs)], cwd=folder,
+                   check=True, stdout=subprocess.DEVNULL)
     good = count_outputs(folder, n)
     if good != n:
         sys.exit(f"slotcycle: {good} of the bare pool's {n} outputs are right")
-    return json.loads(result.read_text())
+    usage = json.loads(result.read_text())
+    return {"wall": usage["wall_s"], "own_cpu": usage["user_s"] + usage["sys_s"],
+            "tasks_cpu": usage["tasks_user_s"] + usage["tasks_sys_s"]}
 
 
 def rates(sf: dict[str, Any]) -> tuple[float, float, float]:
